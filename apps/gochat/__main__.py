@@ -1,0 +1,3 @@
+from gochat.cli import main
+
+raise SystemExit(main())
