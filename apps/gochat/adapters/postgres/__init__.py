@@ -1,0 +1,1 @@
+"""PostgreSQL adapters (asyncpg): the embedded default for every port."""

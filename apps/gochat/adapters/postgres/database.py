@@ -1,0 +1,81 @@
+"""An asyncpg pool whose every round trip has a name, as Synapse's `runInteraction` does: the
+name labels the latency histogram and the trace span, so a slow query is found by what it does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from gochat.core import metrics, tracing
+
+_tracer = tracing.tracer(__name__)
+
+
+class Database:
+    def __init__(self, pool: asyncpg.Pool, *, service: str) -> None:
+        self._pool = pool
+        self._service = service
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, *, service: str, min_size: int = 1, max_size: int = 10
+    ) -> Database:
+        pool = await asyncpg.create_pool(
+            dsn, min_size=min_size, max_size=max_size, command_timeout=30
+        )
+        return cls(pool, service=service)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self, name: str) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside one transaction, committed on success, rolled back on error."""
+        started = time.perf_counter()
+        outcome = "error"
+        with _tracer.start_as_current_span(f"db.{name}"):
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    yield conn
+                outcome = "ok"
+            finally:
+                metrics.DB_QUERY_LATENCY.labels(self._service, name, outcome).observe(
+                    time.perf_counter() - started
+                )
+
+    @asynccontextmanager
+    async def connection(self, name: str) -> AsyncIterator[asyncpg.Connection]:
+        """A connection without an explicit transaction, for single-statement reads."""
+        started = time.perf_counter()
+        outcome = "error"
+        with _tracer.start_as_current_span(f"db.{name}"):
+            try:
+                async with self._pool.acquire() as conn:
+                    yield conn
+                outcome = "ok"
+            finally:
+                metrics.DB_QUERY_LATENCY.labels(self._service, name, outcome).observe(
+                    time.perf_counter() - started
+                )
+
+    async def fetch(self, name: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+        async with self.connection(name) as conn:
+            rows: list[asyncpg.Record] = await conn.fetch(sql, *args)
+            return rows
+
+    async def fetchrow(self, name: str, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self.connection(name) as conn:
+            row: asyncpg.Record | None = await conn.fetchrow(sql, *args)
+            return row
+
+    async def ping(self) -> None:
+        async with self._pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def close(self) -> None:
+        await self._pool.close()

@@ -1,0 +1,196 @@
+"""Service configuration: one pydantic model per service, loaded from YAML and `GOCHAT_*` env vars.
+
+The models here are the single source of truth for every key: the operator and the Helm chart
+render only keys defined here, and an unknown key stops the process (a typo must not be ignored).
+Precedence: defaults < YAML file (path in `GOCHAT_CONFIG`, else `./<service>_config.yaml`) < env.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "GOCHAT_"
+
+
+class ConfigError(Exception):
+    """A bad configuration value; `str()` is the one line printed before the process exits."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"config error: {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class ServiceConfig(BaseModel):
+    """Keys every service understands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", description="Address to listen on (0.0.0.0 in a pod).")
+    port: int = Field(8080, ge=1, le=65535, description="HTTP port.")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint; tracing is off when unset."
+    )
+    shutdown_grace_seconds: float = Field(
+        10.0, ge=0, le=300, description="Time in-flight work gets after SIGTERM."
+    )
+    pg_dsn: str = Field(
+        "postgresql://gochat:gochat@127.0.0.1:5432/gochat", description="PostgreSQL DSN."
+    )
+    pg_pool_min: int = Field(1, ge=0, le=100)
+    pg_pool_max: int = Field(10, ge=1, le=500)
+
+
+class NatsSettings(BaseModel):
+    """Mixin for services that talk to NATS JetStream."""
+
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS URL(s), comma separated.")
+    nats_credentials_file: str | None = Field(None, description="NATS .creds file, if required.")
+    nats_stream: str = Field("GOCHAT_EVENTS", description="JetStream stream holding domain events.")
+
+
+class AuthConfig(ServiceConfig):
+    port: int = Field(8081, ge=1, le=65535)
+    jwt_keys_dir: str = Field(
+        ".gochat/jwt", description="Folder of Ed25519 PKCS8 PEM keys named <kid>.pem."
+    )
+    jwt_active_kid: str | None = Field(
+        None, description="Key id that signs new tokens; default: the newest file by name."
+    )
+    jwt_issuer: str = "gochat"
+    access_token_ttl_seconds: int = Field(900, ge=30, le=86400)
+    refresh_token_ttl_seconds: int = Field(30 * 86400, ge=300, le=365 * 86400)
+    email_token_ttl_seconds: int = Field(86400, ge=60, le=30 * 86400)
+    reset_token_ttl_seconds: int = Field(3600, ge=60, le=86400)
+    public_url: str = Field("http://127.0.0.1:8080", description="Base URL put in e-mailed links.")
+    mailer: Literal["outbox", "smtp", "sendpulse"] = "outbox"
+    mail_outbox_dir: str = Field(".gochat/mail", description="Where the outbox mailer writes .eml.")
+    mail_from: str = "GoChat <no-reply@gochat.local>"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    login_attempts_per_account: int = Field(10, ge=1, description="Per 15 minutes.")
+    login_attempts_per_ip: int = Field(50, ge=1, description="Per 15 minutes.")
+    register_per_ip: int = Field(20, ge=1, description="Per hour.")
+    reset_per_account: int = Field(5, ge=1, description="Per hour.")
+    trusted_proxy_hops: int = Field(0, ge=0, le=5, description="X-Forwarded-For hops to trust.")
+
+
+class ApiConfig(ServiceConfig, NatsSettings):
+    port: int = Field(8080, ge=1, le=65535)
+    jwks_url: str = "http://127.0.0.1:8081/.well-known/jwks.json"
+    jwt_issuer: str = "gochat"
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
+    max_message_length: int = Field(4000, ge=1, le=100_000)
+    message_store: Literal["postgres", "cassandra"] = "postgres"
+    search_backend: Literal["postgres", "opensearch"] = "postgres"
+    blob_store: Literal["localfs", "s3"] = "localfs"
+    blob_dir: str = ".gochat/files"
+    max_attachment_bytes: int = Field(25 * 1_048_576, ge=1024)
+    outbox_batch_size: int = Field(256, ge=1, le=10_000)
+    outbox_poll_seconds: float = Field(0.5, gt=0, le=60)
+    snowflake_worker_id: int | None = Field(
+        None, ge=0, le=1023, description="Default: derived from the host name and pid."
+    )
+    cassandra_hosts: str | None = None
+    cassandra_keyspace: str = "gochat"
+    cassandra_local_dc: str | None = None
+    opensearch_url: str | None = None
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+
+
+class WsConfig(ServiceConfig, NatsSettings):
+    port: int = Field(8082, ge=1, le=65535)
+    jwks_url: str = "http://127.0.0.1:8081/.well-known/jwks.json"
+    jwt_issuer: str = "gochat"
+    heartbeat_interval_ms: int = Field(41_250, ge=1000, le=600_000)
+    identify_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    resume_window_seconds: int = Field(120, ge=0, le=3600)
+    max_frame_bytes: int = Field(16_384, ge=512, le=1_048_576)
+    send_queue_max: int = Field(1024, ge=16, le=1_000_000)
+    drain_window_seconds: float = Field(10.0, ge=0, le=600)
+    presence_grace_seconds: float = Field(10.0, ge=0, le=600)
+
+
+class IndexerConfig(ServiceConfig, NatsSettings):
+    port: int = Field(8083, ge=1, le=65535)
+    search_backend: Literal["postgres", "opensearch"] = "postgres"
+    opensearch_url: str | None = None
+    consumer_name: str = "indexer"
+    batch_size: int = Field(100, ge=1, le=10_000)
+    max_deliveries: int = Field(5, ge=1, le=100)
+
+
+class MigrateConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pg_dsn: str = "postgresql://gochat:gochat@127.0.0.1:5432/gochat"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "text"] = "json"
+
+
+CONFIG_MODELS: dict[str, type[BaseModel]] = {
+    "api": ApiConfig,
+    "auth": AuthConfig,
+    "ws": WsConfig,
+    "indexer": IndexerConfig,
+    "migrate": MigrateConfig,
+}
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
+def load_config(
+    model: type[ConfigT],
+    *,
+    service: str,
+    env: Mapping[str, str] | None = None,
+    path: str | Path | None = None,
+) -> ConfigT:
+    """Build `model` from YAML and `GOCHAT_*` env vars; raise ConfigError naming the key."""
+    environ = os.environ if env is None else env
+    file_values = _read_yaml(
+        path or environ.get(f"{ENV_PREFIX}CONFIG") or f"{service}_config.yaml",
+        required=bool(path or environ.get(f"{ENV_PREFIX}CONFIG")),
+    )
+    values: dict[str, Any] = dict(file_values)
+    known = set(model.model_fields)
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == f"{ENV_PREFIX}CONFIG":
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        if key in known:
+            values[key] = raw
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"]) or "<root>"
+        raise ConfigError(key, first["msg"]) from None
+
+
+def _read_yaml(path: str | Path, *, required: bool) -> dict[str, Any]:
+    file = Path(path)
+    if not file.exists():
+        if required:
+            raise ConfigError("GOCHAT_CONFIG", f"file {file} does not exist")
+        return {}
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(file), f"invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(file), "top level must be a mapping of keys to values")
+    return data

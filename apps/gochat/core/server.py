@@ -1,0 +1,52 @@
+"""Run a service: validate config, set up logs and tracing, serve with graceful shutdown."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+
+from gochat.core import config as config_module
+from gochat.core import logs, tracing
+
+ConfigT = TypeVar("ConfigT", bound=config_module.ServiceConfig)
+log = logging.getLogger(__name__)
+
+
+def load_or_exit(model: type[ConfigT], *, service: str) -> ConfigT:
+    """Load the service's config; on a bad value print one line naming the key, exit 2."""
+    try:
+        return config_module.load_config(model, service=service)
+    except config_module.ConfigError as exc:
+        print(f"gochat {service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_service(
+    *, service: str, model: type[ConfigT], build_app: Callable[[ConfigT], FastAPI]
+) -> int:
+    """Serve until SIGTERM/SIGINT. uvicorn stops accepting, lets in-flight requests finish within
+    `shutdown_grace_seconds`, then runs the app's lifespan exit, which closes pools."""
+    cfg = load_or_exit(model, service=service)
+    logs.setup_logging(service=service, level=cfg.log_level, fmt=cfg.log_format)
+    tracing.setup_tracing(service=service, otlp_endpoint=cfg.otlp_endpoint)
+    app = build_app(cfg)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=cfg.host,
+            port=cfg.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=cfg.shutdown_grace_seconds,
+            proxy_headers=False,
+            server_header=False,
+        )
+    )
+    log.info("starting", extra={"host": cfg.host, "port": cfg.port})
+    server.run()
+    return 0

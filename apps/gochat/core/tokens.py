@@ -1,0 +1,108 @@
+"""Access-token verification from the auth service's JWKS, shared by api and ws.
+
+Keys are fetched once and re-fetched when a token names an unknown `kid` (at most every
+`refresh_interval` seconds), so a key rotated in by the auth service is picked up without restarts
+and a flood of bogus kids cannot hammer the JWKS endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import jwt
+from jwt.algorithms import OKPAlgorithm
+
+from gochat.core import errors
+
+ALGORITHM = "EdDSA"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    session_id: str
+    expires_at: int
+
+
+class TokenVerifier:
+    def __init__(
+        self,
+        *,
+        jwks_url: str,
+        issuer: str,
+        refresh_interval: float = 30.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._jwks_url = jwks_url
+        self._issuer = issuer
+        self._refresh_interval = refresh_interval
+        self._client = client
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+
+    def load_jwks(self, jwks: dict[str, Any]) -> None:
+        """Install keys from a JWKS document (also used by tests and by auth itself)."""
+        keys: dict[str, Any] = {}
+        for jwk in jwks.get("keys", []):
+            if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and "kid" in jwk:
+                keys[jwk["kid"]] = OKPAlgorithm.from_jwk(json.dumps(jwk))
+        self._keys = keys
+        self._fetched_at = time.monotonic()
+
+    async def refresh(self) -> None:
+        async with self._lock:
+            client = self._client or httpx.AsyncClient(timeout=5.0)
+            try:
+                response = await client.get(self._jwks_url)
+                response.raise_for_status()
+                self.load_jwks(response.json())
+            finally:
+                if self._client is None:
+                    await client.aclose()
+
+    async def verify(self, token: str) -> AccessClaims:
+        """Claims of a valid access token; Unauthorized for anything else."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError:
+            raise errors.Unauthorized("malformed token") from None
+        if header.get("alg") != ALGORITHM:
+            raise errors.Unauthorized("unsupported token algorithm")
+        kid = header.get("kid")
+        if not isinstance(kid, str):
+            raise errors.Unauthorized("token has no key id")
+        if kid not in self._keys and time.monotonic() - self._fetched_at > self._refresh_interval:
+            try:
+                await self.refresh()
+            except (httpx.HTTPError, ValueError) as exc:
+                raise errors.Unavailable(f"cannot fetch signing keys: {exc}") from None
+        key = self._keys.get(kid)
+        if key is None:
+            raise errors.Unauthorized("token signed by an unknown key")
+        return decode_access_token(token, key=key, issuer=self._issuer)
+
+
+def decode_access_token(token: str, *, key: Any, issuer: str) -> AccessClaims:
+    try:
+        claims = jwt.decode(
+            token,
+            key=key,
+            algorithms=[ALGORITHM],
+            issuer=issuer,
+            options={"require": ["exp", "iat", "sub", "iss", "sid", "typ"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise errors.Unauthorized("token expired") from None
+    except jwt.PyJWTError:
+        raise errors.Unauthorized("invalid token") from None
+    if claims.get("typ") != "access" or not str(claims["sub"]).isdigit():
+        raise errors.Unauthorized("not an access token")
+    return AccessClaims(
+        user_id=int(claims["sub"]), session_id=str(claims["sid"]), expires_at=int(claims["exp"])
+    )

@@ -1,0 +1,37 @@
+"""OpenTelemetry: off unless an OTLP endpoint is configured; W3C traceparent in NATS headers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+
+def setup_tracing(*, service: str, otlp_endpoint: str | None) -> TracerProvider | None:
+    """Install a tracer provider exporting to `otlp_endpoint`; a no-op when it is None."""
+    if not otlp_endpoint:
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": f"gochat-{service}"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    trace.set_tracer_provider(provider)
+    return provider
+
+
+def tracer(name: str) -> trace.Tracer:
+    return trace.get_tracer(name)
+
+
+def inject_headers() -> dict[str, str]:
+    """The current trace context as W3C headers (traceparent, tracestate) for NATS messages."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+def extract_context(headers: Mapping[str, str] | None):  # type: ignore[no-untyped-def]
+    return propagate.extract(dict(headers or {}))

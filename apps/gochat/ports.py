@@ -1,0 +1,182 @@
+"""The small interfaces services speak to; one adapter per backend implements each.
+
+Mutations that must be announced take the events to publish: the adapter guarantees the events
+are recorded if and only if the change is (PostgreSQL: same transaction as the outbox row).
+A shared test suite per port (tests/integration/ports/) runs against every adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from gochat.core.events import Event
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    id: int
+    channel_id: int
+    guild_id: int | None
+    author_id: int
+    content: str
+    created_at: datetime
+    nonce: str | None = None
+    reply_to_id: int | None = None
+    mention_ids: tuple[int, ...] = ()
+    mention_everyone: bool = False
+    pinned_at: datetime | None = None
+    edited_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReactionSummary:
+    emoji: str
+    count: int
+    me: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessagePage:
+    messages: list[MessageRecord]
+    reactions: dict[int, list[ReactionSummary]] = field(default_factory=dict)
+
+
+class DuplicateNonce(Exception):
+    """The author already sent a message with this nonce in this channel."""
+
+    def __init__(self, existing: MessageRecord) -> None:
+        super().__init__("duplicate nonce")
+        self.existing = existing
+
+
+class MessageStore(Protocol):
+    """Channel timelines. Ids are snowflakes, so id order is time order."""
+
+    async def create(self, message: MessageRecord, *, events: Sequence[Event]) -> None:
+        """Store a new message; raises DuplicateNonce when (channel, author, nonce) exists."""
+
+    async def get(self, channel_id: int, message_id: int) -> MessageRecord | None: ...
+
+    async def edit(
+        self,
+        message: MessageRecord,
+        *,
+        content: str,
+        edited_at: datetime,
+        mention_ids: tuple[int, ...],
+        mention_everyone: bool,
+        events: Sequence[Event],
+    ) -> MessageRecord: ...
+
+    async def delete(self, message: MessageRecord, *, events: Sequence[Event]) -> None: ...
+
+    async def list(
+        self,
+        channel_id: int,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        around: int | None = None,
+        limit: int = 50,
+    ) -> list[MessageRecord]:
+        """Newest first for before/around/none; oldest first for after (as Discord)."""
+
+    async def set_pinned(
+        self, message: MessageRecord, *, pinned_at: datetime | None, events: Sequence[Event]
+    ) -> MessageRecord: ...
+
+    async def pinned(self, channel_id: int) -> list[MessageRecord]: ...
+
+    async def add_reaction(
+        self, message: MessageRecord, *, emoji: str, user_id: int, events: Sequence[Event]
+    ) -> bool:
+        """True when added, False when the user had already reacted with this emoji."""
+
+    async def remove_reaction(
+        self, message: MessageRecord, *, emoji: str, user_id: int, events: Sequence[Event]
+    ) -> bool: ...
+
+    async def reactions(
+        self, message_ids: Sequence[int], *, viewer_id: int
+    ) -> dict[int, list[ReactionSummary]]: ...
+
+    async def reaction_users(
+        self, message_id: int, *, emoji: str, after: int | None, limit: int
+    ) -> list[int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMail:
+    to: str
+    subject: str
+    text: str
+    kind: str  # "confirm_email" | "reset_password" | ...; lets tests and logs find it
+
+
+class Mailer(Protocol):
+    async def send(self, mail: OutgoingMail) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SearchDocument:
+    message_id: int
+    guild_id: int | None
+    channel_id: int
+    author_id: int
+    content: str
+    mention_ids: tuple[int, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    guild_id: int
+    text: str
+    channel_ids: Sequence[int]  # the channels the caller may view; never empty
+    author_id: int | None = None
+    mentions: int | None = None
+    before: int | None = None
+    after: int | None = None
+    limit: int = 25
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    message_id: int
+    channel_id: int
+    snippet: str  # with <mark>…</mark> around matches
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    total: int
+    hits: list[SearchHit]
+
+
+class SearchIndex(Protocol):
+    async def upsert(self, documents: Sequence[SearchDocument]) -> None:
+        """Idempotent by message id: a redelivered event changes nothing."""
+
+    async def delete(self, message_ids: Sequence[int]) -> None: ...
+
+    async def search(self, query: SearchQuery) -> SearchResult: ...
+
+
+class BlobStore(Protocol):
+    async def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+
+class EventPublisher(Protocol):
+    """Where the outbox relay sends committed events (JetStream in every deployment)."""
+
+    async def publish(
+        self, *, subject: str, payload: bytes, msg_id: str, headers: dict[str, str]
+    ) -> None: ...
