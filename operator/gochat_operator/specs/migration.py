@@ -1,0 +1,74 @@
+"""The migration Job: `gochat migrate` for one version, named after that version.
+
+The name is deterministic (`<cluster>-migrate-<slug>-<hash>`), so re-applying it after an
+operator restart finds the same Job instead of starting a second one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from gochat_operator.specs import auth_backends, backends, deployments, inputs, meta
+
+MAX_SLUG = 16
+VERSION_ANNOTATION = f"{meta.ANNOTATION_PREFIX}/version"
+
+
+def version_slug(version: str) -> str:
+    """A DNS-label-safe, collision-resistant form of a version string."""
+    slug = re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-")[:MAX_SLUG].strip("-")
+    digest = hashlib.sha256(version.encode()).hexdigest()[:5]
+    return f"{slug}-{digest}" if slug else digest
+
+
+def job_name(cluster: inputs.ClusterInput, version: str) -> str:
+    return meta.child_name(cluster, f"migrate-{version_slug(version)}")
+
+
+def render_job(cluster: inputs.ClusterInput, release: inputs.Release) -> meta.Manifest:
+    spec = cluster.spec.migrations
+    env = []
+    for backend in auth_backends.active_backends(cluster):
+        if backends.MIGRATE in backend.components:
+            env.extend(backend.env(backends.MIGRATE))
+    container = {
+        "name": "migrate",
+        "image": release.image,
+        "imagePullPolicy": cluster.spec.image.pull_policy,
+        "args": ["migrate"],
+        "env": env,
+        "securityContext": deployments.CONTAINER_SECURITY,
+    }
+    pod_spec: meta.Manifest = {
+        "restartPolicy": "Never",
+        "containers": [container],
+        "securityContext": deployments.POD_SECURITY,
+        "automountServiceAccountToken": False,
+    }
+    if cluster.spec.image.pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": n} for n in cluster.spec.image.pull_secrets]
+    labels = meta.labels(cluster, "migrate", version=release.version)
+    metadata = meta.object_meta(
+        cluster,
+        name=job_name(cluster, release.version),
+        component="migrate",
+        version=release.version,
+    )
+    metadata["annotations"] = {VERSION_ANNOTATION: release.version}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": metadata,
+        "spec": {
+            "backoffLimit": spec.backoff_limit,
+            "activeDeadlineSeconds": spec.active_deadline_seconds,
+            "template": {
+                "metadata": {
+                    "labels": {**spec.pod_labels, **labels},
+                    "annotations": dict(spec.pod_annotations),
+                },
+                "spec": pod_spec,
+            },
+        },
+    }

@@ -1,0 +1,101 @@
+"""Backends a GoChatCluster uses, all by reference: URLs in the spec, credentials in Secrets.
+
+Which optional backend is active follows from presence: a `cassandra` block makes Cassandra
+the message store, `opensearch` the search backend, `s3` the blob store; without them the
+PostgreSQL/local defaults apply.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from gochat_operator.specs.model import base
+
+
+class Postgres(base.SpecModel):
+    """PostgreSQL, the system of record (and default message store and search)."""
+
+    dsn_secret: base.SecretRef = Field(
+        description="Secret holding the DSN (postgresql://...); passed as GOCHAT_PG_DSN."
+    )
+    dsn_key: str = Field(default="dsn", min_length=1, description="Key of the DSN in the Secret.")
+
+
+class Nats(base.SpecModel):
+    """NATS JetStream, the event bus between api, ws and indexer."""
+
+    url: str = Field(
+        min_length=1, pattern=r"^(nats|tls)://", description="NATS URL (nats://host:4222)."
+    )
+    credentials_secret: base.SecretRef | None = Field(
+        default=None, description="Secret with a `nats.creds` key, mounted as a credentials file."
+    )
+
+
+class Cassandra(base.SpecModel):
+    """Cassandra or ScyllaDB as the message store."""
+
+    hosts: list[str] = Field(min_length=1, description="Contact points (host or host:port).")
+    keyspace: str = Field(
+        default="gochat",
+        pattern=r"^[a-z][a-z0-9_]{0,47}$",
+        description="Keyspace; immutable once set (moving data is not the operator's job).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {"rule": "self == oldSelf", "message": "cassandra.keyspace is immutable"}
+            ]
+        },
+    )
+    local_dc: str = Field(
+        default="datacenter1",
+        alias="localDC",
+        min_length=1,
+        description="Local datacenter for the load-balancing policy.",
+    )
+    credentials_secret: base.SecretRef | None = Field(
+        default=None, description="Secret with `username` and `password` keys."
+    )
+
+
+class OpenSearch(base.SpecModel):
+    """OpenSearch as the search backend."""
+
+    url: str = Field(min_length=1, pattern=r"^https?://", description="OpenSearch base URL.")
+    credentials_secret: base.SecretRef | None = Field(
+        default=None, description="Secret with `username` and `password` keys."
+    )
+
+
+class S3(base.SpecModel):
+    """An S3-compatible object store for attachments."""
+
+    endpoint: str = Field(min_length=1, pattern=r"^https?://", description="S3 endpoint URL.")
+    bucket: str = Field(min_length=3, max_length=63, description="Bucket name.")
+    region: str = Field(default="us-east-1", min_length=1, description="Bucket region.")
+    credentials_secret: base.SecretRef = Field(
+        description="Secret with `accessKeyId` and `secretAccessKey` keys."
+    )
+
+
+class Mail(base.SpecModel):
+    """How the auth service sends e-mail (verification, password reset)."""
+
+    cel_rules = (
+        base.Rule(
+            rule="self.provider == 'outbox' || has(self.secret)",
+            message="mail.secret is required for the smtp and sendpulse providers",
+        ),
+    )
+    provider: Literal["outbox", "smtp", "sendpulse"] = Field(
+        default="outbox",
+        description="outbox keeps mail in the database (development); smtp or sendpulse send it.",
+    )
+    secret: base.SecretRef | None = Field(
+        default=None,
+        description=(
+            "Provider settings: smtp needs `host`, `port`, optional `username`, `password`;"
+            " sendpulse needs `clientId`, `clientSecret`."
+        ),
+    )

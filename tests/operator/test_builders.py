@@ -1,0 +1,132 @@
+"""Behaviours of the pure builders that golden files show but do not explain."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pydantic
+import pytest
+
+from gochat_operator.specs import auth_backends, bundle, configmaps, inputs, meta, migration
+from gochat_operator.specs.model import cluster
+from tests.operator import cluster_inputs
+
+
+def deployment(children: bundle.Children, component: str) -> dict:
+    (result,) = [
+        m
+        for m in children.workloads
+        if m["kind"] == "Deployment"
+        and m["metadata"]["labels"]["app.kubernetes.io/component"] == component
+    ]
+    return result
+
+
+def test_autoscaled_components_leave_replicas_to_the_hpa() -> None:
+    children = bundle.render_children(cluster_inputs.cluster_input("full"))
+    assert "replicas" not in deployment(children, "api")["spec"]
+    assert "replicas" not in deployment(children, "ws")["spec"]
+    assert deployment(children, "auth")["spec"]["replicas"] == 3
+
+
+def test_ws_hpa_scales_on_connections_per_pod() -> None:
+    children = bundle.render_children(cluster_inputs.cluster_input("full"))
+    (ws_hpa,) = [
+        m
+        for m in children.workloads
+        if m["metadata"]["name"] == "prod-ws" and m["kind"] == "HorizontalPodAutoscaler"
+    ]
+    pods_metric = ws_hpa["spec"]["metrics"][1]["pods"]
+    assert pods_metric["metric"]["name"] == "gochat_ws_connections"
+    assert pods_metric["target"]["averageValue"] == "5000"
+
+
+def test_no_deployments_before_the_first_migration_succeeded() -> None:
+    children = bundle.render_children(cluster_inputs.cluster_input("minimal", serving=None))
+    assert children.workloads == []
+    assert {m["kind"] for m in children.base} >= {"ConfigMap", "Service", "NetworkPolicy"}
+
+
+def test_upgrade_keeps_deployments_on_the_serving_release() -> None:
+    old = inputs.Release("0.0.9", "ghcr.io/gochat/gochat:0.0.9")
+    children = bundle.render_children(cluster_inputs.cluster_input("minimal", serving=old))
+    container = deployment(children, "api")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "ghcr.io/gochat/gochat:0.0.9"
+    job = bundle.render_migration_job(cluster_inputs.cluster_input("minimal", serving=old))
+    assert (
+        job["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/gochat/gochat:0.1.0"
+    )
+
+
+def test_secret_change_changes_only_the_hash_of_components_using_it() -> None:
+    before = cluster_inputs.cluster_input("full")
+    after = dataclasses.replace(
+        before, secret_digests={**before.secret_digests, "prod-nats": "new"}
+    )
+    changed = {
+        c
+        for c in meta.COMPONENTS
+        if configmaps.config_hash(before, c) != configmaps.config_hash(after, c)
+    }
+    assert changed == {"api", "ws", "indexer"}  # auth does not use NATS
+
+
+def test_dsn_goes_through_a_secret_ref_never_a_configmap() -> None:
+    cluster_input = cluster_inputs.cluster_input("full")
+    for component in meta.COMPONENTS:
+        assert "pg_dsn" not in configmaps.render_config(cluster_input, component)
+    children = bundle.render_children(cluster_input)
+    env = deployment(children, "indexer")["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {
+        "name": "GOCHAT_PG_DSN",
+        "valueFrom": {"secretKeyRef": {"name": "prod-postgres", "key": "url"}},
+    } in env
+
+
+def test_only_contract_keys_are_rendered() -> None:
+    allowed = {
+        "host", "port", "log_level", "otlp_endpoint", "nats_url", "nats_credentials_file",
+        "jwks_url", "jwt_keys_dir", "public_url", "mailer", "message_store", "search_backend",
+        "blob_store", "cassandra_hosts", "cassandra_keyspace", "cassandra_local_dc",
+        "opensearch_url", "s3_endpoint", "s3_bucket", "s3_region",
+    }  # fmt: skip
+    for case in ("minimal", "full"):
+        for component in meta.COMPONENTS:
+            keys = set(configmaps.render_config(cluster_inputs.cluster_input(case), component))
+            assert keys <= allowed, (case, component, keys - allowed)
+
+
+def test_migration_job_names_are_stable_short_and_distinct() -> None:
+    cluster_input = cluster_inputs.cluster_input("minimal")
+    long_name = dataclasses.replace(cluster_input, name="x" * 30)
+    names = {migration.job_name(long_name, v) for v in ("1.4.0", "1-4-0", "1.4.0+build.123456789")}
+    assert len(names) == 3
+    assert all(len(n) <= 63 for n in names)
+    assert migration.job_name(cluster_input, "1.4.0") == migration.job_name(cluster_input, "1.4.0")
+
+
+def test_every_child_is_owned_and_labelled() -> None:
+    cluster_input = cluster_inputs.cluster_input("full", prometheus=True)
+    for manifest in [
+        *bundle.render_children(cluster_input).all(),
+        bundle.render_migration_job(cluster_input),
+    ]:
+        metadata = manifest["metadata"]
+        assert metadata["ownerReferences"][0]["uid"] == cluster_input.uid
+        assert metadata["labels"]["app.kubernetes.io/managed-by"] == "gochat-operator"
+        assert metadata["labels"]["app.kubernetes.io/instance"] == "prod"
+
+
+def test_secret_needs_name_every_referenced_secret() -> None:
+    needs = {n.name for n in auth_backends.secret_needs(cluster_inputs.cluster_input("full"))}
+    assert needs == {
+        "prod-postgres", "prod-nats", "prod-scylla", "prod-opensearch", "prod-s3",
+        "prod-smtp", "prod-signing-keys",
+    }  # fmt: skip
+
+
+def test_spec_model_rejects_out_of_bounds_values() -> None:
+    body = cluster_inputs.load_case("minimal")["spec"]
+    body["components"] = {"api": {"replicas": -1}}
+    with pytest.raises(pydantic.ValidationError):
+        cluster.GoChatClusterSpec.model_validate(body)
