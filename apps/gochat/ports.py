@@ -7,6 +7,7 @@ A shared test suite per port (tests/integration/ports/) runs against every adapt
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -81,14 +82,14 @@ class MessageStore(Protocol):
         after: int | None = None,
         around: int | None = None,
         limit: int = 50,
-    ) -> list[MessageRecord]:
+    ) -> builtins.list[MessageRecord]:
         """Newest first for before/around/none; oldest first for after (as Discord)."""
 
     async def set_pinned(
         self, message: MessageRecord, *, pinned_at: datetime | None, events: Sequence[Event]
     ) -> MessageRecord: ...
 
-    async def pinned(self, channel_id: int) -> list[MessageRecord]: ...
+    async def pinned(self, channel_id: int) -> builtins.list[MessageRecord]: ...
 
     async def add_reaction(
         self, message: MessageRecord, *, emoji: str, user_id: int, events: Sequence[Event]
@@ -101,11 +102,11 @@ class MessageStore(Protocol):
 
     async def reactions(
         self, message_ids: Sequence[int], *, viewer_id: int
-    ) -> dict[int, list[ReactionSummary]]: ...
+    ) -> dict[int, builtins.list[ReactionSummary]]: ...
 
     async def reaction_users(
         self, message_id: int, *, emoji: str, after: int | None, limit: int
-    ) -> list[int]: ...
+    ) -> builtins.list[int]: ...
 
 
 @dataclass(frozen=True, slots=True)

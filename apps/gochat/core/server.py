@@ -42,7 +42,7 @@ def run_service(
             port=cfg.port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=cfg.shutdown_grace_seconds,
+            timeout_graceful_shutdown=int(cfg.shutdown_grace_seconds),
             proxy_headers=False,
             server_header=False,
         )

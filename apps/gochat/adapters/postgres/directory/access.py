@@ -1,0 +1,99 @@
+"""What `core.permissions` needs to decide access, in as few round trips as possible."""
+
+from __future__ import annotations
+
+from gochat.adapters.postgres.directory.base import Queries
+from gochat.core import permissions
+
+
+class AccessQueries(Queries):
+    async def member_context(self, guild_id: int, user_id: int) -> permissions.MemberContext | None:
+        """The member's roles and the guild's owner and @everyone; None for a non-member."""
+        rows = await self.conn.fetch(
+            """
+            SELECT g.owner_id, r.id, r.permissions, r.position,
+                   (r.id = g.id) AS is_everyone
+              FROM guilds g
+              JOIN members m ON m.guild_id = g.id AND m.user_id = $2
+              JOIN roles r ON r.guild_id = g.id
+             WHERE g.id = $1
+               AND (r.id = g.id OR r.id IN (SELECT role_id FROM member_roles
+                                             WHERE guild_id = $1 AND user_id = $2))
+            """,
+            guild_id,
+            user_id,
+        )
+        if not rows:
+            return None
+        everyone = next(
+            (
+                permissions.Role(r["id"], r["permissions"], r["position"])
+                for r in rows
+                if r["is_everyone"]
+            ),
+            permissions.Role(guild_id, 0, 0),
+        )
+        roles = [
+            permissions.Role(r["id"], r["permissions"], r["position"])
+            for r in rows
+            if not r["is_everyone"]
+        ]
+        return permissions.MemberContext(
+            user_id=user_id,
+            guild_id=guild_id,
+            owner_id=rows[0]["owner_id"],
+            everyone=everyone,
+            roles=roles,
+        )
+
+    async def channel_overwrites(self, channel_id: int) -> list[permissions.Overwrite]:
+        rows = await self.conn.fetch(
+            "SELECT target_id, target_type, allow, deny FROM overwrites WHERE channel_id = $1",
+            channel_id,
+        )
+        return [
+            permissions.Overwrite(r["target_id"], r["target_type"], r["allow"], r["deny"])
+            for r in rows
+        ]
+
+    async def guild_overwrites(self, guild_id: int) -> dict[int, list[permissions.Overwrite]]:
+        """Every channel's overwrites in one guild, keyed by channel id (channels without any
+        overwrite are present with an empty list)."""
+        rows = await self.conn.fetch(
+            """
+            SELECT c.id AS channel_id, o.target_id, o.target_type, o.allow, o.deny
+              FROM channels c LEFT JOIN overwrites o ON o.channel_id = c.id
+             WHERE c.guild_id = $1
+            """,
+            guild_id,
+        )
+        result: dict[int, list[permissions.Overwrite]] = {}
+        for r in rows:
+            bucket = result.setdefault(r["channel_id"], [])
+            if r["target_id"] is not None:
+                bucket.append(
+                    permissions.Overwrite(r["target_id"], r["target_type"], r["allow"], r["deny"])
+                )
+        return result
+
+    async def is_banned(self, guild_id: int, user_id: int) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                "SELECT true FROM bans WHERE guild_id = $1 AND user_id = $2", guild_id, user_id
+            )
+        )
+
+    async def channel_guild(self, channel_id: int) -> tuple[str, int | None] | None:
+        row = await self.conn.fetchrow(
+            "SELECT type, guild_id FROM channels WHERE id = $1", channel_id
+        )
+        return (row["type"], row["guild_id"]) if row else None
+
+    async def is_dm_recipient(self, channel_id: int, user_id: int) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                "SELECT true FROM channel_recipients WHERE channel_id = $1 AND user_id = $2",
+                channel_id,
+                user_id,
+            )
+        )
