@@ -83,6 +83,9 @@ class AuthConfig(ServiceConfig):
     login_attempts_per_ip: int = Field(50, ge=1, description="Per 15 minutes.")
     register_per_ip: int = Field(20, ge=1, description="Per hour.")
     reset_per_account: int = Field(5, ge=1, description="Per hour.")
+    reset_per_ip: int = Field(
+        20, ge=1, description="Password-reset and confirmation-mail requests per IP, per hour."
+    )
     trusted_proxy_hops: int = Field(0, ge=0, le=5, description="X-Forwarded-For hops to trust.")
 
 
