@@ -1,0 +1,283 @@
+"""A real Kubernetes control plane on 127.0.0.1, with KWOK playing the nodes.
+
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok run as child processes of
+the test session, each on free ports, with logs, PKI and data under ``run_dir``. Two sessions
+side by side do not share anything but the binaries.
+
+    plane = LocalControlPlane(run_dir=tmp, bin_dir=tools.ensure())
+    try:
+        cluster = plane.start()      # ready: /readyz ok, nodes Ready, default ServiceAccount
+        cluster.kubectl("get", "nodes")
+    finally:
+        plane.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import connection, kwok, pki, processes
+
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane did not come up; the message includes the failing process's log tail."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LocalControlPlane:
+    def __init__(
+        self,
+        *,
+        run_dir: Path,
+        bin_dir: Path,
+        nodes: int = 1,
+        start_timeout: float = 120.0,
+        log: Callable[[str], None] = lambda line: None,
+    ) -> None:
+        self.run_dir = run_dir
+        self.bin_dir = bin_dir
+        self.node_count = nodes
+        self.start_timeout = start_timeout
+        self.log = log
+        self.kubeconfig = run_dir / "admin.kubeconfig"
+        self.server = ""
+        self.timings: dict[str, float] = {}
+        self.processes = processes.ProcessGroup(log_dir=run_dir / "logs", pid_file=run_dir / "pids")
+        self._pki: pki.Pki | None = None
+
+    @property
+    def cluster(self) -> connection.KubernetesCluster:
+        return connection.KubernetesCluster(
+            kubeconfig=self.kubeconfig, server=self.server, bin_dir=self.bin_dir
+        )
+
+    def start(self) -> connection.KubernetesCluster:
+        """Start everything and wait until workloads can run; on any failure stop what started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self.cluster
+
+    def stop(self) -> None:
+        self.processes.stop()
+
+    def __enter__(self) -> connection.KubernetesCluster:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _start(self) -> None:
+        started = time.monotonic()
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._pki = credentials = pki.generate(self.run_dir / "pki")
+        etcd_port, apiserver_port = free_port(), free_port()
+        self.server = f"https://127.0.0.1:{apiserver_port}"
+        pki.write_kubeconfig(
+            self.kubeconfig,
+            server=self.server,
+            ca=credentials.ca.cert,
+            client=credentials.admin,
+            user="admin",
+        )
+        self._phase("pki", started)
+
+        self.processes.start("etcd", self._etcd_command(etcd_port))
+        self.processes.start("kube-apiserver", self._apiserver_command(apiserver_port, etcd_port))
+        self._wait_for("apiserver /readyz", lambda: self._get("/readyz") is not None)
+        self._phase("apiserver ready", started)
+
+        self.processes.start("kube-controller-manager", self._controller_manager_command())
+        self.processes.start("kube-scheduler", self._scheduler_command())
+        kwok_config = kwok.write_config(self.run_dir / "kwok.yaml")
+        kwok_home = self.run_dir / "kwok-home"  # keeps kwok away from the user's ~/.kwok
+        kwok_home.mkdir(exist_ok=True)
+        self.processes.start(
+            "kwok",
+            [
+                str(self.bin_dir / "kwok"),
+                f"--kubeconfig={self.kubeconfig}",
+                f"--config={kwok_config}",
+            ],
+            env={"HOME": str(kwok_home), "PATH": "/usr/bin:/bin"},
+        )
+        self.cluster.kubectl("create", "-f", "-", input=kwok.nodes_manifest(self.node_count))
+        self._wait_for("fake nodes Ready", self._nodes_ready)
+        self._wait_for(
+            "default ServiceAccount",
+            lambda: self._get("/api/v1/namespaces/default/serviceaccounts/default") is not None,
+        )
+        self._phase("ready", started)
+        self.log(f"k8s control plane ready at {self.server} in {self.timings['ready']:.1f}s")
+
+    def _phase(self, name: str, started: float) -> None:
+        self.timings[name] = round(time.monotonic() - started, 2)
+
+    def _binary(self, name: str) -> str:
+        return str(self.bin_dir / name)
+
+    def _etcd_command(self, client_port: int) -> list[str]:
+        peer = f"http://127.0.0.1:{free_port()}"
+        client = f"http://127.0.0.1:{client_port}"
+        return [
+            self._binary("etcd"),
+            "--name=gochat-test",
+            f"--data-dir={self.run_dir / 'etcd'}",
+            f"--listen-client-urls={client}",
+            f"--advertise-client-urls={client}",
+            f"--listen-peer-urls={peer}",
+            f"--initial-advertise-peer-urls={peer}",
+            f"--initial-cluster=gochat-test={peer}",
+            # Test data is thrown away: fsync would only make every write wait for the disk.
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ]
+
+    def _apiserver_command(self, port: int, etcd_port: int) -> list[str]:
+        assert self._pki is not None
+        p = self._pki
+        return [
+            self._binary("kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--cert-dir={self.run_dir / 'apiserver-certs'}",
+            f"--tls-cert-file={p.apiserver.cert}",
+            f"--tls-private-key-file={p.apiserver.key}",
+            f"--client-ca-file={p.ca.cert}",
+            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
+            # A loopback address cannot be an Endpoints IP, so the kubernetes Service keeps none.
+            "--endpoint-reconciler-type=none",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p.service_account_public_key}",
+            f"--service-account-signing-key-file={p.service_account_private_key}",
+            # Without the front-proxy (aggregation) flags the controller-manager and scheduler
+            # complain about a missing request-header CA bundle.
+            f"--requestheader-client-ca-file={p.front_proxy_ca.cert}",
+            f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT_NAME}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={p.front_proxy_client.cert}",
+            f"--proxy-client-key-file={p.front_proxy_client.key}",
+            "--profiling=false",
+        ]
+
+    def _component_kubeconfig(self, name: str, client: pki.KeyPair) -> Path:
+        assert self._pki is not None
+        return pki.write_kubeconfig(
+            self.run_dir / f"{name}.kubeconfig",
+            server=self.server,
+            ca=self._pki.ca.cert,
+            client=client,
+            user=name,
+        )
+
+    def _controller_manager_command(self) -> list[str]:
+        assert self._pki is not None
+        p = self._pki
+        config = self._component_kubeconfig("controller-manager", p.controller_manager)
+        return [
+            self._binary("kube-controller-manager"),
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={self.run_dir / 'controller-manager-certs'}",
+            "--controllers=*",
+            "--use-service-account-credentials",
+            "--leader-elect=false",
+            f"--service-account-private-key-file={p.service_account_private_key}",
+            f"--root-ca-file={p.ca.cert}",
+            f"--cluster-signing-cert-file={p.ca.cert}",
+            f"--cluster-signing-key-file={p.ca.key}",
+            # No metrics-server here: tests patch HPAs, and a short loop shows the result sooner.
+            "--horizontal-pod-autoscaler-sync-period=5s",
+            "--cluster-name=gochat-test",
+            "--profiling=false",
+        ]
+
+    def _scheduler_command(self) -> list[str]:
+        assert self._pki is not None
+        config = self._component_kubeconfig("scheduler", self._pki.scheduler)
+        return [
+            self._binary("kube-scheduler"),
+            f"--kubeconfig={config}",
+            f"--authentication-kubeconfig={config}",
+            f"--authorization-kubeconfig={config}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={free_port()}",
+            "--leader-elect=false",
+            "--profiling=false",
+        ]
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        assert self._pki is not None
+        context = ssl.create_default_context(cafile=str(self._pki.ca.cert))
+        context.load_cert_chain(str(self._pki.admin.cert), str(self._pki.admin.key))
+        return context
+
+    def _get(self, path: str) -> Any:
+        """The decoded body of a 200 answer, or None for any error (not up yet, 404...)."""
+        try:
+            with urllib.request.urlopen(
+                self.server + path, context=self._ssl_context(), timeout=5
+            ) as response:
+                body = response.read()
+        except (urllib.error.URLError, OSError):
+            return None
+        try:
+            return json.loads(body)
+        except ValueError:
+            return body.decode(errors="replace")
+
+    def _nodes_ready(self) -> bool:
+        nodes = self._get("/api/v1/nodes")
+        if not isinstance(nodes, dict):
+            return False
+        ready = [
+            node
+            for node in nodes.get("items", [])
+            for condition in node.get("status", {}).get("conditions", [])
+            if condition["type"] == "Ready" and condition["status"] == "True"
+        ]
+        return len(ready) >= self.node_count
+
+    def _wait_for(self, what: str, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            dead = self.processes.exited()
+            if dead:
+                process = dead[0]
+                raise ControlPlaneError(
+                    f"{process.name} exited ({process.popen.returncode}) while waiting for "
+                    f"{what}; {process.log_path}:\n{process.log_tail()}"
+                )
+            if condition():
+                return
+            time.sleep(0.1)
+        tails = "\n".join(f"--- {p.name}:\n{p.log_tail(10)}" for p in self.processes.processes)
+        raise ControlPlaneError(
+            f"timed out after {self.start_timeout:.0f}s waiting for {what}\n{tails}"
+        )
