@@ -130,12 +130,16 @@ class SearchDocument:
     content: str
     mention_ids: tuple[int, ...]
     created_at: datetime
+    # The id of the event that produced this state (a snowflake, so later events are larger):
+    # an upsert older than what is stored is ignored, so a redelivered or reordered edit can
+    # never overwrite a newer one.
+    version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
     guild_id: int
-    text: str
+    text: str  # blank: every document that passes the filters
     channel_ids: Sequence[int]  # the channels the caller may view; never empty
     author_id: int | None = None
     mentions: int | None = None
@@ -160,9 +164,12 @@ class SearchResult:
 
 class SearchIndex(Protocol):
     async def upsert(self, documents: Sequence[SearchDocument]) -> None:
-        """Idempotent by message id: a redelivered event changes nothing."""
+        """Idempotent by message id: a redelivered event changes nothing. A document whose
+        `version` is lower than the stored one, or whose message was deleted, is ignored."""
 
-    async def delete(self, message_ids: Sequence[int]) -> None: ...
+    async def delete(self, message_ids: Sequence[int]) -> None:
+        """Remove for good: the id keeps a tombstone, so a create or edit delivered after the
+        delete (redelivery, reordering) does not bring the message back."""
 
     async def search(self, query: SearchQuery) -> SearchResult: ...
 
