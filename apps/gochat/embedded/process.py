@@ -1,0 +1,166 @@
+"""Process plumbing shared by the embedded servers and the `gochat dev` supervisor.
+
+Children are started in their own session, so a Ctrl-C in the terminal reaches only the
+supervisor, which then stops them in order instead of having everything die at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import pwd
+import signal
+import socket
+import stat
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+_PR_SET_PDEATHSIG = 1
+
+
+class ServerStartError(RuntimeError):
+    """A server did not come up; the message carries the tail of its log."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago (good enough for tests and dev)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.2)
+        return probe.connect_ex((host, port)) == 0
+
+
+def log_tail(path: Path, *, lines: int = 30) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return "(no log written)"
+    return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    *,
+    timeout: float,
+    alive: Callable[[], bool] = lambda: True,
+    interval: float = 0.05,
+) -> bool:
+    """Poll `ready` until it holds; False on timeout or as soon as `alive` says the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return True
+        if not alive():
+            return False
+        time.sleep(interval)
+    return ready()
+
+
+def _die_with_parent(sig: int) -> Callable[[], None]:
+    def set_parent_death_signal() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, sig)
+
+    return set_parent_death_signal
+
+
+def spawn(
+    command: list[str],
+    *,
+    log_file: int | None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    user: pwd.struct_passwd | None = None,
+    parent_death_signal: int = signal.SIGTERM,
+) -> subprocess.Popen[bytes]:
+    """Start `command` in a new session, output to `log_file` (a pipe when None).
+
+    The child also gets `parent_death_signal` if this supervisor is killed outright, so even
+    a `kill -9` leaves no orphans. The kernel ties that signal to the spawning *thread*, so it
+    is only armed from the main thread (a worker thread may exit while the child should live).
+    """
+    preexec = None
+    if threading.current_thread() is threading.main_thread():
+        preexec = _die_with_parent(parent_death_signal)
+    output = subprocess.PIPE if log_file is None else log_file
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=cwd,
+        start_new_session=True,
+        preexec_fn=preexec,
+        user=None if user is None else user.pw_uid,
+        group=None if user is None else user.pw_gid,
+        extra_groups=None if user is None else [],
+    )
+
+
+def stop_process(
+    process: subprocess.Popen[bytes],
+    *,
+    first_signal: int = signal.SIGTERM,
+    timeout: float = 10.0,
+) -> int:
+    """Ask politely, wait up to `timeout`, then kill the child's whole process group."""
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(first_signal)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    # Grandchildren (a server's workers) share the group; none may outlive their parent.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode
+
+
+def running_as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def ensure_system_user(name: str) -> pwd.struct_passwd:
+    """The unprivileged account a server runs as when we are root (PostgreSQL refuses root)."""
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=False,
+            capture_output=True,
+        )
+        return pwd.getpwnam(name)  # a concurrent useradd may have won; either way it exists
+
+
+def grant_traversal(path: Path) -> None:
+    """Let every user traverse (not list) the ancestors of `path`.
+
+    Temporary directories such as pytest's are 0700 and owned by root; the server's own
+    account must still be able to reach its data directory inside them.
+    """
+    for ancestor in path.resolve().parents:
+        mode = ancestor.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            ancestor.chmod(mode | stat.S_IXOTH)
+
+
+def chown_tree(path: Path, user: pwd.struct_passwd) -> None:
+    for root, dirs, files in os.walk(path):
+        for name in [*dirs, *files]:
+            os.lchown(Path(root) / name, user.pw_uid, user.pw_gid)
+    os.chown(path, user.pw_uid, user.pw_gid)

@@ -1,0 +1,6 @@
+"""Fixtures shared by every suite are plugins, so each lives in its own module."""
+
+pytest_plugins = [
+    "tests.fixtures.servers",
+    "tests.k8s.fixtures",
+]

@@ -1,0 +1,153 @@
+"""The embedded servers behind `make dev` and the test fixtures are real and durable."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import asyncpg
+import nats as nats_client
+import pytest
+from tests.fixtures import servers
+
+from gochat.embedded import nats, postgres, process
+
+
+def new_postgres(data_dir: Path) -> postgres.EmbeddedPostgres:
+    return postgres.EmbeddedPostgres(
+        data_dir=data_dir, port=process.free_port(), settings=servers.TEST_PG_SETTINGS
+    )
+
+
+async def test_postgres_accepts_tcp_connections_as_the_application_role(
+    pg_server: servers.PostgresServer,
+) -> None:
+    connection = await asyncpg.connect(pg_server.dsn)
+    try:
+        assert await connection.fetchval("SELECT current_user") == pg_server.user
+        assert await connection.fetchval("SELECT current_database()") == "gochat"
+    finally:
+        await connection.close()
+
+
+async def test_pg_database_is_a_fresh_database_the_application_role_owns(
+    pg_database: str,
+) -> None:
+    connection = await asyncpg.connect(pg_database)
+    try:
+        await connection.execute("CREATE TABLE probe (id bigint PRIMARY KEY)")
+        tables = await connection.fetchval(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        )
+        assert tables == 1
+    finally:
+        await connection.close()
+
+
+async def test_postgres_keeps_its_data_across_a_restart(tmp_path: Path) -> None:
+    with new_postgres(tmp_path / "pg") as server:
+        connection = await asyncpg.connect(server.dsn)
+        await connection.execute("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('hi')")
+        await connection.close()
+        server.stop()
+        server.start()
+        connection = await asyncpg.connect(server.dsn)
+        assert await connection.fetchval("SELECT note FROM kept") == "hi"
+        await connection.close()
+
+
+def test_postgres_takes_over_a_data_dir_whose_server_was_orphaned(tmp_path: Path) -> None:
+    orphaned = new_postgres(tmp_path / "pg")
+    orphaned.start()
+    orphan_pid = orphaned.pid
+    assert orphan_pid is not None
+    successor = new_postgres(tmp_path / "pg")  # as a restarted `make dev` after a kill -9
+    try:
+        successor.start()
+        assert successor.pid != orphan_pid
+        assert postgres.run_sql(successor.dsn, "SELECT 1").strip() == "1"
+    finally:
+        successor.stop()
+        orphaned.stop()
+
+
+def test_postgres_ignores_a_stale_pid_file(tmp_path: Path) -> None:
+    server = new_postgres(tmp_path / "pg")
+    server.start()
+    server.stop()
+    # As after a crash whose pid was since reused by another program (here: pytest itself),
+    # which PostgreSQL alone would refuse as "lock file already exists".
+    (server.pgdata / "postmaster.pid").write_text(f"{os.getpid()}\n{server.pgdata}\n")
+    try:
+        server.start()
+        assert server.running
+    finally:
+        server.stop()
+
+
+def test_postgres_on_a_busy_port_fails_with_a_clear_error(
+    tmp_path: Path, nats_server: servers.NatsServer
+) -> None:
+    busy_port = int(nats_server.url.rsplit(":", 1)[1])
+    server = postgres.EmbeddedPostgres(data_dir=tmp_path / "pg", port=busy_port)
+    with pytest.raises(process.ServerStartError, match="port is in use"):
+        server.start()
+
+
+def test_postgres_start_failure_shows_the_log_tail(tmp_path: Path) -> None:
+    server = postgres.EmbeddedPostgres(
+        data_dir=tmp_path / "pg", port=process.free_port(), settings={"shared_buffers": "bogus"}
+    )
+    with pytest.raises(process.ServerStartError, match="shared_buffers"):
+        server.start()
+    assert not server.running
+
+
+def test_postgres_stop_leaves_no_server_process(tmp_path: Path) -> None:
+    server = new_postgres(tmp_path / "pg")
+    server.start()
+    pid = server.pid
+    assert pid is not None
+    server.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, signal.SIG_DFL)
+
+
+async def test_nats_jetstream_keeps_a_streams_messages_across_a_restart(
+    nats_server: servers.NatsServer,
+) -> None:
+    stream = "EMBEDDED_RESTART"
+    client = await nats_client.connect(nats_server.url)
+    jetstream = client.jetstream()
+    await jetstream.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
+    for number in range(3):
+        await jetstream.publish(f"{stream.lower()}.event", str(number).encode())
+    await client.close()
+
+    host, port = urlsplit(nats_server.url).hostname, urlsplit(nats_server.url).port
+    nats_server.stop()
+    try:
+        assert not process.port_in_use(str(host), int(port or 0))
+    finally:
+        nats_server.start()
+
+    client = await nats_client.connect(nats_server.url)
+    try:
+        jetstream = client.jetstream()
+        assert (await jetstream.stream_info(stream)).state.messages == 3
+        message = await jetstream.get_msg(stream, seq=3)
+        assert message.data == b"2"
+        await jetstream.delete_stream(stream)
+    finally:
+        await client.close()
+
+
+def test_nats_on_a_busy_port_fails_with_a_clear_error(
+    tmp_path: Path, nats_server: servers.NatsServer
+) -> None:
+    busy_port = int(nats_server.url.rsplit(":", 1)[1])
+    server = nats.EmbeddedNats(data_dir=tmp_path / "nats", port=busy_port)
+    with pytest.raises(process.ServerStartError, match="port is in use"):
+        server.start()
