@@ -1,0 +1,1 @@
+"""Local-filesystem adapters: the embedded default for a single machine (`make dev`)."""

@@ -1,0 +1,60 @@
+"""The embedded `Mailer`: each mail becomes an `.eml` file in an outbox folder, and its link is
+logged, so `make dev` needs no mail server and a person (or a test) opens the file instead."""
+
+from __future__ import annotations
+
+import asyncio
+import email.message
+import email.utils
+import logging
+import os
+import re
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gochat import ports
+
+log = logging.getLogger(__name__)
+_LINK = re.compile(r"https?://\S+")
+
+
+class OutboxMailer:
+    def __init__(self, directory: str | Path, *, sender: str) -> None:
+        self._directory = Path(directory)
+        self._sender = sender
+
+    async def send(self, mail: ports.OutgoingMail) -> None:
+        path = await asyncio.to_thread(self._write, mail)
+        links = _LINK.findall(mail.text)
+        log.info(
+            "mail written to the outbox",
+            extra={"kind": mail.kind, "to": mail.to, "path": str(path), "links": links},
+        )
+
+    def _write(self, mail: ports.OutgoingMail) -> Path:
+        self._directory.mkdir(parents=True, exist_ok=True)
+        message = build_message(mail, sender=self._sender)
+        # Sortable by time; a partial file is never visible under its final name.
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{mail.kind}-{uuid.uuid4().hex[:8]}.eml"
+        final = self._directory / name
+        partial = self._directory / f".{name}.tmp"
+        partial.write_bytes(message.as_bytes())
+        os.replace(partial, final)
+        return final
+
+
+def build_message(mail: ports.OutgoingMail, *, sender: str) -> email.message.EmailMessage:
+    message = email.message.EmailMessage()
+    message["From"] = sender
+    message["To"] = mail.to
+    message["Subject"] = mail.subject
+    message["Date"] = email.utils.formatdate(localtime=False)
+    message["Message-ID"] = email.utils.make_msgid(domain=_domain_of(sender))
+    message["X-GoChat-Kind"] = mail.kind
+    message.set_content(mail.text)
+    return message
+
+
+def _domain_of(sender: str) -> str:
+    return email.utils.parseaddr(sender)[1].partition("@")[2] or "gochat.local"

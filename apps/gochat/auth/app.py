@@ -1,0 +1,139 @@
+"""The auth service's app factory: keys and mailer from the config, the database pool opened by
+the lifespan, and a maintenance task that purges spent rows and picks up rotated keys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI
+
+from gochat import ports
+from gochat.adapters.localfs import mail_outbox
+from gochat.adapters.postgres import accounts
+from gochat.adapters.postgres.database import Database
+from gochat.adapters.smtp import mailer as smtp_mailer
+from gochat.auth import keys, limits, passwords
+from gochat.auth.context import AuthContext
+from gochat.auth.routers import accounts as accounts_routes
+from gochat.auth.routers import jwks as jwks_routes
+from gochat.auth.routers import passwords as password_routes
+from gochat.auth.routers import sessions as session_routes
+from gochat.core import config, http, ids
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 16 * 1024  # the largest auth request is a few hundred bytes
+MAINTENANCE_INTERVAL_SECONDS = 60.0
+KEEP_SPENT_ROWS = timedelta(days=1)  # spent tokens and old hits stay a day for investigations
+
+
+def _outbox(cfg: config.AuthConfig) -> ports.Mailer:
+    return mail_outbox.OutboxMailer(cfg.mail_outbox_dir, sender=cfg.mail_from)
+
+
+def _smtp(cfg: config.AuthConfig) -> ports.Mailer:
+    return smtp_mailer.SmtpMailer(
+        smtp_mailer.SmtpSettings(
+            host=cfg.smtp_host,
+            port=cfg.smtp_port,
+            sender=cfg.mail_from,
+            username=cfg.smtp_username,
+            password=cfg.smtp_password,
+            starttls=cfg.smtp_starttls,
+        )
+    )
+
+
+MAILERS: dict[str, Callable[[config.AuthConfig], ports.Mailer]] = {
+    "outbox": _outbox,
+    "smtp": _smtp,
+}
+
+
+def build_mailer(cfg: config.AuthConfig) -> ports.Mailer:
+    factory = MAILERS.get(cfg.mailer)
+    if factory is None:
+        raise config.ConfigError("mailer", f"{cfg.mailer!r} is not available in this build")
+    return factory(cfg)
+
+
+def build_app(
+    cfg: config.AuthConfig,
+    *,
+    mailer: ports.Mailer | None = None,
+    password_hasher: passwords.PasswordHasher | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The auth app. Raises ConfigError (naming the key) when the keys or mailer are unusable,
+    before anything listens. Tests pass their own mailer, a cheaper hasher or a clock."""
+    try:
+        key_ring = keys.KeyRing.load_or_create(cfg.jwt_keys_dir, active_kid=cfg.jwt_active_kid)
+    except (keys.KeyFolderError, OSError) as exc:
+        key = "jwt_active_kid" if cfg.jwt_active_kid else "jwt_keys_dir"
+        raise config.ConfigError(key, str(exc)) from None
+    chosen_mailer = mailer or build_mailer(cfg)
+    now = clock or (lambda: datetime.now(UTC))
+    hasher = password_hasher or passwords.PasswordHasher()
+    database: list[Database] = []  # filled by the lifespan; read by the readiness probe
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = await Database.connect(
+            cfg.pg_dsn, service="auth", min_size=cfg.pg_pool_min, max_size=cfg.pg_pool_max
+        )
+        database.append(db)
+        store = accounts.Accounts(db)
+        app.state.auth = AuthContext(
+            config=cfg,
+            accounts=store,
+            keys=key_ring,
+            passwords=hasher,
+            mailer=chosen_mailer,
+            ids=ids.SnowflakeGenerator(ids.default_worker_id()),
+            limiter=limits.RateLimiter(store, clock=now),
+            limits=limits.Limits.from_config(cfg),
+            clock=now,
+        )
+        maintenance = asyncio.create_task(_maintain(store, key_ring, clock=now))
+        try:
+            yield
+        finally:
+            maintenance.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await maintenance
+            await db.close()
+
+    async def database_reachable() -> None:
+        if not database:
+            raise RuntimeError("database pool not open yet")
+        await database[0].ping()
+
+    app = http.create_app(
+        service="auth",
+        title="GoChat auth",
+        max_body_bytes=MAX_BODY_BYTES,
+        lifespan=lifespan,
+        readiness_checks=[("database", database_reachable)],
+    )
+    for module in (accounts_routes, session_routes, password_routes, jwks_routes):
+        app.include_router(module.router)
+    return app
+
+
+async def _maintain(
+    store: accounts.Accounts, key_ring: keys.KeyRing, *, clock: Callable[[], datetime]
+) -> None:
+    while True:
+        await asyncio.sleep(MAINTENANCE_INTERVAL_SECONDS)
+        try:
+            key_ring.reload()
+            cutoff = clock() - KEEP_SPENT_ROWS
+            async with store.transaction("purge_spent_rows") as tx:
+                await tx.purge_rate_limit_hits(before=cutoff)
+                await tx.purge_mail_tokens(before=cutoff)
+                await tx.purge_refresh_tokens(before=cutoff)
+        except Exception:  # a failed round is retried next interval; the service stays up
+            log.exception("auth maintenance failed")

@@ -1,0 +1,39 @@
+"""Registration and e-mail confirmation."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from gochat.auth import models, registration
+from gochat.auth.routers.dependencies import ClientIp, Context
+from gochat.core import schemas
+
+router = APIRouter(prefix="/auth", tags=["accounts"])
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create an account; a confirmation mail is sent",
+)
+async def register(body: models.RegisterRequest, ctx: Context, ip: ClientIp) -> schemas.User:
+    return await registration.register(
+        ctx, username=body.username, email=body.email, password=body.password, client_ip=ip
+    )
+
+
+@router.post("/confirm-email", summary="Confirm the e-mail address with the mailed token")
+async def confirm_email(body: models.TokenRequest, ctx: Context) -> schemas.User:
+    return await registration.confirm_email(ctx, token=body.token)
+
+
+@router.post(
+    "/resend-confirmation",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Mail a new confirmation token (same answer whether or not the address exists)",
+)
+async def resend_confirmation(
+    body: models.EmailRequest, ctx: Context, ip: ClientIp
+) -> models.Accepted:
+    await registration.resend_confirmation(ctx, email=body.email, client_ip=ip)
+    return models.Accepted()

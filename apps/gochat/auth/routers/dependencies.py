@@ -1,0 +1,52 @@
+"""What the handlers get injected: the service context, the client IP, the bearer claims."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from gochat.auth import bearer
+from gochat.auth.context import AuthContext
+from gochat.core import errors, tokens
+
+_bearer_scheme = HTTPBearer(auto_error=False, description="An access token from /auth/login.")
+
+
+def get_context(request: Request) -> AuthContext:
+    context: AuthContext = request.app.state.auth
+    return context
+
+
+Context = Annotated[AuthContext, Depends(get_context)]
+
+
+def client_ip(request: Request, ctx: Context) -> str:
+    """The socket peer, or the address the outermost trusted proxy saw: with N trusted hops the
+    client is the N-th entry from the right of X-Forwarded-For (entries further left are
+    whatever the client chose to send, so they are never believed)."""
+    peer = request.client.host if request.client else "unknown"
+    hops = ctx.config.trusted_proxy_hops
+    header = request.headers.get("x-forwarded-for")
+    if hops == 0 or not header:
+        return peer
+    chain = [part.strip() for part in header.split(",") if part.strip()]
+    if not chain:
+        return peer
+    return chain[-hops] if len(chain) >= hops else chain[0]
+
+
+ClientIp = Annotated[str, Depends(client_ip)]
+
+
+async def access_claims(
+    ctx: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer_scheme)],
+) -> tokens.AccessClaims:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise errors.Unauthorized("send Authorization: Bearer <access token>")
+    return await bearer.authenticate(ctx, access_token=credentials.credentials)
+
+
+AccessClaims = Annotated[tokens.AccessClaims, Depends(access_claims)]

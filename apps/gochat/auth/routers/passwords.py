@@ -1,0 +1,47 @@
+"""Password reset by mail and password change."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from gochat.auth import models, recovery
+from gochat.auth.routers.dependencies import AccessClaims, ClientIp, Context
+
+router = APIRouter(prefix="/auth", tags=["passwords"])
+
+
+@router.post(
+    "/password-reset/request",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Mail a reset token (same answer whether or not the address exists)",
+)
+async def request_reset(body: models.EmailRequest, ctx: Context, ip: ClientIp) -> models.Accepted:
+    await recovery.request_reset(ctx, email=body.email, client_ip=ip)
+    return models.Accepted()
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Set a new password with the mailed token; every session of the account ends",
+)
+async def confirm_reset(body: models.PasswordResetConfirmRequest, ctx: Context) -> None:
+    await recovery.confirm_reset(ctx, token=body.token, new_password=body.new_password)
+
+
+@router.post(
+    "/password/change",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Change the password (Bearer access token); other sessions end",
+)
+async def change_password(
+    body: models.PasswordChangeRequest, ctx: Context, claims: AccessClaims
+) -> None:
+    await recovery.change_password(
+        ctx,
+        claims=claims,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
