@@ -1,0 +1,1 @@
+"""The REST API service: users, guilds, channels, roles, messages, search."""

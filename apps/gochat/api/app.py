@@ -1,0 +1,63 @@
+"""Builds the API application: context at start-up, routers, and orderly shutdown."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gochat.adapters.postgres import messages as pg_messages
+from gochat.adapters.postgres.database import Database
+from gochat.adapters.postgres.directory import Directory
+from gochat.api import background
+from gochat.api.context import ApiContext
+from gochat.api.routers import ROUTERS
+from gochat.core import http
+from gochat.core.config import ApiConfig
+from gochat.core.ids import SnowflakeGenerator, default_worker_id
+from gochat.core.tokens import TokenVerifier
+
+
+def build_app(config: ApiConfig) -> FastAPI:
+    holder: dict[str, ApiContext] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        db = await Database.connect(
+            config.pg_dsn, service="api", min_size=config.pg_pool_min, max_size=config.pg_pool_max
+        )
+        ctx = ApiContext(
+            config=config,
+            db=db,
+            directory=Directory(db),
+            messages=pg_messages.PostgresMessageStore(db),
+            search=None,
+            verifier=TokenVerifier(jwks_url=config.jwks_url, issuer=config.jwt_issuer),
+            ids=SnowflakeGenerator(
+                config.snowflake_worker_id
+                if config.snowflake_worker_id is not None
+                else default_worker_id()
+            ),
+        )
+        holder["ctx"] = app.state.ctx = ctx
+        tasks = await background.start(ctx)
+        try:
+            yield
+        finally:
+            await background.stop(tasks)
+            await db.close()
+
+    async def database_ready() -> None:
+        await holder["ctx"].db.ping()
+
+    app = http.create_app(
+        service="api",
+        title="GoChat API",
+        max_body_bytes=config.max_body_bytes,
+        lifespan=lifespan,
+        readiness_checks=[("postgres", database_ready), *background.readiness_checks(holder)],
+    )
+    for router in ROUTERS:
+        app.include_router(router)
+    return app

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from gochat.api import models
+from gochat.api.deps import Caller, Context
+from gochat.api.services import messages
+from gochat.core import schemas
+from gochat.core.schemas import Snowflake
+
+router = APIRouter(tags=["messages"])
+
+
+@router.post(
+    "/channels/{channel_id}/messages",
+    status_code=status.HTTP_201_CREATED,
+    response_model=schemas.Message,
+    summary="Send a message (SEND_MESSAGES); a repeated nonce returns the first copy",
+    responses={
+        200: {
+            "description": "A retry: the message sent earlier with this nonce",
+            "model": schemas.Message,
+        }
+    },
+)
+async def send_message(
+    channel_id: Snowflake,
+    body: models.MessageCreate,
+    ctx: Context,
+    caller: Caller,
+    response: Response,
+) -> schemas.Message:
+    message, created = await messages.send_message(
+        ctx,
+        channel_id=channel_id,
+        user_id=caller.user_id,
+        content=body.content,
+        nonce=body.nonce,
+        reply_to_id=body.reply_to_id,
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return message
+
+
+@router.get(
+    "/channels/{channel_id}/messages",
+    response_model=list[schemas.Message],
+    summary="History (READ_MESSAGE_HISTORY): newest first; `after` pages oldest first",
+)
+async def list_messages(
+    channel_id: Snowflake,
+    ctx: Context,
+    caller: Caller,
+    before: Annotated[Snowflake | None, Query()] = None,
+    after: Annotated[Snowflake | None, Query()] = None,
+    around: Annotated[Snowflake | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> list[schemas.Message]:
+    return await messages.list_messages(
+        ctx,
+        channel_id=channel_id,
+        user_id=caller.user_id,
+        before=before,
+        after=after,
+        around=around,
+        limit=limit,
+    )
+
+
+@router.get("/channels/{channel_id}/messages/{message_id}", response_model=schemas.Message)
+async def get_message(
+    channel_id: Snowflake, message_id: Snowflake, ctx: Context, caller: Caller
+) -> schemas.Message:
+    return await messages.get_message(
+        ctx, channel_id=channel_id, message_id=message_id, user_id=caller.user_id
+    )
+
+
+@router.patch(
+    "/channels/{channel_id}/messages/{message_id}",
+    response_model=schemas.Message,
+    summary="Edit your own message",
+)
+async def edit_message(
+    channel_id: Snowflake,
+    message_id: Snowflake,
+    body: models.MessageUpdate,
+    ctx: Context,
+    caller: Caller,
+) -> schemas.Message:
+    return await messages.edit_message(
+        ctx,
+        channel_id=channel_id,
+        message_id=message_id,
+        user_id=caller.user_id,
+        content=body.content,
+    )
+
+
+@router.delete(
+    "/channels/{channel_id}/messages/{message_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a message (its author, or MANAGE_MESSAGES)",
+)
+async def delete_message(
+    channel_id: Snowflake, message_id: Snowflake, ctx: Context, caller: Caller
+) -> Response:
+    await messages.delete_message(
+        ctx, channel_id=channel_id, message_id=message_id, user_id=caller.user_id
+    )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

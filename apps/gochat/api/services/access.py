@@ -1,0 +1,82 @@
+"""Access decisions for API endpoints. Every check goes through `core.permissions`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gochat.adapters.postgres.directory import DirectoryTx
+from gochat.core import errors, permissions
+from gochat.core.permissions import Permission
+
+
+@dataclass(frozen=True)
+class ChannelAccess:
+    channel_id: int
+    channel_type: str
+    guild_id: int | None
+    member: permissions.MemberContext | None  # None in a DM channel
+    granted: Permission
+
+    def require(self, needed: Permission) -> None:
+        missing = needed & ~self.granted
+        if missing:
+            raise errors.MissingPermission(permissions.names(missing)[0])
+
+
+async def guild_member(tx: DirectoryTx, guild_id: int, user_id: int) -> permissions.MemberContext:
+    """The caller's membership; 404 for an unknown guild, 403 for a non-member."""
+    member = await tx.member_context(guild_id, user_id)
+    if member is not None:
+        return member
+    if await tx.get_guild(guild_id) is None:
+        raise errors.NotFound("unknown guild", details={"guild_id": str(guild_id)})
+    raise errors.Forbidden("not a member of this guild", details={"guild_id": str(guild_id)})
+
+
+async def require_guild_permission(
+    tx: DirectoryTx, guild_id: int, user_id: int, needed: Permission
+) -> permissions.MemberContext:
+    member = await guild_member(tx, guild_id, user_id)
+    missing = needed & ~permissions.guild_permissions(member)
+    if missing:
+        raise errors.MissingPermission(permissions.names(missing)[0])
+    return member
+
+
+async def channel_access(tx: DirectoryTx, channel_id: int, user_id: int) -> ChannelAccess:
+    """What the caller may do in a channel. A channel they cannot view does not exist for them."""
+    found = await tx.channel_guild(channel_id)
+    unknown = errors.NotFound("unknown channel", details={"channel_id": str(channel_id)})
+    if found is None:
+        raise unknown
+    channel_type, guild_id = found
+    if guild_id is None:
+        if not await tx.is_dm_recipient(channel_id, user_id):
+            raise unknown
+        return ChannelAccess(channel_id, channel_type, None, None, permissions.DM_RECIPIENT)
+    member = await tx.member_context(guild_id, user_id)
+    if member is None:
+        raise errors.Forbidden("not a member of this guild", details={"guild_id": str(guild_id)})
+    granted = permissions.effective_permissions(member, await tx.channel_overwrites(channel_id))
+    if not granted & Permission.VIEW_CHANNEL:
+        raise unknown
+    return ChannelAccess(channel_id, channel_type, guild_id, member, granted)
+
+
+async def visible_channel_ids(tx: DirectoryTx, guild_id: int, user_id: int) -> list[int]:
+    member = await guild_member(tx, guild_id, user_id)
+    overwrites = await tx.guild_overwrites(guild_id)
+    return [
+        channel_id
+        for channel_id, channel_overwrites in overwrites.items()
+        if permissions.effective_permissions(member, channel_overwrites) & Permission.VIEW_CHANNEL
+    ]
+
+
+def require_outranks(member: permissions.MemberContext, position: int, *, what: str) -> None:
+    """Role hierarchy: nobody acts on a role (or member) at or above their own highest role."""
+    if not member.is_owner and position >= member.highest_position:
+        raise errors.Forbidden(
+            f"cannot manage {what} at or above your highest role",
+            details={"position": position, "your_highest": member.highest_position},
+        )

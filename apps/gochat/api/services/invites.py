@@ -1,0 +1,98 @@
+"""Invites: create (CREATE_INVITE in the channel), inspect, accept, revoke."""
+
+from __future__ import annotations
+
+import secrets
+
+from gochat.api import models
+from gochat.api.context import ApiContext
+from gochat.api.services import access, emit
+from gochat.core import errors, events, permissions, schemas
+from gochat.core.permissions import Permission
+
+_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
+
+
+def _new_code() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(10))
+
+
+async def create_invite(
+    ctx: ApiContext, *, channel_id: int, user_id: int, body: models.InviteCreate
+) -> schemas.Invite:
+    async with ctx.directory.transaction("create_invite") as tx:
+        channel = await access.channel_access(tx, channel_id, user_id)
+        if channel.guild_id is None:
+            raise errors.BadRequest("direct-message channels have no invites")
+        channel.require(Permission.CREATE_INVITE)
+        invite = await tx.insert_invite(
+            code=_new_code(),
+            guild_id=channel.guild_id,
+            channel_id=channel_id,
+            inviter_id=user_id,
+            max_uses=body.max_uses,
+            max_age_seconds=body.max_age_seconds,
+        )
+        await tx.emit(
+            [
+                emit.guild_event(
+                    ctx, "INVITE_CREATE", invite, guild_id=channel.guild_id, channel_id=channel_id
+                )
+            ]
+        )
+    return invite
+
+
+async def get_invite(ctx: ApiContext, *, code: str) -> schemas.Invite:
+    async with ctx.directory.read("get_invite") as tx:
+        invite = await tx.get_invite(code)
+    if invite is None:
+        raise errors.NotFound("unknown, expired or used-up invite", details={"code": code})
+    return invite
+
+
+async def accept_invite(ctx: ApiContext, *, code: str, user_id: int) -> schemas.Member:
+    async with ctx.directory.transaction("accept_invite") as tx:
+        invite = await tx.get_invite(code)
+        if invite is None:
+            raise errors.NotFound("unknown, expired or used-up invite", details={"code": code})
+        if await tx.is_banned(invite.guild_id, user_id):
+            raise errors.Forbidden("you are banned from this guild")
+        existing = await tx.get_member(invite.guild_id, user_id)
+        if existing is not None:
+            return existing
+        if await tx.use_invite(code) is None:
+            raise errors.NotFound("unknown, expired or used-up invite", details={"code": code})
+        member = await tx.insert_member(guild_id=invite.guild_id, user_id=user_id)
+        assert member is not None
+        await tx.emit([emit.guild_event(ctx, "GUILD_MEMBER_ADD", member, guild_id=invite.guild_id)])
+    return member
+
+
+async def list_invites(ctx: ApiContext, *, guild_id: int, user_id: int) -> list[schemas.Invite]:
+    async with ctx.directory.read("list_invites") as tx:
+        await access.require_guild_permission(tx, guild_id, user_id, Permission.MANAGE_GUILD)
+        return await tx.list_invites(guild_id)
+
+
+async def revoke_invite(ctx: ApiContext, *, code: str, user_id: int) -> None:
+    """The inviter, or anyone with MANAGE_GUILD, may revoke."""
+    async with ctx.directory.transaction("revoke_invite") as tx:
+        invite = await tx.get_invite(code)
+        if invite is None:
+            raise errors.NotFound("unknown invite", details={"code": code})
+        member = await access.guild_member(tx, invite.guild_id, user_id)
+        allowed = permissions.guild_permissions(member) & Permission.MANAGE_GUILD
+        if invite.inviter_id != user_id and not allowed:
+            raise errors.MissingPermission("MANAGE_GUILD")
+        await tx.delete_invite(code)
+        await tx.emit(
+            [
+                emit.guild_event(
+                    ctx,
+                    "INVITE_DELETE",
+                    events.InviteDeleted(code=code, guild_id=invite.guild_id),
+                    guild_id=invite.guild_id,
+                )
+            ]
+        )

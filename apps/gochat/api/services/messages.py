@@ -1,0 +1,255 @@
+"""Messages: send (nonce de-duplication, replies, mentions), read history, edit, delete.
+
+Access comes from the directory; the timeline lives behind the `MessageStore` port, whose
+mutations record their events atomically with the change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+
+from gochat.api.context import ApiContext
+from gochat.api.services import access, emit
+from gochat.core import errors, events, schemas
+from gochat.core.permissions import Permission
+from gochat.ports import DuplicateNonce, MessageRecord, ReactionSummary
+
+_USER_MENTION = re.compile(r"<@!?(\d{1,19})>")
+MAX_MENTIONS = 50
+
+
+@dataclass(frozen=True)
+class Target:
+    """A channel the caller may use, with what events about it need."""
+
+    access: access.ChannelAccess
+    recipient_ids: list[int]
+
+    def event(self, ctx: ApiContext, event_type: str, payload: BaseModel) -> events.Event:
+        if self.access.guild_id is None:
+            return emit.dm_event(
+                ctx,
+                event_type,
+                payload,
+                channel_id=self.access.channel_id,
+                recipient_ids=self.recipient_ids,
+            )
+        return emit.guild_event(
+            ctx,
+            event_type,
+            payload,
+            guild_id=self.access.guild_id,
+            channel_id=self.access.channel_id,
+        )
+
+
+async def open_channel(
+    ctx: ApiContext, *, channel_id: int, user_id: int, needed: Permission
+) -> Target:
+    async with ctx.directory.read("message_channel_access") as tx:
+        found = await access.channel_access(tx, channel_id, user_id)
+        found.require(needed)
+        recipients: list[int] = []
+        if found.guild_id is None:
+            channel = await tx.get_channel(channel_id)
+            recipients = list(channel.recipient_ids) if channel else []
+    if found.channel_type == "category":
+        raise errors.BadRequest("categories hold no messages")
+    return Target(found, recipients)
+
+
+def _validate_content(ctx: ApiContext, content: str) -> str:
+    if not content.strip():
+        raise errors.ValidationFailed.for_field("content", "cannot be blank")
+    if len(content) > ctx.config.max_message_length:
+        raise errors.ValidationFailed.for_field(
+            "content", f"at most {ctx.config.max_message_length} characters"
+        )
+    return content
+
+
+def _mentions(content: str, target: Target) -> tuple[tuple[int, ...], bool]:
+    ids = tuple(dict.fromkeys(int(m) for m in _USER_MENTION.findall(content)))[:MAX_MENTIONS]
+    everyone = ("@everyone" in content or "@here" in content) and bool(
+        target.access.granted & Permission.MENTION_EVERYONE
+    )
+    return ids, everyone
+
+
+async def to_schema(
+    ctx: ApiContext,
+    records: list[MessageRecord],
+    *,
+    viewer_id: int,
+    reactions: dict[int, list[ReactionSummary]] | None = None,
+) -> list[schemas.Message]:
+    if not records:
+        return []
+    async with ctx.directory.read("message_authors") as tx:
+        authors = await tx.get_users(list({r.author_id for r in records}))
+    if reactions is None:
+        reactions = await ctx.messages.reactions([r.id for r in records], viewer_id=viewer_id)
+    return [
+        schemas.Message(
+            id=r.id,
+            channel_id=r.channel_id,
+            guild_id=r.guild_id,
+            author=authors[r.author_id],
+            content=r.content,
+            nonce=r.nonce,
+            reply_to_id=r.reply_to_id,
+            mention_ids=list(r.mention_ids),
+            mention_everyone=r.mention_everyone,
+            pinned=r.pinned_at is not None,
+            created_at=r.created_at,
+            edited_at=r.edited_at,
+            reactions=[
+                schemas.ReactionCount(emoji=x.emoji, count=x.count, me=x.me)
+                for x in reactions.get(r.id, [])
+            ],
+        )
+        for r in records
+    ]
+
+
+async def send_message(
+    ctx: ApiContext,
+    *,
+    channel_id: int,
+    user_id: int,
+    content: str,
+    nonce: str | None,
+    reply_to_id: int | None,
+) -> tuple[schemas.Message, bool]:
+    """The stored message and whether it is new (False: a retry with the same nonce)."""
+    target = await open_channel(
+        ctx,
+        channel_id=channel_id,
+        user_id=user_id,
+        needed=Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES,
+    )
+    _validate_content(ctx, content)
+    if reply_to_id is not None and await ctx.messages.get(channel_id, reply_to_id) is None:
+        raise errors.ValidationFailed.for_field("reply_to_id", "no such message in this channel")
+    mention_ids, mention_everyone = _mentions(content, target)
+    message_id = ctx.ids.next_id()
+    record = MessageRecord(
+        id=message_id,
+        channel_id=channel_id,
+        guild_id=target.access.guild_id,
+        author_id=user_id,
+        content=content,
+        created_at=datetime.now(UTC),
+        nonce=nonce,
+        reply_to_id=reply_to_id,
+        mention_ids=mention_ids,
+        mention_everyone=mention_everyone,
+    )
+    [message] = await to_schema(ctx, [record], viewer_id=user_id, reactions={})
+    try:
+        await ctx.messages.create(record, events=[target.event(ctx, "MESSAGE_CREATE", message)])
+    except DuplicateNonce as duplicate:
+        [existing] = await to_schema(ctx, [duplicate.existing], viewer_id=user_id)
+        return existing, False
+    return message, True
+
+
+async def get_message(
+    ctx: ApiContext, *, channel_id: int, message_id: int, user_id: int
+) -> schemas.Message:
+    await open_channel(
+        ctx,
+        channel_id=channel_id,
+        user_id=user_id,
+        needed=Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY,
+    )
+    record = await existing(ctx, channel_id, message_id)
+    [message] = await to_schema(ctx, [record], viewer_id=user_id)
+    return message
+
+
+async def existing(ctx: ApiContext, channel_id: int, message_id: int) -> MessageRecord:
+    record = await ctx.messages.get(channel_id, message_id)
+    if record is None:
+        raise errors.NotFound("unknown message", details={"message_id": str(message_id)})
+    return record
+
+
+async def list_messages(
+    ctx: ApiContext,
+    *,
+    channel_id: int,
+    user_id: int,
+    before: int | None,
+    after: int | None,
+    around: int | None,
+    limit: int,
+) -> list[schemas.Message]:
+    anchors = [
+        name
+        for name, value in (("before", before), ("after", after), ("around", around))
+        if value is not None
+    ]
+    if len(anchors) > 1:
+        raise errors.ValidationFailed.for_field(anchors[1], "use only one of before/after/around")
+    await open_channel(
+        ctx,
+        channel_id=channel_id,
+        user_id=user_id,
+        needed=Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY,
+    )
+    records = await ctx.messages.list(
+        channel_id, before=before, after=after, around=around, limit=limit
+    )
+    return await to_schema(ctx, records, viewer_id=user_id)
+
+
+async def edit_message(
+    ctx: ApiContext, *, channel_id: int, message_id: int, user_id: int, content: str
+) -> schemas.Message:
+    target = await open_channel(
+        ctx, channel_id=channel_id, user_id=user_id, needed=Permission.VIEW_CHANNEL
+    )
+    record = await existing(ctx, channel_id, message_id)
+    if record.author_id != user_id:
+        raise errors.Forbidden("only the author can edit a message")
+    _validate_content(ctx, content)
+    mention_ids, mention_everyone = _mentions(content, target)
+    edited_at = datetime.now(UTC)
+    preview = dataclasses.replace(
+        record,
+        content=content,
+        edited_at=edited_at,
+        mention_ids=mention_ids,
+        mention_everyone=mention_everyone,
+    )
+    [message] = await to_schema(ctx, [preview], viewer_id=user_id)
+    await ctx.messages.edit(
+        record,
+        content=content,
+        edited_at=edited_at,
+        mention_ids=mention_ids,
+        mention_everyone=mention_everyone,
+        events=[target.event(ctx, "MESSAGE_UPDATE", message)],
+    )
+    return message
+
+
+async def delete_message(
+    ctx: ApiContext, *, channel_id: int, message_id: int, user_id: int
+) -> None:
+    target = await open_channel(
+        ctx, channel_id=channel_id, user_id=user_id, needed=Permission.VIEW_CHANNEL
+    )
+    record = await existing(ctx, channel_id, message_id)
+    if record.author_id != user_id:
+        target.access.require(Permission.MANAGE_MESSAGES)
+    deleted = events.MessageDeleted(
+        id=message_id, channel_id=channel_id, guild_id=target.access.guild_id
+    )
+    await ctx.messages.delete(record, events=[target.event(ctx, "MESSAGE_DELETE", deleted)])
