@@ -63,7 +63,10 @@ class LocalControlPlane:
     @property
     def cluster(self) -> connection.KubernetesCluster:
         return connection.KubernetesCluster(
-            kubeconfig=self.kubeconfig, server=self.server, bin_dir=self.bin_dir
+            kubeconfig=self.kubeconfig,
+            server=self.server,
+            bin_dir=self.bin_dir,
+            simulated_nodes=True,
         )
 
     def start(self) -> connection.KubernetesCluster:

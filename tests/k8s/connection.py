@@ -26,6 +26,9 @@ class KubernetesCluster:
     server: str
     # Where kubectl/helm come from; None means whatever is on PATH (the kind path).
     bin_dir: Path | None = None
+    # True when KWOK with this harness's stages plays the nodes: pods "run" any image, Job pods
+    # succeed, and pods labelled kwok.gochat.dev/fail=true fail. False on kind or a real cluster.
+    simulated_nodes: bool = False
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: Path, *, bin_dir: Path | None = None) -> KubernetesCluster:

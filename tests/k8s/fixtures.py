@@ -1,11 +1,10 @@
 """pytest plugin: a Kubernetes cluster for the session and a namespace per test.
 
 ``k8s_control_plane`` (session) yields a ``connection.KubernetesCluster``: ``.kubeconfig``,
-``.server``,
-``.env``, ``.kubectl(*args)``, ``.helm(*args)``, ``.apply(manifest)``, ``.get_json(*args)``,
-``.api_client()``. ``k8s_namespace`` (function) yields the name of a fresh namespace, deleted
-after the test. With ``GOCHAT_TEST_KUBECONFIG`` set, an existing cluster (kind, ...) is used and
-nothing is started.
+``.server``, ``.env``, ``.kubectl(*args)``, ``.helm(*args)``, ``.apply(manifest)``,
+``.get_json(*args)``, ``.api_client()``, ``.simulated_nodes``. ``k8s_namespace`` (function)
+yields the name of a fresh namespace, deleted after the test. With ``GOCHAT_TEST_KUBECONFIG``
+set, an existing cluster (kind, ...) is used and nothing is started.
 
 Binaries missing? They are built before the first test runs (in ``pytest_collection_finish``,
 so a cold ~11 minute build is not cut short by the per-test timeout); never skipped.

@@ -19,6 +19,14 @@ pytestmark = pytest.mark.k8s
 IMAGE = "images.invalid/gochat-smoke:1"  # never pulled: KWOK only pretends to run containers
 
 
+@pytest.fixture
+def kwok_cluster(k8s_control_plane: connection.KubernetesCluster) -> connection.KubernetesCluster:
+    """The cluster, when KWOK plays its nodes: images are never pulled, Job pods succeed."""
+    if not k8s_control_plane.simulated_nodes:
+        pytest.skip("needs KWOK's simulated nodes; GOCHAT_TEST_KUBECONFIG points at a real cluster")
+    return k8s_control_plane
+
+
 def wait_until(what: str, condition: Callable[[], bool], *, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -46,9 +54,9 @@ def job(name: str, *, pod_labels: dict[str, str] | None = None) -> dict[str, Any
 
 
 def test_fake_node_is_ready_with_room_for_many_pods(
-    k8s_control_plane: connection.KubernetesCluster,
+    kwok_cluster: connection.KubernetesCluster,
 ) -> None:
-    nodes = k8s_control_plane.get_json("nodes")["items"]
+    nodes = kwok_cluster.get_json("nodes")["items"]
     assert nodes, "no node registered"
     node = nodes[0]
     ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}["Ready"]
@@ -57,10 +65,10 @@ def test_fake_node_is_ready_with_room_for_many_pods(
 
 
 def test_deployment_becomes_available(
-    k8s_control_plane: connection.KubernetesCluster, k8s_namespace: str
+    kwok_cluster: connection.KubernetesCluster, k8s_namespace: str
 ) -> None:
     labels = {"app": "smoke"}
-    k8s_control_plane.apply(
+    kwok_cluster.apply(
         {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -76,7 +84,7 @@ def test_deployment_becomes_available(
         },
         namespace=k8s_namespace,
     )
-    k8s_control_plane.kubectl(
+    kwok_cluster.kubectl(
         "wait",
         "-n",
         k8s_namespace,
@@ -84,27 +92,27 @@ def test_deployment_becomes_available(
         "--for=condition=Available",
         "--timeout=30s",
     )
-    status = k8s_control_plane.get_json("-n", k8s_namespace, "deployment/smoke")["status"]
+    status = kwok_cluster.get_json("-n", k8s_namespace, "deployment/smoke")["status"]
     assert status["readyReplicas"] == 3
 
 
-def test_job_completes(k8s_control_plane: connection.KubernetesCluster, k8s_namespace: str) -> None:
-    k8s_control_plane.apply(job("migrate-ok"), namespace=k8s_namespace)
-    k8s_control_plane.kubectl(
+def test_job_completes(kwok_cluster: connection.KubernetesCluster, k8s_namespace: str) -> None:
+    kwok_cluster.apply(job("migrate-ok"), namespace=k8s_namespace)
+    kwok_cluster.kubectl(
         "wait", "-n", k8s_namespace, "job/migrate-ok", "--for=condition=Complete", "--timeout=30s"
     )
 
 
 def test_job_whose_pods_carry_the_fail_label_fails(
-    k8s_control_plane: connection.KubernetesCluster, k8s_namespace: str
+    kwok_cluster: connection.KubernetesCluster, k8s_namespace: str
 ) -> None:
-    k8s_control_plane.apply(
+    kwok_cluster.apply(
         job("migrate-bad", pod_labels={kwok.FAIL_LABEL: "true"}), namespace=k8s_namespace
     )
-    k8s_control_plane.kubectl(
+    kwok_cluster.kubectl(
         "wait", "-n", k8s_namespace, "job/migrate-bad", "--for=condition=Failed", "--timeout=30s"
     )
-    pods = k8s_control_plane.get_json("-n", k8s_namespace, "pods", "-l", "app=migrate-bad")
+    pods = kwok_cluster.get_json("-n", k8s_namespace, "pods", "-l", "app=migrate-bad")
     assert [pod["status"]["phase"] for pod in pods["items"]] == ["Failed"]
     terminated = pods["items"][0]["status"]["containerStatuses"][0]["state"]["terminated"]
     assert terminated["exitCode"] == 1

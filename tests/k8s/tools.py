@@ -104,6 +104,7 @@ def ensure(*, versions: Versions = PINNED, log: gobuild.Log = print) -> Path:
         log(f"k8s tools: building {versions} into {target} (cold: ~11 min on 2 cores)")
         # Everything goes into a staging directory renamed into place at the end, so an
         # interrupted build never leaves a key directory that looks complete.
+        remove_abandoned_staging(root, versions.cache_key, log=log)
         staging = Path(tempfile.mkdtemp(prefix=f".staging-{versions.cache_key}-", dir=root))
         try:
             build_all(versions, staging=staging, log=log)
@@ -119,6 +120,14 @@ def ensure(*, versions: Versions = PINNED, log: gobuild.Log = print) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
         log(f"k8s tools: ready in {time.monotonic() - started:.0f}s at {target}")
     return target
+
+
+def remove_abandoned_staging(root: Path, key: str, *, log: gobuild.Log) -> None:
+    """A build killed outright (SIGKILL, CI timeout) leaves its staging directory behind; under
+    the lock no other build of this key is running, so every one left is abandoned."""
+    for leftover in root.glob(f".staging-{key}-*"):
+        log(f"k8s tools: removing the remains of an interrupted build: {leftover}")
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def build_all(versions: Versions, *, staging: Path, log: gobuild.Log) -> None:
