@@ -115,19 +115,33 @@ def stop_process(
     timeout: float = 10.0,
 ) -> int:
     """Ask politely, wait up to `timeout`, then kill the child's whole process group."""
-    if process.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(first_signal)
+    stop_processes([process], first_signal=first_signal, timeout=timeout)
+    return process.returncode
+
+
+def stop_processes(
+    processes: list[subprocess.Popen[bytes]],
+    *,
+    first_signal: int = signal.SIGTERM,
+    timeout: float = 10.0,
+) -> None:
+    """Signal every process once (a second SIGINT makes some servers skip their clean-up),
+    share one deadline among them, then kill each process group that is left."""
+    for child in processes:
+        if child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(first_signal)
+    deadline = time.monotonic() + timeout
+    for child in processes:
         try:
-            process.wait(timeout=timeout)
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-    # Grandchildren (a server's workers) share the group; none may outlive their parent.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(process.pid, signal.SIGKILL)
-    return process.returncode
+                os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+        # Grandchildren (a server's workers) share the group; none may outlive their parent.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signal.SIGKILL)
 
 
 def running_as_root() -> bool:
