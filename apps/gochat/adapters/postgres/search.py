@@ -1,0 +1,163 @@
+"""The PostgreSQL full-text SearchIndex: the embedded default (table `search_documents`).
+
+Matching uses `websearch_to_tsquery('english', text)`: words are stemmed, "quoted phrases",
+`or` and `-excluded` work as in a web search box. Results are newest first. Snippets come from
+`ts_headline`; the message text is HTML-escaped and `<mark>…</mark>` is the only markup, so a
+client may render a snippet as HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import Any
+
+from gochat.adapters.postgres.database import Database
+from gochat.ports import SearchDocument, SearchHit, SearchQuery, SearchResult
+
+TEXT_CONFIG = "english"
+# Private-use characters mark matches inside ts_headline; `search_text()` (SQL, migration 0002)
+# strips them from the text first and maps < > & to control characters the parser sees as blanks,
+# so after escaping each of these can only be ours.
+_START, _STOP = "\ue000", "\ue001"
+_UNMAP = {"\x01": "&lt;", "\x02": "&gt;", "\x03": "&amp;", _START: "<mark>", _STOP: "</mark>"}
+_HEADLINE_OPTIONS = (
+    f"StartSel={_START}, StopSel={_STOP}, MaxWords=30, MinWords=12, ShortWord=2, "
+    'MaxFragments=2, FragmentDelimiter=" … "'
+)
+_PLAIN_SNIPPET_CHARS = 200
+
+_UPSERT = """
+INSERT INTO search_documents AS d
+       (message_id, guild_id, channel_id, author_id, content, mention_ids, created_at, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (message_id) DO UPDATE
+   SET guild_id = EXCLUDED.guild_id, channel_id = EXCLUDED.channel_id,
+       author_id = EXCLUDED.author_id, content = EXCLUDED.content,
+       mention_ids = EXCLUDED.mention_ids, created_at = EXCLUDED.created_at,
+       version = EXCLUDED.version
+ WHERE NOT d.deleted AND d.version <= EXCLUDED.version
+"""
+# Upsert and delete contend on the same primary key, so a concurrent edit and delete serialize
+# and the tombstone always wins.
+_DELETE = """
+INSERT INTO search_documents (message_id, deleted)
+SELECT id, true FROM unnest($1::bigint[]) AS id
+ON CONFLICT (message_id) DO UPDATE SET deleted = true, content = '', mention_ids = '{}'
+"""
+
+
+class PostgresSearchIndex:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def upsert(self, documents: Sequence[SearchDocument]) -> None:
+        rows = [_row(doc) for doc in _newest_per_message(documents)]
+        if not rows:
+            return
+        async with self._db.transaction("search_upsert") as conn:
+            await conn.executemany(_UPSERT, rows)
+
+    async def delete(self, message_ids: Sequence[int]) -> None:
+        if not message_ids:
+            return
+        async with self._db.transaction("search_delete") as conn:
+            # Sorted and distinct: one statement may not touch a row twice, and a fixed lock
+            # order keeps two indexer replicas from deadlocking.
+            await conn.execute(_DELETE, sorted(set(message_ids)))
+
+    async def search(self, query: SearchQuery) -> SearchResult:
+        if not query.channel_ids:
+            return SearchResult(total=0, hits=[])
+        where, args = _conditions(query)
+        page_args = [*args, query.limit, query.offset]
+        page_sql = _page_sql(where, arg_count=len(args), has_text=bool(query.text.strip()))
+        async with self._db.connection("search_messages") as conn:
+            total = await conn.fetchval(
+                f"SELECT count(*) FROM search_documents d WHERE {where}", *args
+            )
+            if total <= query.offset:
+                return SearchResult(total=total, hits=[])
+            rows = await conn.fetch(page_sql, *page_args)
+        return SearchResult(
+            total=total,
+            hits=[
+                SearchHit(
+                    message_id=r["message_id"],
+                    channel_id=r["channel_id"],
+                    snippet=_snippet(r["headline"], r["content"]),
+                )
+                for r in rows
+            ],
+        )
+
+
+def _newest_per_message(documents: Sequence[SearchDocument]) -> list[SearchDocument]:
+    newest: dict[int, SearchDocument] = {}
+    for doc in documents:
+        kept = newest.get(doc.message_id)
+        if kept is None or doc.version >= kept.version:
+            newest[doc.message_id] = doc
+    return [newest[message_id] for message_id in sorted(newest)]
+
+
+def _row(doc: SearchDocument) -> tuple[Any, ...]:
+    # PostgreSQL text cannot hold NUL; nobody searches for it.
+    content = doc.content.replace("\x00", "")
+    return (
+        doc.message_id,
+        doc.guild_id,
+        doc.channel_id,
+        doc.author_id,
+        content,
+        list(doc.mention_ids),
+        doc.created_at,
+        doc.version,
+    )
+
+
+def _conditions(query: SearchQuery) -> tuple[str, list[Any]]:
+    """The WHERE clause and its arguments; the query text, when present, is always $3."""
+    args: list[Any] = [query.guild_id, list(query.channel_ids)]
+    parts = ["NOT d.deleted", "d.guild_id = $1", "d.channel_id = ANY($2::bigint[])"]
+
+    def add(sql: str, value: Any) -> None:
+        args.append(value)
+        parts.append(sql.replace("$?", f"${len(args)}"))
+
+    if query.text.strip():
+        add(f"d.body @@ websearch_to_tsquery('{TEXT_CONFIG}', $?)", query.text.strip())
+    if query.author_id is not None:
+        add("d.author_id = $?", query.author_id)
+    if query.mentions is not None:
+        add("d.mention_ids @> ARRAY[$?::bigint]", query.mentions)
+    if query.before is not None:
+        add("d.message_id < $?", query.before)
+    if query.after is not None:
+        add("d.message_id > $?", query.after)
+    return " AND ".join(parts), args
+
+
+def _page_sql(where: str, *, arg_count: int, has_text: bool) -> str:
+    limit, offset = f"${arg_count + 1}", f"${arg_count + 2}"
+    headline = "NULL"
+    if has_text:
+        headline = (
+            f"ts_headline('{TEXT_CONFIG}', search_text(page.content), "
+            f"websearch_to_tsquery('{TEXT_CONFIG}', $3), '{_HEADLINE_OPTIONS}')"
+        )
+    # Headlines are costly: compute them for the page only, after sorting and limiting.
+    return f"""
+        SELECT page.message_id, page.channel_id, page.content, {headline} AS headline
+          FROM (SELECT d.message_id, d.channel_id, d.content FROM search_documents d
+                 WHERE {where} ORDER BY d.message_id DESC LIMIT {limit} OFFSET {offset}) AS page
+         ORDER BY page.message_id DESC
+    """
+
+
+def _snippet(headline: str | None, content: str) -> str:
+    if headline is None:
+        plain = content[:_PLAIN_SNIPPET_CHARS]
+        return html.escape(plain + ("…" if len(content) > len(plain) else ""), quote=False)
+    escaped = html.escape(headline, quote=False)
+    return "".join(_UNMAP.get(char, char) for char in escaped)
