@@ -1,0 +1,97 @@
+"""The JetStream stream that holds every domain event (`gochat.ev.>`), created or brought up to
+date at start by whoever needs it first (the API before its outbox relay runs).
+
+Choices (defaults of StreamLimits):
+- File storage: events must survive a NATS restart; the outbox already paid for durability.
+- Limits retention, discard old: the stream is a replayable log, not a work queue. When full,
+  the oldest events go, so a lagging consumer loses history instead of every writer stalling.
+- max_age 7 days: long enough for the indexer to catch up after an outage over a weekend;
+  WebSocket resumes need only minutes.
+- max_bytes 4 GiB: a bound on disk; raise it for big deployments.
+- duplicate_window 5 minutes: the relay marks a row published only after the PubAck, so after a
+  crash or a takeover it may publish a row again; the `Nats-Msg-Id` header (the event id) makes
+  JetStream drop that copy if it comes within the window. A takeover needs PostgreSQL to notice
+  the dead leader (TCP keepalive, under a minute) plus the relay's back-off, well inside it.
+  Longer windows cost server memory per message id.
+- max_msg_size 1 MiB: events are small; a huge one is a bug, refused rather than stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from nats.js import api as js_api
+from nats.js import client as js_client
+from nats.js import errors as js_errors
+
+from gochat.core import events
+
+log = logging.getLogger(__name__)
+
+
+class StreamConfigError(Exception):
+    """The stream exists with settings that cannot be changed in place (e.g. its storage)."""
+
+
+@dataclass(frozen=True)
+class StreamLimits:
+    max_age: timedelta = timedelta(days=7)
+    max_bytes: int = 4 * 1024**3
+    max_msg_size: int = 1024**2
+    duplicate_window: timedelta = timedelta(minutes=5)
+    replicas: int = 1
+
+
+def desired_config(
+    name: str, *, limits: StreamLimits, subjects: Sequence[str]
+) -> js_api.StreamConfig:
+    return js_api.StreamConfig(
+        name=name,
+        description="GoChat domain events, published from the PostgreSQL outbox",
+        subjects=list(subjects),
+        retention=js_api.RetentionPolicy.LIMITS,
+        discard=js_api.DiscardPolicy.OLD,
+        storage=js_api.StorageType.FILE,
+        max_age=limits.max_age.total_seconds(),
+        max_bytes=limits.max_bytes,
+        max_msg_size=limits.max_msg_size,
+        duplicate_window=limits.duplicate_window.total_seconds(),
+        num_replicas=limits.replicas,
+    )
+
+
+async def ensure_stream(
+    js: js_client.JetStreamContext,
+    name: str,
+    *,
+    limits: StreamLimits | None = None,
+    subjects: Sequence[str] = (events.STREAM_SUBJECTS,),
+) -> js_api.StreamInfo:
+    """Create the stream, or update it when its subjects or limits differ; idempotent."""
+    wanted = desired_config(name, limits=limits or StreamLimits(), subjects=subjects)
+    try:
+        info = await js.stream_info(name)
+    except js_errors.NotFoundError:
+        log.info("creating stream", extra={"stream": name})
+        return await js.add_stream(wanted)
+    current = info.config
+    if current.storage != wanted.storage:
+        raise StreamConfigError(
+            f"stream {name} uses {current.storage} storage, not {wanted.storage}; "
+            "move its data to a new stream: storage cannot change in place"
+        )
+    if _differs(current, wanted):
+        log.info("updating stream", extra={"stream": name})
+        return await js.update_stream(wanted)
+    return info
+
+
+def _differs(current: js_api.StreamConfig, wanted: js_api.StreamConfig) -> bool:
+    fields = (
+        "subjects", "retention", "discard", "max_age", "max_bytes",
+        "max_msg_size", "duplicate_window", "num_replicas",
+    )  # fmt: skip
+    return any(getattr(current, field) != getattr(wanted, field) for field in fields)

@@ -1,0 +1,280 @@
+"""The outbox relay: publishes committed outbox rows to JetStream, in `seq` order, forever.
+
+Every API replica runs one; a session advisory lock on a dedicated connection elects the leader.
+The others block on that lock and take over the moment the leader's connection goes away (a dead
+process closes its socket; a vanished host is noticed by TCP keepalive, see _KEEPALIVE).
+
+The leader LISTENs on `gochat_outbox` (the writers NOTIFY at commit) and polls every
+`poll_seconds` as a fallback. Each batch is published row by row, each waiting for its PubAck,
+then marked published in one UPDATE. A failed publish ends the batch at that row, never skipping
+ahead, and the relay backs off with jitter and retries that row, for as long as it takes.
+A crash between the ack and the UPDATE republishes a few rows: the event id travels as
+`Nats-Msg-Id`, so JetStream drops those copies. Two leaders overlapping briefly (a takeover
+while the old one finishes a batch) keep the order too: each publishes in seq order, and a
+message enters the stream at its first publish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+
+import asyncpg
+from prometheus_client import Gauge
+
+from gochat import ports
+from gochat.adapters.postgres import database, outbox
+from gochat.core import metrics, tracing
+
+log = logging.getLogger(__name__)
+_tracer = tracing.tracer(__name__)
+
+LEADER_LOCK_KEY = 0x6F7574626F78  # "outbox": session lock held by the publishing replica
+# Ask the server to probe an idle leader, so a leader whose host vanished loses the lock in
+# about 10 + 3 * 5 seconds instead of the kernel's two hours.
+_KEEPALIVE = {
+    "tcp_keepalives_idle": "10",
+    "tcp_keepalives_interval": "5",
+    "tcp_keepalives_count": "3",
+    "application_name": "gochat-outbox-relay",
+}
+_LAG_REFRESH_SECONDS = 5.0
+
+OUTBOX_UNPUBLISHED = Gauge(
+    "gochat_outbox_unpublished_events", "Committed outbox rows not yet published."
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "gochat_outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished outbox row."
+)
+OUTBOX_LEADER = Gauge("gochat_outbox_relay_leader", "1 while this replica publishes the outbox.")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxLag:
+    unpublished: int
+    oldest_age_seconds: float  # 0 when nothing waits
+
+
+class Backoff:
+    """Exponential back-off with full jitter: replicas retrying together do not stampede."""
+
+    def __init__(self, *, first: float = 0.1, cap: float = 10.0) -> None:
+        self._first, self._cap, self._attempt = first, cap, 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self._cap, self._first * 2**self._attempt)
+        self._attempt = min(self._attempt + 1, 30)
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class OutboxRelay:
+    """`await start()` in the API's lifespan, `await stop()` on shutdown; `lag()` any time."""
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        database: database.Database,
+        publisher: ports.EventPublisher,
+        batch_size: int = 256,
+        poll_seconds: float = 0.5,
+        retention: timedelta = timedelta(hours=1),
+        cleanup_every_seconds: float = 60.0,
+        max_backoff_seconds: float = 10.0,
+    ) -> None:
+        self._dsn, self._database, self._publisher = dsn, database, publisher
+        self._batch_size, self._poll_seconds = batch_size, poll_seconds
+        self._retention, self._cleanup_every = retention, cleanup_every_seconds
+        self._max_backoff = max_backoff_seconds
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._leader = False
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leader
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping.clear()
+            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self, *, grace_seconds: float = 30.0) -> None:
+        """Finish the row being published, mark what was acked, release leadership."""
+        if self._task is None:
+            return
+        self._stopping.set()
+        self._wake.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_seconds)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._task = None
+
+    async def lag(self) -> OutboxLag:
+        """How far publishing is behind; also refreshes the lag gauges."""
+        async with self._database.connection("outbox_lag") as conn:
+            return await _measure_lag(conn)
+
+    async def _run(self) -> None:
+        backoff = Backoff(cap=self._max_backoff)
+        while not self._stopping.is_set():
+            try:
+                await self._serve_one_connection()
+                backoff.reset()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                log.warning("outbox relay lost its database connection", extra={"error": repr(exc)})
+                await self._pause(backoff.next_delay())
+            except Exception:  # a relay that dies stops every event: log, pause, start over
+                log.exception("outbox relay failed unexpectedly; restarting it")
+                await self._pause(backoff.next_delay())
+
+    async def _serve_one_connection(self) -> None:
+        conn: asyncpg.Connection = await asyncpg.connect(self._dsn, server_settings=_KEEPALIVE)
+        try:
+            if await self._wait_for_leadership(conn):
+                await conn.add_listener(outbox.NOTIFY_CHANNEL, self._on_notify)
+                self._set_leader(True)
+                log.info("outbox relay is the leader")
+                await self._lead(conn)
+        finally:
+            self._set_leader(False)
+            # Closing releases the lock; terminate when the socket is already broken.
+            try:
+                await asyncio.wait_for(conn.close(), 5)
+            except (OSError, asyncpg.InterfaceError, TimeoutError):
+                conn.terminate()
+
+    async def _wait_for_leadership(self, conn: asyncpg.Connection) -> bool:
+        lock = asyncio.ensure_future(conn.fetchval("SELECT pg_advisory_lock($1)", LEADER_LOCK_KEY))
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        done, _ = await asyncio.wait({lock, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if lock in done:
+            lock.result()
+            return True
+        lock.cancel()
+        with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError, OSError):
+            await lock
+        return False
+
+    async def _lead(self, conn: asyncpg.Connection) -> None:
+        backoff = Backoff(cap=self._max_backoff)
+        next_cleanup = time.monotonic() + self._cleanup_every
+        next_lag = 0.0
+        while not self._stopping.is_set():
+            self._wake.clear()
+            published, failed = await self._publish_batch(conn)
+            if failed:
+                await self._pause(backoff.next_delay())
+                continue
+            backoff.reset()
+            if time.monotonic() >= next_cleanup:
+                await self._delete_old_rows(conn)
+                next_cleanup = time.monotonic() + self._cleanup_every
+            if time.monotonic() >= next_lag:
+                await _measure_lag(conn)
+                next_lag = time.monotonic() + _LAG_REFRESH_SECONDS
+            if published < self._batch_size:
+                await self._wait_for_work()
+
+    async def _publish_batch(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+        """Publish up to one batch in seq order; returns (rows published, whether one failed)."""
+        rows = await conn.fetch(
+            """SELECT seq, event_id, subject, payload, headers FROM outbox
+               WHERE published_at IS NULL ORDER BY seq LIMIT $1""",
+            self._batch_size,
+        )
+        if not rows:
+            return 0, False
+        acked: list[int] = []
+        failed = False
+        with _tracer.start_as_current_span("outbox.publish_batch"):
+            try:
+                for row in rows:
+                    if self._stopping.is_set():
+                        break
+                    if not await self._publish_row(row):
+                        failed = True
+                        break
+                    acked.append(row["seq"])
+            finally:
+                if acked:
+                    await conn.execute(
+                        "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+                        acked,
+                    )
+        return len(acked), failed
+
+    async def _publish_row(self, row: asyncpg.Record) -> bool:
+        subject: str = row["subject"]
+        try:
+            await self._publisher.publish(
+                subject=subject,
+                payload=bytes(row["payload"]),
+                msg_id=str(row["event_id"]),
+                headers=json.loads(row["headers"]),
+            )
+        except Exception as exc:  # any failure (timeout, no stream, disconnected): retry this row
+            metrics.OUTBOX_PUBLISH_FAILURES.inc()
+            log.warning(
+                "publishing an outbox row failed; retrying it after a pause",
+                extra={"seq": row["seq"], "subject": subject, "error": repr(exc)},
+            )
+            return False
+        metrics.EVENTS_PUBLISHED.labels(subject.rsplit(".", 1)[-1]).inc()
+        return True
+
+    async def _delete_old_rows(self, conn: asyncpg.Connection, *, batch: int = 1000) -> None:
+        # Small batches keep each DELETE short, so publishing is never held up for long.
+        for _ in range(20):
+            deleted = await conn.fetchval(
+                """WITH old AS (
+                       SELECT seq FROM outbox WHERE published_at < now() - $1::interval
+                       ORDER BY seq LIMIT $2),
+                   gone AS (DELETE FROM outbox WHERE seq IN (SELECT seq FROM old) RETURNING 1)
+                   SELECT count(*) FROM gone""",
+                self._retention,
+                batch,
+            )
+            if deleted < batch or self._stopping.is_set():
+                return
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    def _set_leader(self, leader: bool) -> None:
+        self._leader = leader
+        OUTBOX_LEADER.set(1 if leader else 0)
+
+    async def _wait_for_work(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+
+async def _measure_lag(conn: asyncpg.Connection) -> OutboxLag:
+    row = await conn.fetchrow(
+        """SELECT count(*) AS unpublished,
+                  coalesce(extract(epoch FROM clock_timestamp() - min(created_at)), 0) AS age
+           FROM outbox WHERE published_at IS NULL"""
+    )
+    lag = OutboxLag(int(row["unpublished"]), max(0.0, float(row["age"])))
+    OUTBOX_UNPUBLISHED.set(lag.unpublished)
+    OUTBOX_OLDEST_AGE.set(lag.oldest_age_seconds)
+    return lag
