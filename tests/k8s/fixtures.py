@@ -12,6 +12,7 @@ so a cold ~11 minute build is not cut short by the per-test timeout); never skip
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from . import cluster, connection, tools
+from . import cluster, connection, kwok, tools
 
 EXISTING_KUBECONFIG_ENV = "GOCHAT_TEST_KUBECONFIG"
 FIXTURES_NEEDING_CLUSTER = {"k8s_control_plane", "k8s_namespace"}
@@ -80,9 +81,10 @@ def k8s_control_plane(
     existing = os.environ.get(EXISTING_KUBECONFIG_ENV)
     built = tools.bin_dir()
     if existing:
-        yield connection.KubernetesCluster.from_kubeconfig(
+        cluster_in_use = connection.KubernetesCluster.from_kubeconfig(
             Path(existing), bin_dir=built if built.is_dir() else None
         )
+        yield dataclasses.replace(cluster_in_use, simulated_nodes=has_harness_nodes(cluster_in_use))
         return
     plane = cluster.LocalControlPlane(
         run_dir=tmp_path_factory.mktemp("k8s-control-plane"),
@@ -93,6 +95,14 @@ def k8s_control_plane(
         yield plane.start()
     finally:
         plane.stop()
+
+
+def has_harness_nodes(cluster_in_use: connection.KubernetesCluster) -> bool:
+    nodes = cluster_in_use.get_json("nodes")["items"]
+    return any(
+        node["metadata"].get("annotations", {}).get(kwok.HARNESS_NODE_ANNOTATION) == "true"
+        for node in nodes
+    )
 
 
 def namespace_name(test_name: str) -> str:

@@ -14,6 +14,9 @@ import yaml
 STAGES_DIR = Path(__file__).with_name("stages")
 FAIL_LABEL = "kwok.gochat.dev/fail"
 NODE_NAME_PREFIX = "kwok-node-"
+# Marks nodes played by this harness's KWOK and stages, so a cluster reached through
+# GOCHAT_TEST_KUBECONFIG (e.g. one started with `python -m tests.k8s.up`) is recognised as such.
+HARNESS_NODE_ANNOTATION = "kwok.gochat.dev/harness"
 
 # Fields are all set on purpose: KWOK applies no defaults to a configuration read from a file.
 KWOK_OPTIONS: dict[str, Any] = {
@@ -61,7 +64,11 @@ def node_manifest(index: int) -> dict[str, Any]:
         "kind": "Node",
         "metadata": {
             "name": name,
-            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "annotations": {
+                "kwok.x-k8s.io/node": "fake",
+                "node.alpha.kubernetes.io/ttl": "0",
+                HARNESS_NODE_ANNOTATION: "true",
+            },
             "labels": {
                 "kubernetes.io/arch": "amd64",
                 "kubernetes.io/hostname": name,

@@ -23,7 +23,7 @@ IMAGE = "images.invalid/gochat-smoke:1"  # never pulled: KWOK only pretends to r
 def kwok_cluster(k8s_control_plane: connection.KubernetesCluster) -> connection.KubernetesCluster:
     """The cluster, when KWOK plays its nodes: images are never pulled, Job pods succeed."""
     if not k8s_control_plane.simulated_nodes:
-        pytest.skip("needs KWOK's simulated nodes; GOCHAT_TEST_KUBECONFIG points at a real cluster")
+        pytest.skip("needs this harness's KWOK nodes; GOCHAT_TEST_KUBECONFIG is a real cluster")
     return k8s_control_plane
 
 
