@@ -43,6 +43,9 @@ def run(args: argparse.Namespace) -> None:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # kopf logs every handled event at INFO: thousands of lines per minute at scale.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if args.metrics_port:
         prometheus_client.start_http_server(args.metrics_port)
     kopf.run(

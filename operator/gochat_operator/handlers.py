@@ -95,7 +95,11 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 async def reconcile_cluster(*, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
     assert namespace is not None  # GoChatCluster is namespaced
     KNOWN.add((namespace, name))
-    outcome = await memo.reconciler.reconcile(namespace, name)
+    try:
+        outcome = await memo.reconciler.reconcile(namespace, name)
+    except kube.ApiError as error:
+        # Conflicts, throttling, an API server restart: transient by nature, retry soon.
+        raise kopf.TemporaryError(str(error), delay=5) from error
     if outcome.requeue_after is not None:
         # kopf keeps the retry schedule in annotations: it survives an operator restart.
         reason = outcome.problem or f"phase {outcome.phase}"
@@ -103,7 +107,9 @@ async def reconcile_cluster(*, namespace: str | None, name: str, memo: Any, **_:
 
 
 @kopf.on.event(base.GROUP, base.VERSION, base.PLURAL)
-def track_clusters(*, type: str, namespace: str | None, name: str, memo: Any, **_: Any) -> None:
+async def track_clusters(
+    *, type: str, namespace: str | None, name: str, memo: Any, **_: Any
+) -> None:
     assert namespace is not None
     if type == "DELETED":
         KNOWN.discard((namespace, name))
@@ -119,7 +125,7 @@ def owner_key(namespace: str, owner_refs: list[dict[str, Any]]) -> workqueue.Key
     return None
 
 
-def on_child_event(
+async def on_child_event(
     *, type: str, namespace: str | None, body: kopf.Body, memo: Any, **_: Any
 ) -> None:
     # The initial listing (type None) is covered by the resume handlers.

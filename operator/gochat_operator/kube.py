@@ -72,8 +72,9 @@ class Kube:
             resource_path=path,
             query_params=query or [],
             header_params={"Content-Type": content_type, "Accept": "application/json"},
-            # A JSON string passes through the client untouched whatever the content type.
-            body=json.dumps(body) if body is not None else None,
+            # The client serialises dicts for JSON content types only; other types (apply's
+            # YAML) take a string, and JSON is YAML.
+            body=json.dumps(body) if body is not None and "json" not in content_type else body,
             auth_settings=["BearerToken"],
         )
         response = self.api_client.call_api(*serialized)

@@ -51,8 +51,9 @@ def field_schema(field: FieldInfo) -> Schema:
         schema["description"] = field.description
     default = field.get_default(call_default_factory=True)
     if isinstance(default, pydantic.BaseModel):
-        # An empty object default lets the API server fill in the nested defaults.
-        schema["default"] = {}
+        # The whole defaulted object: the API server checks CEL rules against a default as
+        # written, before filling in nested defaults, so `{}` would fail `min <= max`.
+        schema["default"] = default.model_dump(mode="json", by_alias=True, exclude_none=True)
     elif default not in (None, PydanticUndefined, [], {}):
         schema["default"] = default
     schema.update(constraint_schema(field.metadata, schema["type"]))
@@ -103,6 +104,16 @@ def constraint_schema(metadata: list[Any], kind: str) -> Schema:
     return schema
 
 
+def without_defaults(schema: Any) -> Any:
+    """Status is written by the operator alone: defaults there would only make the API
+    server's copy differ from what the operator computed."""
+    if isinstance(schema, dict):
+        return {k: without_defaults(v) for k, v in schema.items() if k != "default"}
+    if isinstance(schema, list):
+        return [without_defaults(v) for v in schema]
+    return schema
+
+
 def printer_columns() -> list[Schema]:
     return [
         {
@@ -125,9 +136,9 @@ def render_crd() -> Schema:
         "properties": {
             "apiVersion": {"type": "string", "description": "API version of this object."},
             "kind": {"type": "string", "description": "GoChatCluster."},
-            "metadata": {"type": "object", "description": "Standard object metadata."},
+            "metadata": {"type": "object"},  # the API server forbids more here
             "spec": model_schema(cluster.GoChatClusterSpec),
-            "status": model_schema(status.GoChatClusterStatus),
+            "status": without_defaults(model_schema(status.GoChatClusterStatus)),
         },
         "x-kubernetes-validations": [
             {
