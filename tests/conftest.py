@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.servers",
+    "tests.fixtures.accounts",
     "tests.k8s.fixtures",
 ]

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+from tests.integration.api.conftest import Api, error_of
+
+from gochat.core import ids
+
+
+async def test_send_get_edit_delete(api: Api) -> None:
+    owner = await api.user()
+    _, channel = await api.guild_with_channel(owner)
+    sent = await owner.post(f"/channels/{channel}/messages", json={"content": "hello <@1>"})
+    assert sent.status_code == 201
+    message = sent.json()
+    assert message["author"]["id"] == str(owner.id) and message["mention_ids"] == ["1"]
+    assert ids.created_at(int(message["id"])).year >= 2024
+    got = await owner.get(f"/channels/{channel}/messages/{message['id']}")
+    assert got.json()["content"] == "hello <@1>"
+    edited = await owner.patch(
+        f"/channels/{channel}/messages/{message['id']}", json={"content": "hello again"}
+    )
+    assert edited.status_code == 200 and edited.json()["edited_at"] is not None
+    assert (await owner.get(f"/channels/{channel}/messages/{message['id']}")).json()[
+        "content"
+    ] == "hello again"
+    assert (await owner.delete(f"/channels/{channel}/messages/{message['id']}")).status_code == 204
+    assert (await owner.get(f"/channels/{channel}/messages/{message['id']}")).status_code == 404
+
+
+async def test_nonce_deduplicates_retries(api: Api) -> None:
+    owner = await api.user()
+    _, channel = await api.guild_with_channel(owner)
+    first = await owner.post(f"/channels/{channel}/messages", json={"content": "a", "nonce": "n1"})
+    retry = await owner.post(f"/channels/{channel}/messages", json={"content": "a", "nonce": "n1"})
+    assert first.status_code == 201 and retry.status_code == 200
+    assert retry.json()["id"] == first.json()["id"]
+    assert len((await owner.get(f"/channels/{channel}/messages")).json()) == 1
+
+
+async def test_history_paging_before_after_around(api: Api) -> None:
+    owner = await api.user()
+    _, channel = await api.guild_with_channel(owner)
+    sent = [
+        (await owner.post(f"/channels/{channel}/messages", json={"content": f"m{i}"})).json()["id"]
+        for i in range(7)
+    ]
+    newest = (await owner.get(f"/channels/{channel}/messages", params={"limit": 3})).json()
+    assert [m["id"] for m in newest] == sent[::-1][:3]
+    before = (
+        await owner.get(f"/channels/{channel}/messages", params={"before": sent[3], "limit": 2})
+    ).json()
+    assert [m["id"] for m in before] == [sent[2], sent[1]]
+    after = (
+        await owner.get(f"/channels/{channel}/messages", params={"after": sent[3], "limit": 2})
+    ).json()
+    assert [m["id"] for m in after] == [sent[4], sent[5]]
+    around = (
+        await owner.get(f"/channels/{channel}/messages", params={"around": sent[3], "limit": 3})
+    ).json()
+    assert {m["id"] for m in around} == {sent[2], sent[3], sent[4]}
+    both = await owner.get(
+        f"/channels/{channel}/messages", params={"before": sent[3], "after": sent[1]}
+    )
+    assert both.status_code == 422
+    assert (
+        await owner.get(f"/channels/{channel}/messages", params={"limit": 101})
+    ).status_code == 422
+
+
+async def test_reply_must_exist_and_length_is_limited(api: Api) -> None:
+    owner = await api.user()
+    _, channel = await api.guild_with_channel(owner)
+    first = (await owner.post(f"/channels/{channel}/messages", json={"content": "q"})).json()
+    reply = await owner.post(
+        f"/channels/{channel}/messages", json={"content": "a", "reply_to_id": first["id"]}
+    )
+    assert reply.json()["reply_to_id"] == first["id"]
+    dangling = await owner.post(
+        f"/channels/{channel}/messages", json={"content": "a", "reply_to_id": "12345"}
+    )
+    assert dangling.status_code == 422
+    assert error_of(dangling)["details"][0]["field"] == "reply_to_id"
+    too_long = await owner.post(
+        f"/channels/{channel}/messages",
+        json={"content": "x" * (api.ctx.config.max_message_length + 1)},
+    )
+    assert too_long.status_code == 422 and error_of(too_long)["details"][0]["field"] == "content"
+    blank = await owner.post(f"/channels/{channel}/messages", json={"content": "   "})
+    assert blank.status_code == 422
+    assert len((await owner.get(f"/channels/{channel}/messages")).json()) == 2
+
+
+async def test_only_author_edits_and_manage_messages_deletes(api: Api) -> None:
+    owner, member = await api.user(), await api.user()
+    guild_id, channel = await api.guild_with_channel(owner)
+    await api.join(owner, member, guild_id)
+    mine = (await member.post(f"/channels/{channel}/messages", json={"content": "m"})).json()
+    theirs = (await owner.post(f"/channels/{channel}/messages", json={"content": "o"})).json()
+    assert (
+        await owner.patch(f"/channels/{channel}/messages/{mine['id']}", json={"content": "hijack"})
+    ).status_code == 403
+    assert (await member.delete(f"/channels/{channel}/messages/{theirs['id']}")).status_code == 403
+    # The owner holds MANAGE_MESSAGES implicitly and may delete anyone's message.
+    assert (await owner.delete(f"/channels/{channel}/messages/{mine['id']}")).status_code == 204
+
+
+async def test_pins(api: Api) -> None:
+    owner, member = await api.user(), await api.user()
+    guild_id, channel = await api.guild_with_channel(owner)
+    await api.join(owner, member, guild_id)
+    message = (await owner.post(f"/channels/{channel}/messages", json={"content": "p"})).json()
+    assert (await member.put(f"/channels/{channel}/pins/{message['id']}")).status_code == 403
+    assert (await owner.put(f"/channels/{channel}/pins/{message['id']}")).status_code == 204
+    pins = (await member.get(f"/channels/{channel}/pins")).json()
+    assert [p["id"] for p in pins] == [message["id"]] and pins[0]["pinned"] is True
+    assert (await owner.delete(f"/channels/{channel}/pins/{message['id']}")).status_code == 204
+    assert (await member.get(f"/channels/{channel}/pins")).json() == []
+
+
+async def test_reactions(api: Api) -> None:
+    owner, member = await api.user(), await api.user()
+    guild_id, channel = await api.guild_with_channel(owner)
+    await api.join(owner, member, guild_id)
+    message = (await owner.post(f"/channels/{channel}/messages", json={"content": "r"})).json()
+    base = f"/channels/{channel}/messages/{message['id']}/reactions"
+    assert (await owner.put(f"{base}/👍/@me")).status_code == 204
+    assert (await member.put(f"{base}/👍/@me")).status_code == 204
+    assert (await member.put(f"{base}/👍/@me")).status_code == 204  # idempotent
+    got = (await member.get(f"/channels/{channel}/messages/{message['id']}")).json()
+    assert got["reactions"] == [{"emoji": "👍", "count": 2, "me": True}]
+    users = (await owner.get(f"{base}/👍")).json()
+    assert {u["id"] for u in users} == {str(owner.id), str(member.id)}
+    assert (await member.delete(f"{base}/👍/{owner.id}")).status_code == 403
+    assert (await owner.delete(f"{base}/👍/{member.id}")).status_code == 204
+    assert (await owner.delete(f"{base}/👍/@me")).status_code == 204
+    assert (await owner.get(f"/channels/{channel}/messages/{message['id']}")).json()[
+        "reactions"
+    ] == []
+    assert (await owner.put(f"{base}/has%20space/@me")).status_code == 422
