@@ -86,7 +86,7 @@ class DevPlatform:
         pg_port: int = DEFAULT_PG_PORT,
         nats_port: int = DEFAULT_NATS_PORT,
         nats_monitor_port: int = DEFAULT_NATS_MONITOR_PORT,
-        output: TextIO = sys.stdout,
+        output: TextIO | None = None,
         ready_timeout: float = 60.0,
     ) -> None:
         self.root = Path(root).absolute()
@@ -99,7 +99,7 @@ class DevPlatform:
         self.nats = None if nats_url else nats.EmbeddedNats(
             data_dir=self.root / "nats", port=nats_port, monitor_port=nats_monitor_port
         )  # fmt: skip
-        self.output = output
+        self.output = output or sys.stdout
         self.ready_timeout = ready_timeout
         self.children: dict[str, subprocess.Popen[bytes]] = {}
         self._log_threads: list[threading.Thread] = []
@@ -121,9 +121,11 @@ class DevPlatform:
             if self.postgres is not None:
                 self.postgres.start()
                 self.pg_dsn = self.postgres.dsn
+                self._say(f"PostgreSQL ready (log: {self.postgres.log_path})")
             if self.nats is not None:
                 self.nats.start()
                 self.nats_url = self.nats.url
+                self._say(f"NATS ready (log: {self.nats.log_path})")
             self._migrate()
             for service in self.services:
                 self._raise_if_stopping(stop_requested)
@@ -270,6 +272,7 @@ def run(platform: DevPlatform) -> int:
         return 1
     finally:
         platform.stop()
+        platform.output.write("GoChat stopped\n")
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

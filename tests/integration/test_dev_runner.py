@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -42,7 +43,14 @@ class RunningDev:
             text=True,
         )
         self.lines: list[str] = []
-        threading.Thread(target=self._collect, daemon=True).start()
+        self._reader = threading.Thread(target=self._collect, daemon=True)
+        self._reader.start()
+
+    def exit_code(self, *, timeout: float = 60) -> int:
+        """Wait for the runner to exit and for its last line of output."""
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
 
     def _collect(self) -> None:
         assert self.process.stdout is not None
@@ -96,7 +104,10 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_sigterm_stops_services_nats_and_postgres_leaving_no_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
+def test_a_stop_signal_ends_services_nats_and_postgres_leaving_no_process(
+    tmp_path: Path, stop_signal: signal.Signals
+) -> None:
     services = fake_services(tmp_path)
     runner = RunningDev(
         {
@@ -120,8 +131,9 @@ def test_sigterm_stops_services_nats_and_postgres_leaving_no_process(tmp_path: P
         assert {r["pid"] for r in reports} | {r["grandchild"] for r in reports} <= started
         assert len(started) >= 2 * 2 + 2  # services, their sleeps, nats, postgres (+ backends)
 
-        runner.process.send_signal(signal.SIGTERM)
-        assert runner.process.wait(timeout=60) == 0
+        runner.process.send_signal(stop_signal)
+        assert runner.exit_code() == 0
+        assert runner.lines[-1] == "GoChat stopped"
     finally:
         if runner.process.poll() is None:
             runner.process.kill()
@@ -144,11 +156,11 @@ def test_a_dying_service_brings_the_platform_down_with_a_failure(
         }
     )
     try:
-        exit_code = runner.process.wait(timeout=60)
+        exit_code = runner.exit_code()
     finally:
         if runner.process.poll() is None:
             runner.process.kill()
-    runner.wait_for_output("exited unexpectedly with code 3", timeout=5)
+    assert re.search(r"dev \| (api|auth) exited unexpectedly with code 3", runner.output)
     assert exit_code == 1
     reports = [json.loads(p.read_text()) for p in tmp_path.glob("*.env.json")]
     assert reports and not any(alive(r["pid"]) or alive(r["grandchild"]) for r in reports)
@@ -166,8 +178,8 @@ def test_a_failed_migration_stops_before_any_service_starts(
             "nats_url": nats_server.url,
         }
     )
-    assert runner.process.wait(timeout=60) == 1
-    runner.wait_for_output("gochat migrate failed with exit code 1", timeout=5)
+    assert runner.exit_code() == 1
+    assert "gochat dev: gochat migrate failed with exit code 1" in runner.output
     assert "migrate | bad migration" in runner.output
     assert not list(tmp_path.glob("*.env.json"))
 
