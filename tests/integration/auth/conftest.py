@@ -7,9 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-
-from tests.fixtures.accounts import AuthService
-from tests.fixtures.accounts import auth_service, migrated_database  # noqa: F401  (fixtures)
+from tests.fixtures.accounts import AuthService, auth_service, migrated_database  # noqa: F401  (fixtures)
 
 
 @dataclass(frozen=True)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.fixtures.accounts import DEFAULT_PASSWORD, AuthService
 
 NEW_PASSWORD = "a much better passphrase"
 
 
 async def login(auth_service: AuthService, password: str) -> Any:
-    return await auth_service.client.post("/auth/login", json={"login": "ada", "password": password})
+    return await auth_service.client.post(
+        "/auth/login", json={"login": "ada", "password": password}
+    )
 
 
 async def request_reset_token(auth_service: AuthService) -> str:
