@@ -1,0 +1,91 @@
+"""Fixtures for the event pipeline: a migrated database, a JetStream stream of our own, relays,
+and writers that record what they committed so a test can compare it with what arrived."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.aio import client as nats_client
+from tests.fixtures import servers
+from tests.integration.events import pipeline
+
+from gochat.adapters.nats import connection, publisher, stream
+from gochat.adapters.postgres import database, migrations, outbox_relay
+
+
+@pytest.fixture
+async def migrated_dsn(pg_database: str) -> str:
+    await migrations.apply(pg_database, migrations.default_directory())
+    return pg_database
+
+
+@pytest.fixture
+async def db(migrated_dsn: str) -> AsyncIterator[database.Database]:
+    pool = await database.Database.connect(migrated_dsn, service="test", max_size=20)
+    # A witness of commit order: writers of one scope bump its row, which serializes them.
+    await pool.fetch(
+        "create_counters",
+        "CREATE TABLE scope_counters (scope_id bigint PRIMARY KEY, n bigint NOT NULL DEFAULT 0)",
+    )
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def event_stream(nats_server: servers.NatsServer) -> AsyncIterator[pipeline.EventStream]:
+    """A stream of our own capturing `gochat.ev.>`, deleted afterwards: NATS is shared by the
+    session and two streams may not capture the same subjects."""
+    client = await connection.connect(nats_server.url, name="test-reader")
+    name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
+    await stream.ensure_stream(client.jetstream(), name)
+    try:
+        yield pipeline.EventStream(name, client)
+    finally:
+        if not client.is_connected:
+            nats_server.start()
+            await client.flush(timeout=10)
+        await client.jetstream().delete_stream(name)
+        await client.close()
+
+
+@pytest.fixture
+async def make_relay(
+    migrated_dsn: str,
+    db: database.Database,
+    event_stream: pipeline.EventStream,
+    nats_server: servers.NatsServer,
+) -> AsyncIterator[pipeline.RelayFactory]:
+    """Started relays, each with its own NATS connection as replicas have; all stopped after."""
+    started: list[tuple[outbox_relay.OutboxRelay, nats_client.Client]] = []
+
+    async def make(**options: object) -> outbox_relay.OutboxRelay:
+        client = await connection.connect(nats_server.url, name="test-relay")
+        relay = outbox_relay.OutboxRelay(
+            dsn=migrated_dsn,
+            database=db,
+            publisher=publisher.JetStreamPublisher(
+                client, stream=event_stream.name, ack_timeout=2.0
+            ),
+            **{"batch_size": 64, "poll_seconds": 0.2, "max_backoff_seconds": 1.0, **options},  # type: ignore[arg-type]
+        )
+        await relay.start()
+        started.append((relay, client))
+        return relay
+
+    try:
+        yield make
+    finally:
+        for relay, client in started:
+            await relay.stop(grace_seconds=10)
+            await client.close()
+
+
+@pytest.fixture
+async def writers(db: database.Database) -> pipeline.Writers:
+    result = pipeline.Writers(db)
+    await result.add_scopes([101, 202, 303, 404])
+    return result

@@ -1,0 +1,237 @@
+"""The outbox relay publishes every committed event to JetStream exactly once, in commit order
+per scope: across NATS outages, leader changes and rolled-back transactions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import asyncpg
+from opentelemetry.sdk import trace as sdk_trace
+from tests.fixtures import servers
+from tests.integration.events import pipeline
+from tests.integration.events.pipeline import RelayFactory
+
+from gochat.adapters.postgres import database, outbox, outbox_relay
+from gochat.core import events, metrics
+
+
+def assert_exactly_once_in_commit_order(
+    writers: pipeline.Writers, arrived: list[events.Event]
+) -> None:
+    ids = [event.id for event in arrived]
+    assert len(ids) == len(set(ids)), "an event arrived twice"
+    assert not writers.rolled_back & set(ids), "a rolled-back event was published"
+    assert len(ids) == writers.total()
+    arrived_markers = pipeline.per_scope_markers(arrived)
+    for scope_id, committed in writers.committed.items():
+        # Markers grow with each scope's commit order (the counter row serializes its writers).
+        assert arrived_markers.get(scope_id, []) == sorted(committed), f"scope {scope_id}"
+
+
+async def test_committed_events_reach_jetstream_once_in_commit_order_per_scope(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    relay = await make_relay()
+    await writers.write_concurrently(writers=8, transactions=40, roll_back_every=7)
+
+    await event_stream.wait_until_published(relay, expected=writers.total())
+    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+
+
+async def test_events_written_before_the_relay_starts_are_published_when_it_does(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    await writers.write_concurrently(writers=2, transactions=50)
+
+    relay = await make_relay(batch_size=16)
+    await event_stream.wait_until_published(relay, expected=writers.total())
+    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+
+
+async def test_a_rolled_back_transaction_publishes_nothing(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    relay = await make_relay()
+    await writers.write(101, count=3, roll_back=True)
+    await writers.write(101, count=1)
+
+    await event_stream.wait_until_published(relay, expected=1)
+    await asyncio.sleep(0.5)  # a wrongly published row would have arrived by now
+    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    assert len(writers.rolled_back) == 3
+
+
+async def test_every_event_arrives_once_and_in_order_when_nats_stops_during_the_writes(
+    make_relay: RelayFactory,
+    writers: pipeline.Writers,
+    event_stream: pipeline.EventStream,
+    nats_server: servers.NatsServer,
+) -> None:
+    relay = await make_relay()
+    failures_before = metrics.OUTBOX_PUBLISH_FAILURES._value.get()
+    done = asyncio.Event()
+    written_during_outage = 0
+
+    async def outage() -> None:
+        nonlocal written_during_outage
+        await asyncio.sleep(1)
+        before = writers.total()
+        await asyncio.to_thread(nats_server.stop)
+        try:
+            await asyncio.sleep(3)
+        finally:
+            await asyncio.to_thread(nats_server.start)
+            written_during_outage = writers.total() - before
+        await asyncio.sleep(2)
+        done.set()
+
+    await asyncio.gather(writers.write_until(done, writers=6), outage())
+
+    await event_stream.wait_until_published(relay, expected=writers.total(), within=90)
+    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    assert written_during_outage > 100
+    assert metrics.OUTBOX_PUBLISH_FAILURES._value.get() > failures_before
+
+
+async def test_one_of_two_relays_leads_and_the_other_takes_over_when_it_dies(
+    make_relay: RelayFactory,
+    writers: pipeline.Writers,
+    event_stream: pipeline.EventStream,
+    migrated_dsn: str,
+) -> None:
+    first, second = await make_relay(), await make_relay()
+    await wait_for(lambda: first.is_leader or second.is_leader)
+    assert not (first.is_leader and second.is_leader)
+    done = asyncio.Event()
+
+    async def kill_the_leader() -> None:
+        await asyncio.sleep(1)
+        follower = second if first.is_leader else first
+        # As when PostgreSQL notices a dead host: the session and its lock are gone at once,
+        # while the old leader may still be publishing the batch it holds.
+        assert await terminate_lock_holder(migrated_dsn) == 1
+        await wait_for(lambda: follower.is_leader)
+        await asyncio.sleep(1)
+        done.set()
+
+    await asyncio.gather(writers.write_until(done, writers=6), kill_the_leader())
+
+    await event_stream.wait_until_published(first, expected=writers.total())
+    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    assert [first.is_leader, second.is_leader].count(True) == 1
+
+
+async def test_a_stopped_relay_hands_leadership_to_the_next(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    first = await make_relay()
+    await wait_for(lambda: first.is_leader)
+    second = await make_relay()
+    await writers.write(202, count=2)
+    await first.stop()
+
+    await wait_for(lambda: second.is_leader)
+    await writers.write(202, count=2)
+    await event_stream.wait_until_published(second, expected=writers.total())
+    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+
+
+async def test_trace_context_travels_in_nats_headers(
+    make_relay: RelayFactory, db: database.Database, event_stream: pipeline.EventStream
+) -> None:
+    tracer = sdk_trace.TracerProvider().get_tracer("test")
+    writers = pipeline.Writers(db)
+    await writers.add_scopes([505])
+    with tracer.start_as_current_span("send message") as span:
+        await writers.write(505)
+        context = span.get_span_context()
+
+    relay = await make_relay()
+    await event_stream.wait_until_published(relay, expected=1)
+    [message] = await event_stream.messages()
+    assert message.headers is not None
+    assert message.headers["traceparent"] == (
+        f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    )
+    [event] = await event_stream.events()
+    assert message.headers["Nats-Msg-Id"] == str(event.id)
+
+
+async def test_lag_reports_rows_waiting_for_publication(db: database.Database) -> None:
+    writers = pipeline.Writers(db)
+    await writers.add_scopes([606])
+    await writers.write(606, count=3)
+    await asyncio.sleep(0.2)
+    relay = outbox_relay.OutboxRelay(
+        dsn="postgresql://unused", database=db, publisher=_NeverCalled()
+    )
+    lag = await relay.lag()
+    assert lag.unpublished == 3
+    assert lag.oldest_age_seconds >= 0.2
+
+
+async def test_published_rows_older_than_the_retention_are_deleted(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    relay = await make_relay(retention=timedelta(0), cleanup_every_seconds=0.1)
+    await writers.write_concurrently(writers=2, transactions=20)
+    await event_stream.wait_until_published(relay, expected=writers.total())
+
+    async def outbox_rows() -> int:
+        row = await writers.db.fetchrow("count_outbox", "SELECT count(*) AS n FROM outbox")
+        assert row is not None
+        return int(row["n"])
+
+    await wait_for_async(outbox_rows, equals=0)
+
+
+async def test_new_events_wake_the_relay_before_its_poll(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    relay = await make_relay(poll_seconds=30)
+    await wait_for(lambda: relay.is_leader)
+    await asyncio.sleep(0.3)  # the relay is now idle, listening
+    async with writers.db.transaction("one_event") as conn:
+        await outbox.append(conn, [writers.event(101, marker=1)])
+    await event_stream.wait_until_published(relay, expected=1, within=5)
+
+
+class _NeverCalled:
+    async def publish(self, **_: object) -> None:
+        raise AssertionError("nothing should be published")
+
+
+async def terminate_lock_holder(dsn: str) -> int:
+    key = outbox_relay.LEADER_LOCK_KEY
+    conn = await asyncpg.connect(dsn)
+    try:
+        killed: int = await conn.fetchval(
+            """SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+               WHERE locktype = 'advisory' AND granted AND objsubid = 1
+                 AND classid::bigint = $1 AND objid::bigint = $2""",
+            key >> 32,
+            key & 0xFFFFFFFF,
+        )
+        return killed
+    finally:
+        await conn.close()
+
+
+async def wait_for(condition: Callable[[], bool], *, within: float = 15) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+
+
+async def wait_for_async(
+    probe: Callable[[], Awaitable[object]], *, equals: object, within: float = 15
+) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            if await probe() == equals:
+                return
+            await asyncio.sleep(0.1)
