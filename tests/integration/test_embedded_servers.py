@@ -151,3 +151,16 @@ def test_nats_on_a_busy_port_fails_with_a_clear_error(
     server = nats.EmbeddedNats(data_dir=tmp_path / "nats", port=busy_port)
     with pytest.raises(process.ServerStartError, match="port is in use"):
         server.start()
+
+
+def test_nats_takes_over_a_store_whose_server_was_orphaned(tmp_path: Path) -> None:
+    ports = {"port": process.free_port(), "monitor_port": process.free_port()}
+    orphaned = nats.EmbeddedNats(data_dir=tmp_path / "nats", **ports)
+    orphaned.start()
+    successor = nats.EmbeddedNats(data_dir=tmp_path / "nats", **ports)
+    try:
+        successor.start()
+        assert successor.running and not orphaned.running
+    finally:
+        successor.stop()
+        orphaned.stop()

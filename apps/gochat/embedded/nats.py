@@ -7,6 +7,7 @@ integration tests simulate an outage: streams and their messages survive the res
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 import urllib.error
@@ -43,6 +44,7 @@ class EmbeddedNats:
     ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.log_path = self.data_dir / "nats.log"
+        self.pid_path = self.data_dir / "nats-server.pid"
         self.host, self.port = host, port
         self.monitor_port = monitor_port if monitor_port is not None else process.free_port(host)
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
@@ -69,6 +71,12 @@ class EmbeddedNats:
         if self.running:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        process.stop_leftover_server(
+            self.pid_path,
+            command_name="nats-server",
+            stop_signal=signal.SIGTERM,
+            timeout=self.stop_timeout,
+        )
         for port in (self.port, self.monitor_port):
             if process.port_in_use(self.host, port):
                 raise process.ServerStartError(
@@ -82,6 +90,7 @@ class EmbeddedNats:
             "-a", self.host,
             "-p", str(self.port),
             "-m", str(self.monitor_port),
+            "-P", str(self.pid_path),
         ]  # fmt: skip
         with self.log_path.open("ab") as log:
             self._process = process.spawn(command, log_file=log.fileno(), cwd=self.data_dir)

@@ -6,7 +6,6 @@ process: `start()` runs initdb only when the directory is new, so `make dev` kee
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import os
 import pwd
@@ -106,7 +105,12 @@ class EmbeddedPostgres:
         account = self._server_account()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(account)
-        self._stop_leftover_server()
+        process.stop_leftover_server(
+            self.pgdata / "postmaster.pid",
+            command_name="postgres",
+            stop_signal=signal.SIGINT,
+            timeout=self.stop_timeout,
+        )
         if process.port_in_use(self.host, self.port):
             raise process.ServerStartError(
                 f"PostgreSQL cannot listen on {self.host}:{self.port}: the port is in use "
@@ -229,29 +233,3 @@ class EmbeddedPostgres:
         except FileNotFoundError:
             return False
         return len(lines) >= 8 and lines[7].strip() == "ready"
-
-    def _stop_leftover_server(self) -> None:
-        """Handle a postmaster.pid left by an earlier run that was killed outright."""
-        pid_file = self.pgdata / "postmaster.pid"
-        try:
-            pid = int(pid_file.read_text().split("\n", 1)[0])
-        except (FileNotFoundError, ValueError):
-            return
-        if _is_postgres(pid):
-            # Our data directory, so our server, orphaned by a crashed supervisor: stop it so
-            # that this start applies the port and settings asked for now.
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGINT)
-            if not process.wait_until(lambda: not _is_postgres(pid), timeout=self.stop_timeout):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        pid_file.unlink(missing_ok=True)
-
-
-def _is_postgres(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    command_name, _, rest = state.partition(") ")
-    return command_name.endswith("(postgres") and not rest.startswith("Z")

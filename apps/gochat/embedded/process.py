@@ -178,3 +178,36 @@ def chown_tree(path: Path, user: pwd.struct_passwd) -> None:
         for name in [*dirs, *files]:
             os.lchown(Path(root) / name, user.pw_uid, user.pw_gid)
     os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def stop_leftover_server(
+    pid_file: Path, *, command_name: str, stop_signal: int, timeout: float
+) -> None:
+    """Deal with the pid file of an earlier run that was killed outright.
+
+    When the pid still belongs to a `command_name` process, it is our server orphaned by a
+    crashed supervisor (the pid file sits in our data directory): stop it, so that this start
+    applies the port and settings asked for now. Otherwise the file is stale (the pid may
+    since belong to another program) and is removed.
+    """
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (FileNotFoundError, ValueError):
+        return
+    if _is_running(pid, command_name):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, stop_signal)
+        if not wait_until(lambda: not _is_running(pid, command_name), timeout=timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+
+
+def _is_running(pid: int, command_name: str) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    name, _, rest = state.partition(") ")
+    # /proc shows at most 15 characters of the name; a zombie has already stopped.
+    return name.endswith(f"({command_name[:15]}") and not rest.startswith("Z")
