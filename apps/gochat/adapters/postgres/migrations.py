@@ -99,7 +99,7 @@ async def _apply_locked(conn: asyncpg.Connection, migrations: list[Migration]) -
                 migration.name,
                 migration.checksum,
             )
-        log.info("applied migration", extra={"version": migration.version, "name": migration.name})
+        log.info("applied migration %04d_%s", migration.version, migration.name)
         applied.append(migration.version)
     return applied
 
