@@ -1,0 +1,1 @@
+"""The search indexer: message events from JetStream into the SearchIndex."""

@@ -1,0 +1,55 @@
+"""What a message event means for the search index: a document to upsert or an id to delete."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gochat.core import events, schemas
+from gochat.ports import SearchDocument
+
+
+@dataclass
+class Changes:
+    """A batch's effect on the index, applied as one upsert and one delete."""
+
+    upserts: list[SearchDocument] = field(default_factory=list)
+    deletes: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.upserts) + len(self.deletes)
+
+
+def changes_for(event: events.Event) -> Changes:
+    """The index change an event asks for; empty for types the index does not care about.
+
+    The event id becomes the document version: events of one message come from one guild's or
+    DM's outbox in commit order with increasing ids, so a larger id is the later state.
+    """
+    payload = events.payload_of(event)
+    if isinstance(payload, schemas.Message) and event.type in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
+        return Changes(upserts=[document_of(payload, version=event.id)])
+    if isinstance(payload, events.MessageDeleted):
+        return Changes(deletes=[payload.id])
+    return Changes()
+
+
+def document_of(message: schemas.Message, *, version: int) -> SearchDocument:
+    return SearchDocument(
+        message_id=message.id,
+        guild_id=message.guild_id,
+        channel_id=message.channel_id,
+        author_id=message.author.id,
+        content=message.content,
+        mention_ids=tuple(message.mention_ids),
+        created_at=message.created_at,
+        version=version,
+    )
+
+
+def merge(parts: Sequence[Changes]) -> Changes:
+    merged = Changes()
+    for part in parts:
+        merged.upserts += part.upserts
+        merged.deletes += part.deletes
+    return merged

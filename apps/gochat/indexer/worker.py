@@ -1,0 +1,170 @@
+"""The indexing loop: fetch a batch of message events, write it through the SearchIndex, ack.
+
+Guarantees a caller may rely on:
+- At-least-once: a message is acknowledged only after its change is in the index; anything
+  unacknowledged at a crash is redelivered, and redelivery is harmless (document id = message
+  id, versions and tombstones in the index).
+- A poison message never blocks the stream: one that cannot be parsed goes to the dead-letter
+  subject at once; one whose write keeps failing is retried with back-off and dead-lettered on
+  its `max_deliveries`-th attempt. When a whole batch fails, it is retried message by message,
+  so one bad message does not hold back the rest.
+- An outage of the index is not the messages' fault: when the index's health check fails,
+  the batch is handed back for later and nothing is dead-lettered.
+- `stop()` lets the batch in hand finish and be acknowledged; `run()` then returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from gochat.core import events
+from gochat.indexer import documents, metrics
+from gochat.ports import SearchIndex
+
+log = logging.getLogger(__name__)
+MAX_RETRY_DELAY = 30.0
+
+
+class Delivery(Protocol):
+    subject: str
+    data: bytes
+    deliveries: int
+    pending: int
+
+    async def ack(self) -> None: ...
+
+    async def retry_later(self, delay: float) -> None: ...
+
+    async def dead_letter(self, *, reason: str) -> None:
+        """Move to the dead-letter subject; never delivered to the indexer again."""
+
+
+class EventSource(Protocol):
+    async def fetch(self, *, wait: float) -> Sequence[Delivery]: ...
+
+    async def pending(self) -> int:
+        """Events not yet handed to this consumer (the lag)."""
+
+
+class IndexWorker:
+    def __init__(
+        self,
+        *,
+        source: EventSource,
+        index: SearchIndex,
+        index_healthy: Callable[[], Awaitable[object]],
+        max_deliveries: int,
+        poll_seconds: float = 1.0,
+        retry_delay: float = 1.0,
+    ) -> None:
+        self._source = source
+        self._index = index
+        self._index_healthy = index_healthy
+        self._max_deliveries = max_deliveries
+        self._poll_seconds = poll_seconds
+        self._retry_delay = retry_delay
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = await self._source.fetch(wait=self._poll_seconds)
+            except Exception:
+                # NATS down or reconnecting: the client reconnects by itself; wait and retry.
+                log.warning("fetching events failed; retrying", exc_info=True)
+                await self._pause(self._retry_delay)
+                continue
+            if batch:
+                await self.process(batch)
+            else:
+                await self._record_idle_lag()
+
+    async def process(self, batch: Sequence[Delivery]) -> None:
+        started = time.perf_counter()
+        ready: list[tuple[Delivery, documents.Changes]] = []
+        for delivery in batch:
+            try:
+                ready.append((delivery, documents.changes_for(events.parse(delivery.data))))
+            except ValueError as exc:  # pydantic's ValidationError is a ValueError
+                await self._dead_letter(delivery, reason=f"unparseable: {exc}", kind="unparseable")
+        try:
+            await self._apply(documents.merge([changes for _, changes in ready]))
+        except Exception:
+            log.warning("batch write failed; retrying message by message", exc_info=True)
+            await self._settle_one_by_one(ready)
+        else:
+            for delivery, _ in ready:
+                await delivery.ack()
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        metrics.BATCH_SIZE.observe(len(batch))
+        metrics.CONSUMER_LAG.set(batch[-1].pending)
+
+    async def _apply(self, changes: documents.Changes) -> None:
+        if changes.upserts:
+            await self._index.upsert(changes.upserts)
+            metrics.DOCUMENTS.labels("upsert").inc(len(changes.upserts))
+        if changes.deletes:
+            await self._index.delete(changes.deletes)
+            metrics.DOCUMENTS.labels("delete").inc(len(changes.deletes))
+
+    async def _settle_one_by_one(self, ready: list[tuple[Delivery, documents.Changes]]) -> None:
+        for position, (delivery, changes) in enumerate(ready):
+            try:
+                await self._apply(changes)
+            except Exception as exc:
+                if not await self._healthy():
+                    log.warning("search index unavailable; handing the batch back")
+                    for later, _ in ready[position:]:
+                        await self._retry_later(later)
+                    return
+                if delivery.deliveries >= self._max_deliveries:
+                    await self._dead_letter(delivery, reason=f"failing: {exc!r}", kind="failing")
+                else:
+                    await self._retry_later(delivery)
+            else:
+                await delivery.ack()
+
+    async def _healthy(self) -> bool:
+        try:
+            await self._index_healthy()
+        except Exception:
+            return False
+        return True
+
+    async def _retry_later(self, delivery: Delivery) -> None:
+        delay = min(MAX_RETRY_DELAY, self._retry_delay * 2 ** (delivery.deliveries - 1))
+        metrics.RETRIES.inc()
+        try:
+            await delivery.retry_later(delay)
+        except Exception:
+            # Not acknowledged either way: the server redelivers after its ack wait.
+            log.warning("nak failed", exc_info=True)
+
+    async def _dead_letter(self, delivery: Delivery, *, reason: str, kind: str) -> None:
+        where = {"subject": delivery.subject, "deliveries": delivery.deliveries}
+        log.error("dead-lettering message", extra={**where, "reason": reason})
+        try:
+            await delivery.dead_letter(reason=reason)
+        except Exception:
+            log.warning("dead-lettering failed; the message will be redelivered", exc_info=True)
+            return
+        metrics.DEAD_LETTERS.labels(kind).inc()
+
+    async def _record_idle_lag(self) -> None:
+        try:
+            metrics.CONSUMER_LAG.set(await self._source.pending())
+        except Exception:
+            log.debug("cannot read consumer lag", exc_info=True)
+
+    async def _pause(self, seconds: float) -> None:
+        # Returns early on stop(), so shutdown does not wait out a back-off.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)

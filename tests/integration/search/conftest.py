@@ -1,0 +1,73 @@
+"""Fixtures for the indexer and search tests: a migrated database, a JetStream stream of our own,
+a way to publish message events as the outbox relay does, and an indexer running on them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from tests.fixtures import servers
+from tests.integration.search import support
+
+from gochat.adapters.nats import connection, stream
+from gochat.adapters.postgres import migrations
+from gochat.adapters.postgres.database import Database
+from gochat.core import config
+
+
+@pytest.fixture
+async def search_dsn(pg_database: str) -> str:
+    await migrations.apply(pg_database, migrations.default_directory())
+    return pg_database
+
+
+@pytest.fixture
+async def search_db(search_dsn: str) -> AsyncIterator[Database]:
+    db = await Database.connect(search_dsn, service="test", min_size=0, max_size=4)
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+async def events_out(nats_server: servers.NatsServer) -> AsyncIterator[support.EventsOut]:
+    """A stream of our own capturing `gochat.ev.>`, deleted afterwards: NATS is shared by the
+    session and two streams may not capture the same subjects."""
+    client = await connection.connect(nats_server.url, name="test-search-publisher")
+    name = f"TEST_SEARCH_{uuid.uuid4().hex[:10].upper()}"
+    await stream.ensure_stream(client.jetstream(), name)
+    try:
+        yield support.EventsOut(client, name)
+    finally:
+        if not client.is_connected:
+            nats_server.start()
+            await client.flush(timeout=10)
+        await client.jetstream().delete_stream(name)
+        await client.close()
+
+
+@pytest.fixture
+def indexer_config(
+    search_dsn: str, nats_server: servers.NatsServer, events_out: support.EventsOut
+) -> config.IndexerConfig:
+    return make_indexer_config(search_dsn, nats_server.url, events_out.stream)
+
+
+def make_indexer_config(
+    dsn: str, nats_url: str, stream_name: str, **overrides: Any
+) -> config.IndexerConfig:
+    values: dict[str, Any] = {
+        "pg_dsn": dsn,
+        "pg_pool_min": 0,
+        "pg_pool_max": 4,
+        "nats_url": nats_url,
+        "nats_stream": stream_name,
+        "consumer_name": f"indexer_{uuid.uuid4().hex[:8]}",
+        "batch_size": 50,
+        "max_deliveries": 3,
+        "shutdown_grace_seconds": 10,
+    }
+    return config.IndexerConfig(**(values | overrides))
