@@ -59,6 +59,7 @@ class LocalControlPlane:
         self.timings: dict[str, float] = {}
         self.processes = processes.ProcessGroup(log_dir=run_dir / "logs", pid_file=run_dir / "pids")
         self._pki: pki.Pki | None = None
+        self._opener: urllib.request.OpenerDirector | None = None
 
     @property
     def cluster(self) -> connection.KubernetesCluster:
@@ -235,18 +236,21 @@ class LocalControlPlane:
             "--profiling=false",
         ]
 
-    def _ssl_context(self) -> ssl.SSLContext:
-        assert self._pki is not None
-        context = ssl.create_default_context(cafile=str(self._pki.ca.cert))
-        context.load_cert_chain(str(self._pki.admin.cert), str(self._pki.admin.key))
-        return context
+    def _api_opener(self) -> urllib.request.OpenerDirector:
+        """Admin TLS, and no proxy: an HTTPS_PROXY in the environment must not catch loopback."""
+        if self._opener is None:
+            assert self._pki is not None
+            context = ssl.create_default_context(cafile=str(self._pki.ca.cert))
+            context.load_cert_chain(str(self._pki.admin.cert), str(self._pki.admin.key))
+            self._opener = urllib.request.build_opener(
+                urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context)
+            )
+        return self._opener
 
     def _get(self, path: str) -> Any:
         """The decoded body of a 200 answer, or None for any error (not up yet, 404...)."""
         try:
-            with urllib.request.urlopen(
-                self.server + path, context=self._ssl_context(), timeout=5
-            ) as response:
+            with self._api_opener().open(self.server + path, timeout=5) as response:
                 body = response.read()
         except (urllib.error.URLError, OSError):
             return None

@@ -10,10 +10,13 @@ import dataclasses
 import os
 import shutil
 import subprocess
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
 class ClusterCommandError(RuntimeError):
@@ -39,6 +42,9 @@ class KubernetesCluster:
         """Environment for a subprocess (operator, helm, kubectl) that must reach this cluster."""
         env = dict(os.environ)
         env["KUBECONFIG"] = str(self.kubeconfig)
+        # Python clients (kubernetes, kopf's login) honour HTTPS_PROXY even for 127.0.0.1.
+        for name in ("NO_PROXY", "no_proxy"):
+            env[name] = ",".join(filter(None, [env.get(name), *LOOPBACK_HOSTS]))
         if self.bin_dir is not None:
             env["PATH"] = f"{self.bin_dir}{os.pathsep}{env.get('PATH', '')}"
         return env
@@ -76,9 +82,16 @@ class KubernetesCluster:
 
     def api_client(self) -> Any:
         """A fresh ``kubernetes.client.ApiClient`` for this cluster (the sync client)."""
-        from kubernetes import config  # imported here: only operator tests need the client
+        # Imported here: only operator tests need the client.
+        from kubernetes import client, config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        configuration = client.Configuration()
+        config.load_kube_config(
+            config_file=str(self.kubeconfig), client_configuration=configuration
+        )
+        if urllib.parse.urlsplit(self.server).hostname in LOOPBACK_HOSTS:
+            configuration.proxy = None  # the client would otherwise take HTTPS_PROXY
+        return client.ApiClient(configuration)
 
     def _run(
         self, tool: str, args: tuple[str, ...], *, check: bool, input: str | None, timeout: float

@@ -210,3 +210,14 @@ def test_garbage_collector_deletes_an_owned_config_map_with_its_owner(
 
     # The garbage collector starts only once its informers synced: allow the first test longer.
     wait_until("the owned ConfigMap is garbage-collected", owned_is_gone, timeout=60)
+
+
+def test_python_client_reaches_the_cluster(
+    k8s_control_plane: connection.KubernetesCluster, k8s_namespace: str
+) -> None:
+    from kubernetes import client
+
+    with k8s_control_plane.api_client() as api:
+        namespaces = client.CoreV1Api(api).list_namespace().items
+    names = [namespace.metadata.name for namespace in namespaces if namespace.metadata]
+    assert k8s_namespace in names
