@@ -41,11 +41,11 @@ def build_app(config: ApiConfig) -> FastAPI:
             ),
         )
         holder["ctx"] = app.state.ctx = ctx
-        tasks = await background.start(ctx)
+        pipeline = await background.start(ctx)
         try:
             yield
         finally:
-            await background.stop(tasks)
+            await pipeline.stop(grace_seconds=config.shutdown_grace_seconds)
             await db.close()
 
     async def database_ready() -> None:
@@ -56,7 +56,7 @@ def build_app(config: ApiConfig) -> FastAPI:
         title="GoChat API",
         max_body_bytes=config.max_body_bytes,
         lifespan=lifespan,
-        readiness_checks=[("postgres", database_ready), *background.readiness_checks(holder)],
+        readiness_checks=[("postgres", database_ready)],
     )
     for router in ROUTERS:
         app.include_router(router)

@@ -1,24 +1,43 @@
-"""Background work the API process runs beside request handling (the outbox relay)."""
+"""Background work the API process runs beside request handling: the outbox relay.
+
+NATS must answer at start (a pod that cannot reach it restarts, loudly); afterwards the client
+reconnects by itself, and while NATS is away writes keep committing to the outbox, which the
+relay drains in order once NATS is back. Readiness therefore depends on PostgreSQL only: an
+API that refused traffic during a NATS blip would turn a delay into an outage. The backlog is
+visible as `gochat_outbox_unpublished_events`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
 
+from nats.aio import client as nats_client
+
+from gochat.adapters.nats import connection, publisher, stream
+from gochat.adapters.postgres import outbox_relay
 from gochat.api.context import ApiContext
 
 
-async def start(ctx: ApiContext) -> list[Any]:
-    """Start background tasks; returns handles for `stop`."""
-    return []
+@dataclass
+class EventPipeline:
+    client: nats_client.Client
+    relay: outbox_relay.OutboxRelay
+
+    async def stop(self, *, grace_seconds: float) -> None:
+        await self.relay.stop(grace_seconds=grace_seconds)
+        await self.client.drain()
 
 
-async def stop(tasks: list[Any]) -> None:
-    for task in reversed(tasks):
-        await task.stop()
-
-
-def readiness_checks(
-    holder: Mapping[str, ApiContext],
-) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
-    return []
+async def start(ctx: ApiContext) -> EventPipeline:
+    cfg = ctx.config
+    client = await connection.connect_with(cfg, name="gochat-api")
+    await stream.ensure_stream(client.jetstream(), cfg.nats_stream)
+    relay = outbox_relay.OutboxRelay(
+        dsn=cfg.pg_dsn,
+        database=ctx.db,
+        publisher=publisher.JetStreamPublisher(client, stream=cfg.nats_stream),
+        batch_size=cfg.outbox_batch_size,
+        poll_seconds=cfg.outbox_poll_seconds,
+    )
+    await relay.start()
+    return EventPipeline(client, relay)
