@@ -158,8 +158,10 @@ class PostgresMessageStore:
         and writes no events."""
         async with self._db.transaction("set_message_pinned") as conn:
             row = await conn.fetchrow(
+                # Typed: PostgreSQL cannot infer a parameter used only with IS NOT NULL.
                 f"""UPDATE messages SET pinned_at = $3::timestamptz
-                    WHERE id = $1 AND channel_id = $2 AND (pinned_at IS NULL) = ($3::timestamptz IS NOT NULL)
+                    WHERE id = $1 AND channel_id = $2
+                      AND (pinned_at IS NULL) = ($3::timestamptz IS NOT NULL)
                     RETURNING {_COLUMNS}""",
                 message.id,
                 message.channel_id,
