@@ -106,8 +106,9 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_a_stop_signal_ends_services_nats_and_postgres_leaving_no_process(
-    tmp_path: Path, stop_signal: signal.Signals
+    server_tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
+    tmp_path = server_tmp_path  # PostgreSQL's data must stay reachable by its own user
     services = fake_services(tmp_path)
     runner = RunningDev(
         {

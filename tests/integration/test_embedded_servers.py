@@ -46,8 +46,8 @@ async def test_pg_database_is_a_fresh_database_the_application_role_owns(
         await connection.close()
 
 
-async def test_postgres_keeps_its_data_across_a_restart(tmp_path: Path) -> None:
-    with new_postgres(tmp_path / "pg") as server:
+async def test_postgres_keeps_its_data_across_a_restart(server_tmp_path: Path) -> None:
+    with new_postgres(server_tmp_path / "pg") as server:
         connection = await asyncpg.connect(server.dsn)
         await connection.execute("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('hi')")
         await connection.close()
@@ -58,12 +58,12 @@ async def test_postgres_keeps_its_data_across_a_restart(tmp_path: Path) -> None:
         await connection.close()
 
 
-def test_postgres_takes_over_a_data_dir_whose_server_was_orphaned(tmp_path: Path) -> None:
-    orphaned = new_postgres(tmp_path / "pg")
+def test_postgres_takes_over_a_data_dir_whose_server_was_orphaned(server_tmp_path: Path) -> None:
+    orphaned = new_postgres(server_tmp_path / "pg")
     orphaned.start()
     orphan_pid = orphaned.pid
     assert orphan_pid is not None
-    successor = new_postgres(tmp_path / "pg")  # as a restarted `make dev` after a kill -9
+    successor = new_postgres(server_tmp_path / "pg")  # as a restarted `make dev` after a kill -9
     try:
         successor.start()
         assert successor.pid != orphan_pid
@@ -73,8 +73,8 @@ def test_postgres_takes_over_a_data_dir_whose_server_was_orphaned(tmp_path: Path
         orphaned.stop()
 
 
-def test_postgres_ignores_a_stale_pid_file(tmp_path: Path) -> None:
-    server = new_postgres(tmp_path / "pg")
+def test_postgres_ignores_a_stale_pid_file(server_tmp_path: Path) -> None:
+    server = new_postgres(server_tmp_path / "pg")
     server.start()
     server.stop()
     # As after a crash whose pid was since reused by another program (here: pytest itself),
@@ -88,25 +88,27 @@ def test_postgres_ignores_a_stale_pid_file(tmp_path: Path) -> None:
 
 
 def test_postgres_on_a_busy_port_fails_with_a_clear_error(
-    tmp_path: Path, nats_server: servers.NatsServer
+    server_tmp_path: Path, nats_server: servers.NatsServer
 ) -> None:
     busy_port = int(nats_server.url.rsplit(":", 1)[1])
-    server = postgres.EmbeddedPostgres(data_dir=tmp_path / "pg", port=busy_port)
+    server = postgres.EmbeddedPostgres(data_dir=server_tmp_path / "pg", port=busy_port)
     with pytest.raises(process.ServerStartError, match="port is in use"):
         server.start()
 
 
-def test_postgres_start_failure_shows_the_log_tail(tmp_path: Path) -> None:
+def test_postgres_start_failure_shows_the_log_tail(server_tmp_path: Path) -> None:
     server = postgres.EmbeddedPostgres(
-        data_dir=tmp_path / "pg", port=process.free_port(), settings={"shared_buffers": "bogus"}
+        data_dir=server_tmp_path / "pg",
+        port=process.free_port(),
+        settings={"shared_buffers": "bogus"},
     )
     with pytest.raises(process.ServerStartError, match="shared_buffers"):
         server.start()
     assert not server.running
 
 
-def test_postgres_stop_leaves_no_server_process(tmp_path: Path) -> None:
-    server = new_postgres(tmp_path / "pg")
+def test_postgres_stop_leaves_no_server_process(server_tmp_path: Path) -> None:
+    server = new_postgres(server_tmp_path / "pg")
     server.start()
     pid = server.pid
     assert pid is not None

@@ -51,7 +51,12 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'app_database', :'app_user')
 
 
 class EmbeddedPostgres:
-    """One PostgreSQL server. `dsn` is the application's; `admin_dsn` the superuser's."""
+    """One PostgreSQL server. `dsn` is the application's; `admin_dsn` the superuser's.
+
+    As root the server runs as `system_user`, so every ancestor of `data_dir` must stay
+    traversable by that user (start() adds the search bit where missing). Avoid pytest's
+    `tmp_path` for it: each new pytest session resets /tmp/pytest-of-<user> to 0700.
+    """
 
     def __init__(
         self,
