@@ -69,12 +69,12 @@ def build_app(
 ) -> FastAPI:
     """The auth app. Raises ConfigError (naming the key) when the keys or mailer are unusable,
     before anything listens. Tests pass their own mailer, a cheaper hasher or a clock."""
+    chosen_mailer = mailer or build_mailer(cfg)
     try:
         key_ring = keys.KeyRing.load_or_create(cfg.jwt_keys_dir, active_kid=cfg.jwt_active_kid)
     except (keys.KeyFolderError, OSError) as exc:
         key = "jwt_active_kid" if cfg.jwt_active_kid else "jwt_keys_dir"
         raise config.ConfigError(key, str(exc)) from None
-    chosen_mailer = mailer or build_mailer(cfg)
     now = clock or (lambda: datetime.now(UTC))
     hasher = password_hasher or passwords.PasswordHasher()
     database: list[Database] = []  # filled by the lifespan; read by the readiness probe

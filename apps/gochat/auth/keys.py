@@ -47,14 +47,15 @@ class KeyRing:
         self._directory = directory
         self._active_kid = active_kid
         self._keys: dict[str, SigningKey] = {}
-        self._fingerprint: tuple[tuple[str, int], ...] = ()
+        self._fingerprint: tuple[tuple[str, int], ...] | None = None  # None: never loaded
         self.reload()
 
     @classmethod
     def load_or_create(cls, directory: str | Path, *, active_kid: str | None = None) -> KeyRing:
-        """The ring for `directory`, generating a first key when it holds none (`make dev`)."""
+        """The ring for `directory`, generating a first key when it holds none (`make dev`);
+        never when a specific `active_kid` is asked for (its absence is a deployment error)."""
         folder = Path(directory)
-        if not any(folder.glob("*.pem")):
+        if active_kid is None and not any(folder.glob("*.pem")):
             generate_key(folder)
         return cls(folder, active_kid=active_kid)
 
