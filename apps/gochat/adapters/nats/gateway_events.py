@@ -1,0 +1,113 @@
+"""What the gateway reads from NATS: the domain-event stream from a known position (live, and a
+range again for resumes), and the ephemeral `gochat.eph.>` signals; and what it publishes.
+
+Every gateway process reads the whole stream with an ordered consumer (ephemeral, flow-controlled,
+no acks, recreated by the client on a gap), so the stream sequence of each event is the position
+a session's resume point refers to on any process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import nats.errors
+from nats.aio import client as nats_client
+from nats.aio import msg as nats_msg
+from nats.js import api as js_api
+
+from gochat.adapters.nats import publisher, stream
+from gochat.core import events
+
+log = logging.getLogger(__name__)
+EPHEMERAL_SUBJECTS = f"{events.EPHEMERAL_PREFIX}.>"
+
+
+class EventFeed:
+    def __init__(self, client: nats_client.Client, *, stream_name: str) -> None:
+        self._client = client
+        self._js = client.jetstream()
+        self._stream = stream_name
+
+    async def ensure_stream(self) -> None:
+        await stream.ensure_stream(self._js, self._stream)
+
+    async def last_sequence(self) -> int:
+        info = await self._js.stream_info(self._stream)
+        return int(info.state.last_seq)
+
+    async def live(self, *, after: int) -> AsyncIterator[tuple[int, events.Event | None]]:
+        """(stream sequence, event) from `after` + 1 on, forever; None for an undecodable one."""
+        sub = await self._subscribe(after + 1)
+        try:
+            async for msg in sub.messages:
+                yield _decode(msg)
+        finally:
+            await _quietly_unsubscribe(sub)
+
+    async def replay(
+        self, *, after: int, through: int, timeout: float = 5.0
+    ) -> AsyncIterator[tuple[int, events.Event | None]]:
+        """The events with sequence in (after, through], in order."""
+        if through <= after:
+            return
+        sub = await self._subscribe(after + 1)
+        try:
+            while True:
+                msg = await sub.next_msg(timeout=timeout)
+                seq, event = _decode(msg)
+                if seq > through:
+                    return
+                yield seq, event
+                if seq == through:
+                    return
+        finally:
+            await _quietly_unsubscribe(sub)
+
+    async def _subscribe(self, start: int) -> nats_client.Subscription:
+        config = js_api.ConsumerConfig(
+            deliver_policy=js_api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, start)
+        )
+        return await self._js.subscribe(
+            events.STREAM_SUBJECTS, stream=self._stream, ordered_consumer=True, config=config
+        )
+
+    async def publish(self, event: events.Event) -> None:
+        """Publish a gateway-originated durable event (presence) straight to the stream."""
+        await self._js.publish(
+            event.subject,
+            event.model_dump_json().encode(),
+            stream=self._stream,
+            headers={publisher.MSG_ID_HEADER: str(event.id)},
+        )
+
+    async def publish_ephemeral(self, event: events.Event) -> None:
+        await self._client.publish(event.subject, event.model_dump_json().encode())
+
+    async def on_ephemeral(
+        self, handler: Callable[[events.Event], Awaitable[None]]
+    ) -> nats_client.Subscription:
+        async def receive(msg: nats_msg.Msg) -> None:
+            try:
+                event = events.parse(msg.data)
+            except ValueError:
+                log.warning("undecodable ephemeral event", extra={"subject": msg.subject})
+                return
+            await handler(event)
+
+        return await self._client.subscribe(EPHEMERAL_SUBJECTS, cb=receive)
+
+
+def _decode(msg: nats_msg.Msg) -> tuple[int, events.Event | None]:
+    seq = int(msg.metadata.sequence.stream)
+    try:
+        return seq, events.parse(msg.data)
+    except ValueError:  # pydantic's ValidationError is a ValueError
+        log.warning("undecodable event", extra={"subject": msg.subject, "seq": seq})
+        return seq, None
+
+
+async def _quietly_unsubscribe(sub: nats_client.Subscription) -> None:
+    with contextlib.suppress(nats.errors.Error):
+        await sub.unsubscribe()

@@ -1,0 +1,1 @@
+"""The real-time WebSocket gateway (`gochat ws`): protocol, sessions, dispatch, resume, drain."""

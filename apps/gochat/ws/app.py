@@ -1,0 +1,168 @@
+"""Assembling and running one gateway process: connections to PostgreSQL and NATS, the hub's
+stream reader, the shared timers, the server, and the drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import uuid
+
+from gochat.adapters.nats import connection, gateway_events, gateway_sessions
+from gochat.adapters.nats import presence as presence_store
+from gochat.adapters.postgres.database import Database
+from gochat.adapters.postgres.directory import Directory
+from gochat.core import config, ids
+from gochat.core.tokens import TokenVerifier
+from gochat.ws import metrics, server
+from gochat.ws.gateway import Gateway, Services
+from gochat.ws.hub import Hub
+from gochat.ws.presence import PresenceTracker
+from gochat.ws.session import State
+
+log = logging.getLogger(__name__)
+TICK_SECONDS = 1.0
+
+
+class GatewayProcess:
+    def __init__(self, cfg: config.WsConfig, *, verifier: TokenVerifier | None = None) -> None:
+        self.cfg = cfg
+        self.gateway_id = uuid.uuid4().hex[:12]
+        self.verifier = verifier or TokenVerifier(jwks_url=cfg.jwks_url, issuer=cfg.jwt_issuer)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        cfg = self.cfg
+        self.db = await Database.connect(
+            cfg.pg_dsn, service="ws", min_size=cfg.pg_pool_min, max_size=cfg.pg_pool_max
+        )
+        self.nats = await connection.connect_with(cfg, name=f"gochat-ws-{self.gateway_id}")
+        self.feed = gateway_events.EventFeed(self.nats, stream_name=cfg.nats_stream)
+        await self.feed.ensure_stream()
+        records = gateway_sessions.SessionRecords(self.nats)
+        await records.open()
+        store = presence_store.PresenceStore(self.nats)
+        await store.open()
+        id_source = ids.SnowflakeGenerator(ids.default_worker_id())
+        self.hub = Hub(
+            directory=Directory(self.db),
+            replay=lambda after, through: self.feed.replay(after=after, through=through),
+            position=await self.feed.last_sequence(),
+        )
+        self.presence = PresenceTracker(
+            store=store,
+            feed=self.feed,
+            id_source=id_source,
+            gateway_id=self.gateway_id,
+            grace_seconds=cfg.presence_grace_seconds,
+        )
+        self.gateway = Gateway(
+            Services(
+                config=cfg,
+                hub=self.hub,
+                verifier=self.verifier,
+                directory=Directory(self.db),
+                records=records,
+                presence=self.presence,
+                feed=self.feed,
+                ids=id_source,
+                gateway_id=self.gateway_id,
+            )
+        )
+        await records.serve_takeovers(self.gateway_id, self.gateway.takeover)
+        await self.feed.on_ephemeral(self._ephemeral)
+        self._tasks = [
+            asyncio.create_task(self._read_stream()),
+            asyncio.create_task(self._tick()),
+        ]
+        self.server = await server.serve(
+            self.gateway, host=cfg.host, port=cfg.port, readiness=self.readiness
+        )
+        log.info("gateway listening", extra={"port": cfg.port, "gateway_id": self.gateway_id})
+
+    async def _ephemeral(self, event: object) -> None:
+        self.hub.handle_ephemeral(event)  # type: ignore[arg-type]
+
+    async def _read_stream(self) -> None:
+        while True:
+            try:
+                async for seq, event in self.feed.live(after=self.hub.position):
+                    self.hub.handle(seq, event)
+                    await self.hub.settle()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("event stream reader failed; restarting")
+                await asyncio.sleep(1)
+
+    async def _tick(self) -> None:
+        beats = 0
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            self.gateway.expire()
+            beats += 1
+            if beats % 30 == 0:
+                try:
+                    await self.presence.refresh()
+                except Exception:
+                    log.exception("presence refresh failed")
+
+    def readiness(self) -> dict[str, str]:
+        failing = {}
+        if self.gateway.draining:
+            failing["gateway"] = "draining"
+        if not self.nats.is_connected:
+            failing["nats"] = "disconnected"
+        return failing
+
+    async def drain(self) -> None:
+        """Tell every client to reconnect, spread over drain_window_seconds with jitter; each
+        session's resume point is stored before its RECONNECT goes out."""
+        gateway = self.gateway
+        gateway.draining = True
+        sessions = list(gateway.live.values())
+        window = self.cfg.drain_window_seconds
+        log.info("draining", extra={"sessions": len(sessions), "window": window})
+
+        async def reconnect(session: object, delay: float) -> None:
+            await asyncio.sleep(delay)
+            if session.state is not State.LIVE:  # type: ignore[attr-defined]
+                return
+            await gateway.detach(session)  # type: ignore[arg-type]
+            session.transport.write(gateway.reconnect_frame())  # type: ignore[attr-defined]
+            gateway.close(session, server.CloseCode.RECONNECT_REQUESTED, "gateway draining")  # type: ignore[arg-type]
+            metrics.DRAINED.inc()
+
+        await asyncio.gather(
+            *(reconnect(s, random.uniform(0, window)) for s in sessions), return_exceptions=True
+        )
+        for session in list(gateway.connections):
+            gateway.close(session, server.CloseCode.RECONNECT_REQUESTED, "gateway draining")
+
+    async def stop(self) -> None:
+        self.server.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.presence.close()
+        with contextlib.suppress(Exception):
+            await self.nats.drain()
+        await self.db.close()
+
+
+async def run(cfg: config.WsConfig) -> None:
+    process = GatewayProcess(cfg)
+    await process.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await process.drain()
+    await asyncio.sleep(0.5)  # let the last close frames go out
+    await process.stop()

@@ -1,0 +1,22 @@
+"""The gateway's Prometheus collectors. `gochat_ws_connections` drives the operator's HPA."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge
+
+CONNECTIONS = Gauge("gochat_ws_connections", "Open WebSocket connections on this process.")
+SESSIONS = Gauge("gochat_ws_sessions", "Identified (live) sessions on this process.")
+DISPATCHES = Counter(
+    "gochat_ws_dispatches_total", "Events queued for clients, by event type.", ["type"]
+)
+RESUMES = Counter(
+    "gochat_ws_resumes_total", "RESUME attempts, by outcome (resumed, invalid).", ["outcome"]
+)
+REPLAYED = Counter("gochat_ws_replayed_events_total", "Events replayed to resuming sessions.")
+DROPS = Counter(
+    "gochat_ws_disconnects_total",
+    "Connections the gateway closed, by close code name (TOO_SLOW, SESSION_TIMED_OUT, ...).",
+    ["reason"],
+)
+TYPING_LIMITED = Counter("gochat_ws_typing_limited_total", "Typing signals dropped by the limit.")
+DRAINED = Counter("gochat_ws_drained_total", "Sessions told to reconnect during a drain.")

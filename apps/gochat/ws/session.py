@@ -1,0 +1,191 @@
+"""One client connection and, once identified, its session: sequence numbers, the stream
+positions needed to resume, and the bounded outgoing queue.
+
+Nothing here runs a task: frames are queued by the hub and written by one shared flush per loop
+tick (`Outbox`), coalescing everything queued for a connection into one write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gochat.ws import wire
+from gochat.ws.protocol import CloseCode
+
+
+class Transport(Protocol):
+    """The seam to the WebSocket server library (see ws/server.py)."""
+
+    def write(self, data: bytes) -> None:
+        """Write already-framed bytes (wire.text_frames) to the socket."""
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
+class State(enum.Enum):
+    CONNECTED = "connected"  # HELLO sent, waiting for IDENTIFY / RESUME
+    STARTING = "starting"  # identified; READY or replay being built
+    LIVE = "live"
+    DETACHED = "detached"  # socket gone or handed over; kept only as a KV record
+
+
+@dataclass
+class ResumePoint:
+    """Which stream position each recent sequence number stands for: enough to resume from
+    any sequence in [base_seq, seq] (trimmed by heartbeats, bounded in length)."""
+
+    seq: int = 0
+    base_seq: int = 0
+    base_pos: int = 0
+    positions: deque[int] = field(default_factory=deque)
+
+    def position_for(self, seq: int) -> int | None:
+        if seq < self.base_seq or seq > self.seq:
+            return None
+        if seq == self.base_seq:
+            return self.base_pos
+        return self.positions[seq - self.base_seq - 1]
+
+    def trim_to(self, seq: int) -> None:
+        """The client has `seq`: older positions can go."""
+        while self.base_seq < min(seq, self.seq):
+            self.base_pos = self.positions.popleft()
+            self.base_seq += 1
+
+    def record(self, stream_seq: int, *, limit: int) -> int:
+        self.seq += 1
+        self.positions.append(stream_seq)
+        if len(self.positions) > limit:
+            self.trim_to(self.base_seq + 1)
+        return self.seq
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "base_seq": self.base_seq,
+            "base_pos": self.base_pos,
+            "positions": list(self.positions),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResumePoint:
+        return cls(
+            seq=int(data["seq"]),
+            base_seq=int(data["base_seq"]),
+            base_pos=int(data["base_pos"]),
+            positions=deque(int(p) for p in data["positions"]),
+        )
+
+
+class Session:
+    __slots__ = (
+        "__weakref__",
+        "dm_channels",
+        "guild_ids",
+        "heartbeat_deadline",
+        "out",
+        "outbox",
+        "paused",
+        "point",
+        "session_id",
+        "skip_through",
+        "state",
+        "status",
+        "transport",
+        "typing_at",
+        "user_id",
+    )
+
+    def __init__(self, transport: Transport, outbox: Outbox, *, deadline: float) -> None:
+        self.transport = transport
+        self.outbox = outbox
+        self.state = State.CONNECTED
+        self.user_id = 0
+        self.session_id = ""
+        self.point = ResumePoint()
+        self.out: list[bytes] = []
+        self.paused = False
+        self.heartbeat_deadline = deadline
+        self.guild_ids: set[int] = set()
+        self.dm_channels: dict[int, tuple[int, ...]] = {}  # DM channel -> recipients
+        self.skip_through = 0  # live events at or below this stream position were replayed
+        self.status = "online"
+        self.typing_at: dict[int, float] | None = None
+
+    def push(self, head: bytes, stream_seq: int | None) -> None:
+        """Queue a dispatch built by protocol.dispatch_head. Durable events (with a stream
+        position) take the next sequence number; ephemeral ones repeat the current one."""
+        if self.state is State.DETACHED:
+            return
+        if stream_seq is not None:
+            seq = self.point.record(stream_seq, limit=self.outbox.resume_limit)
+        else:
+            seq = self.point.seq
+        self.send_raw(head + str(seq).encode() + b"}")
+
+    def send_raw(self, payload: bytes) -> None:
+        if self.state is State.DETACHED:
+            return
+        out = self.out
+        out.append(payload)
+        if len(out) == 1:
+            self.outbox.mark(self)
+        elif len(out) > self.outbox.queue_max:
+            self.outbox.overflow(self)
+
+    def flush(self) -> None:
+        if self.out and not self.paused and self.state is not State.DETACHED:
+            self.transport.write(wire.text_frames(self.out))
+            self.out = []
+
+    def typing_allowed(self, channel_id: int, *, interval: float) -> bool:
+        now = time.monotonic()
+        if self.typing_at is None:
+            self.typing_at = {}
+        last = self.typing_at.get(channel_id)
+        if last is not None and now - last < interval:
+            return False
+        if len(self.typing_at) > 256:
+            self.typing_at.clear()
+        self.typing_at[channel_id] = now
+        return True
+
+
+class Outbox:
+    """The one flush for every connection: sessions with queued frames are written once per
+    loop tick, each in a single write."""
+
+    def __init__(
+        self,
+        *,
+        queue_max: int,
+        on_overflow: Callable[[Session], None],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.queue_max = queue_max
+        self.resume_limit = queue_max * 2
+        self._on_overflow = on_overflow
+        self._dirty: list[Session] = []
+        self._loop = loop
+
+    def mark(self, session: Session) -> None:
+        if not self._dirty:
+            (self._loop or asyncio.get_running_loop()).call_soon(self.flush)
+        self._dirty.append(session)
+
+    def overflow(self, session: Session) -> None:
+        self._on_overflow(session)
+
+    def flush(self) -> None:
+        dirty, self._dirty = self._dirty, []
+        for session in dirty:
+            try:
+                session.flush()
+            except Exception:  # a dead socket must not stop the others' flush
+                session.transport.close(CloseCode.UNKNOWN_ERROR, "write failed")

@@ -1,0 +1,152 @@
+"""Starting a session: IDENTIFY (a new session and its READY) and RESUME (an old session, with
+exactly what it missed), on whichever gateway process the client reached."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from gochat.adapters.nats import gateway_sessions
+from gochat.adapters.postgres import read_states
+from gochat.core import errors, schemas
+from gochat.ws import metrics, protocol
+from gochat.ws.protocol import CloseCode
+from gochat.ws.session import ResumePoint, Session, State
+
+if TYPE_CHECKING:
+    from gochat.ws.gateway import Gateway
+
+
+async def _authenticate(gateway: Gateway, session: Session, token: str) -> int | None:
+    try:
+        claims = await gateway.svc.verifier.verify(token)
+    except errors.GoChatError as exc:
+        gateway.close(session, CloseCode.AUTHENTICATION_FAILED, exc.message)
+        return None
+    return claims.user_id
+
+
+async def identify(gateway: Gateway, session: Session, request: protocol.Identify) -> None:
+    user_id = await _authenticate(gateway, session, request.token)
+    if user_id is None or session.state is State.DETACHED:
+        return
+    hub = gateway.svc.hub
+    start = hub.position  # everything up to here is committed, so the reads below see it
+    async with gateway.svc.directory.read("ws_identify") as tx:
+        user = await tx.get_user(user_id)
+        guild_ids = await tx.guild_ids_of(user_id)
+    if user is None:
+        gateway.close(session, CloseCode.AUTHENTICATION_FAILED, "unknown user")
+        return
+    session.user_id = user_id
+    session.status = request.presence.status if request.presence else "online"
+    hub.add_session(session)
+    await hub.attach(session, guild_ids)
+    ready = await _ready(gateway, session, user)
+    if session.state is State.DETACHED:
+        return
+    session.point = ResumePoint(seq=1, base_seq=1, base_pos=start)
+    gateway.send_dispatch(session, "READY", ready)
+    await _go_live(gateway, session, start)
+
+
+async def _ready(gateway: Gateway, session: Session, user: schemas.User) -> protocol.Ready:
+    hub = gateway.svc.hub
+    session_id = gateway.new_session_id()
+    session.session_id = session_id
+    async with gateway.svc.directory.read("ws_ready") as tx:
+        guilds = await tx.guilds_of(session.user_id)
+        channels: list[schemas.Channel] = []
+        for guild in guilds:
+            state = hub.guilds.get(guild.id)
+            channels += [
+                c
+                for c in await tx.list_channels(guild.id)
+                if state is not None and state.can_view(session.user_id, c.id)
+            ]
+        dms = await tx.dm_channels_of(session.user_id)
+        states = await read_states.of_user(tx.conn, session.user_id)
+    session.dm_channels = {c.id: tuple(c.recipient_ids) for c in dms}
+    return protocol.Ready(
+        session_id=session_id,
+        user=user,
+        guilds=[g for g in guilds if g.id in session.guild_ids],
+        channels=channels + dms,
+        read_states=states,
+        heartbeat_interval=gateway.heartbeat_interval_ms,
+    )
+
+
+async def _go_live(
+    gateway: Gateway, session: Session, start: int, *, resumed: bool = False
+) -> None:
+    """Register the session as held here, replay from `start`, and go live."""
+    session.heartbeat_deadline = time.monotonic() + gateway.heartbeat_timeout
+    gateway.live[session.session_id] = session
+    metrics.SESSIONS.inc()
+    await gateway.svc.records.put(session.session_id, gateway.record_of(session, state="live"))
+    replayed = await gateway.svc.hub.catch_up(session, start)
+    if resumed:  # right after the replay, before any live event can be queued
+        metrics.RESUMES.labels("resumed").inc()
+        metrics.REPLAYED.inc(replayed)
+        gateway.send_dispatch(
+            session, "RESUMED", protocol.Resumed(session_id=session.session_id, replayed=replayed)
+        )
+    await gateway.svc.presence.connected(session.user_id, session.status, session.guild_ids)
+
+
+async def resume(gateway: Gateway, session: Session, request: protocol.Resume) -> None:
+    user_id = await _authenticate(gateway, session, request.token)
+    if user_id is None or session.state is State.DETACHED:
+        return
+    record = await _detached_record(gateway, request.session_id)
+    window = gateway.svc.config.resume_window_seconds
+    if (
+        record is None
+        or record.get("state") != "detached"
+        or record.get("user_id") != user_id
+        or time.time() - float(record["detached_at"]) > window
+    ):
+        metrics.RESUMES.labels("invalid").inc()
+        gateway.invalid_session(session)
+        return
+    point = ResumePoint.from_dict(record["point"])
+    if request.seq > point.seq:
+        gateway.close(session, CloseCode.INVALID_SEQ, f"seq: {request.seq} was never sent")
+        return
+    position = point.position_for(request.seq)
+    if position is None:  # older than the resume point still kept
+        metrics.RESUMES.labels("invalid").inc()
+        gateway.invalid_session(session)
+        return
+    session.status = str(record.get("status", "online"))
+    await _resume_at(gateway, session, request, user_id=user_id, position=position)
+
+
+async def _resume_at(
+    gateway: Gateway, session: Session, request: protocol.Resume, *, user_id: int, position: int
+) -> None:
+    async with gateway.svc.directory.read("ws_resume") as tx:
+        guild_ids = await tx.guild_ids_of(user_id)
+        dms = await tx.dm_channels_of(user_id)
+    session.user_id = user_id
+    session.session_id = request.session_id
+    session.dm_channels = {c.id: tuple(c.recipient_ids) for c in dms}
+    session.point = ResumePoint(seq=request.seq, base_seq=request.seq, base_pos=position)
+    gateway.svc.hub.add_session(session)
+    await gateway.svc.hub.attach(session, guild_ids)
+    if session.state is State.DETACHED:
+        return
+    await _go_live(gateway, session, position, resumed=True)
+
+
+async def _detached_record(gateway: Gateway, session_id: str) -> gateway_sessions.Record | None:
+    """The session's record once no gateway holds it any more (asking the holder to let go)."""
+    records = gateway.svc.records
+    record = await records.get(session_id)
+    if record is None or record.get("state") != "live":
+        return record
+    if record.get("gateway") == gateway.svc.gateway_id:
+        return await gateway.takeover(session_id)
+    handed_over = await records.request_takeover(str(record["gateway"]), session_id)
+    return handed_over if handed_over is not None else await records.get(session_id)

@@ -1,0 +1,29 @@
+"""Identify and dispatch across two real gateway processes."""
+
+from __future__ import annotations
+
+from gochat.client.gateway import GatewayClient
+
+
+async def test_clients_on_two_gateways_receive_the_same_channel_messages(world, gateways):
+    first, second = gateways(), gateways()
+    alice, bob = await world.user(), await world.user()
+    await world.create_guild(alice)
+    await world.add_member(bob)
+    channel_id = await world.create_channel()
+
+    on_first = await GatewayClient.connect(first.url)
+    ready = await on_first.identify(alice.token)
+    on_second = await GatewayClient.connect(second.url)
+    await on_second.identify(bob.token)
+    assert [g["id"] for g in ready["guilds"]] == [str(world.guild_id)]
+    assert str(channel_id) in [c["id"] for c in ready["channels"]]
+
+    for n in range(5):
+        await world.post(channel_id, alice, f"hello {n}")
+    for client in (on_first, on_second):
+        got = [(await client.wait_for("MESSAGE_CREATE")).d["content"] for _ in range(5)]
+        assert got == [f"hello {n}" for n in range(5)]
+        assert client.gaps == 0
+    await on_first.close()
+    await on_second.close()
