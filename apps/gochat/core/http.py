@@ -168,17 +168,33 @@ class _BodyLimitMiddleware:
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._reject(scope, receive, send)
             return
+        # Read the whole body first (it is small by definition) so an over-long stream is
+        # refused with 413 before any handler sees a byte of it.
+        chunks: list[bytes] = []
         received = 0
-
-        async def limited_receive() -> Message:
-            nonlocal received
+        while True:
             message = await receive()
-            received += len(message.get("body", b""))
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            received += len(chunk)
             if received > self.max_bytes:
-                raise errors.PayloadTooLarge(f"body exceeds {self.max_bytes} bytes")
-            return message
+                await self._reject(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        await self.app(scope, limited_receive, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = envelope(

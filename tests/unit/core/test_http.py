@@ -1,0 +1,108 @@
+"""The HTTP skeleton shared by every service, exercised on a tiny app."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict
+
+from gochat.core import errors, http, logs
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+
+
+def _app(*, failing_check: bool = False) -> FastAPI:
+    async def check() -> None:
+        if failing_check:
+            raise ConnectionError("db down")
+
+    app = http.create_app(
+        service="unit", title="t", max_body_bytes=2048, readiness_checks=[("db", check)]
+    )
+
+    @app.post("/things")
+    async def create(body: Body) -> dict[str, str]:
+        return {"name": body.name}
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals /etc/passwd")
+
+    @app.get("/limited")
+    async def limited() -> None:
+        raise errors.RateLimited(2.2, "login")
+
+    return app
+
+
+async def _client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t"
+    )
+
+
+async def test_unexpected_errors_never_leak_details() -> None:
+    async with await _client(_app()) as client:
+        response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {"code": "internal_error", "message": "internal server error", "details": None}
+    }
+    assert "passwd" not in response.text
+
+
+async def test_rate_limit_sets_retry_after() -> None:
+    async with await _client(_app()) as client:
+        response = await client.get("/limited")
+    assert response.status_code == 429 and response.headers["Retry-After"] == "3"
+
+
+async def test_body_limit_applies_to_declared_and_streamed_bodies() -> None:
+    async with await _client(_app()) as client:
+        declared = await client.post("/things", json={"name": "x" * 4000})
+        assert declared.status_code == 413
+
+        async def chunks():  # type: ignore[no-untyped-def]
+            for _ in range(10):
+                yield b"x" * 500
+
+        streamed = await client.post(
+            "/things", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert streamed.status_code == 413
+        assert streamed.json()["error"]["code"] == "payload_too_large"
+
+
+async def test_readiness_reports_the_failing_dependency() -> None:
+    async with await _client(_app(failing_check=True)) as client:
+        response = await client.get("/readyz")
+        assert (await client.get("/healthz")).status_code == 200
+    assert response.status_code == 503
+    assert response.json()["error"]["details"] == {"db": "ConnectionError: db down"}
+
+
+async def test_request_id_is_echoed_or_made() -> None:
+    async with await _client(_app()) as client:
+        echoed = await client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+        made = await client.get("/healthz")
+    assert echoed.headers["x-request-id"] == "abc-123"
+    assert len(made.headers["x-request-id"]) == 32
+
+
+def test_json_logs_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.setup_logging(service="unit", level="info", fmt="json")
+    token = logs.request_id_var.set("req-9")
+    try:
+        logging.getLogger("gochat.test").info("hello", extra={"guild_id": 5})
+    finally:
+        logs.request_id_var.reset(token)
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["msg"] == "hello" and line["request_id"] == "req-9"
+    assert line["service"] == "unit" and line["guild_id"] == 5
