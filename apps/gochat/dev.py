@@ -60,7 +60,7 @@ def available_services(env: Mapping[str, str]) -> list[Service]:
     for name, (module, default_port) in SERVICE_MODULES.items():
         if not module_exists(module):
             continue
-        port = int(env.get(f"GOCHAT_DEV_{name.upper()}_PORT", default_port))
+        port = _port(env, f"GOCHAT_DEV_{name.upper()}_PORT", default_port)
         services.append(Service(name, port, (sys.executable, "-m", "gochat", name)))
     return services
 
@@ -277,18 +277,40 @@ def run(platform: DevPlatform) -> int:
             signal.signal(sig, handler)
 
 
+def platform_from_env(
+    *, root: Path, env: Mapping[str, str], output: TextIO | None = None
+) -> DevPlatform:
+    """The platform `gochat dev` runs, configured from `env` as the command is (tests pass
+    their own mapping: GOCHAT_DEV_<NAME>_PORT, GOCHAT_DEV_PG_PORT, GOCHAT_DEV_NATS_PORT,
+    GOCHAT_DEV_NATS_MONITOR_PORT, GOCHAT_PG_DSN, GOCHAT_NATS_URL)."""
+    return DevPlatform(
+        root=root,
+        services=available_services(env),
+        pg_dsn=env.get("GOCHAT_PG_DSN") or None,
+        nats_url=env.get("GOCHAT_NATS_URL") or None,
+        pg_port=_port(env, "GOCHAT_DEV_PG_PORT", DEFAULT_PG_PORT),
+        nats_port=_port(env, "GOCHAT_DEV_NATS_PORT", DEFAULT_NATS_PORT),
+        nats_monitor_port=_port(env, "GOCHAT_DEV_NATS_MONITOR_PORT", DEFAULT_NATS_MONITOR_PORT),
+        output=output,
+    )
+
+
+def _port(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 65535:
+        raise PlatformError(f"{key}={raw!r} is not a port number (1-65535)")
+    return int(raw)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gochat dev", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path(".gochat"))
     args = parser.parse_args(argv)
-    env = os.environ
-    platform = DevPlatform(
-        root=args.data_dir,
-        services=available_services(env),
-        pg_dsn=env.get("GOCHAT_PG_DSN"),
-        nats_url=env.get("GOCHAT_NATS_URL"),
-        pg_port=int(env.get("GOCHAT_DEV_PG_PORT", DEFAULT_PG_PORT)),
-        nats_port=int(env.get("GOCHAT_DEV_NATS_PORT", DEFAULT_NATS_PORT)),
-        nats_monitor_port=int(env.get("GOCHAT_DEV_NATS_MONITOR_PORT", DEFAULT_NATS_MONITOR_PORT)),
-    )
+    try:
+        platform = platform_from_env(root=args.data_dir, env=os.environ)
+    except PlatformError as exc:
+        print(f"gochat dev: {exc}", file=sys.stderr)
+        return 2
     return run(platform)

@@ -235,3 +235,19 @@ def test_real_services_join_when_their_module_exists() -> None:
     )
     assert api.port == 9990
     assert api.command[1:] == ("-m", "gochat", "api")
+
+
+def test_gochat_dev_reads_its_ports_and_servers_from_the_environment(tmp_path: Path) -> None:
+    platform = dev.platform_from_env(
+        root=tmp_path,
+        env={
+            "GOCHAT_DEV_AUTH_PORT": "9991",
+            "GOCHAT_DEV_PG_PORT": "9992",
+            "GOCHAT_NATS_URL": "nats://127.0.0.1:9993",
+        },
+    )
+    assert {s.name: s.port for s in platform.services}["auth"] == 9991
+    assert platform.postgres is not None and platform.postgres.port == 9992
+    assert platform.nats is None and platform.nats_url == "nats://127.0.0.1:9993"
+    with pytest.raises(dev.PlatformError, match="GOCHAT_DEV_API_PORT"):
+        dev.platform_from_env(root=tmp_path, env={"GOCHAT_DEV_API_PORT": "eighty"})
