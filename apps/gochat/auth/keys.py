@@ -155,8 +155,8 @@ def _read_key(path: Path) -> ed25519.Ed25519PrivateKey:
 
 
 def _problem_with(keys: dict[str, SigningKey], active_kid: str | None, folder: Path) -> str | None:
-    if not keys:
-        return f"no <kid>.pem key in {folder}"
     if active_kid is not None and active_kid not in keys:
         return f"no key file {active_kid}.pem in {folder}"
+    if not keys:
+        return f"no <kid>.pem key in {folder}"
     return None

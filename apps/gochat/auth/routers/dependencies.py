@@ -23,18 +23,24 @@ Context = Annotated[AuthContext, Depends(get_context)]
 
 
 def client_ip(request: Request, ctx: Context) -> str:
+    peer = request.client.host if request.client else "unknown"
+    return client_address(
+        peer=peer,
+        forwarded_for=request.headers.get("x-forwarded-for"),
+        trusted_hops=ctx.config.trusted_proxy_hops,
+    )
+
+
+def client_address(*, peer: str, forwarded_for: str | None, trusted_hops: int) -> str:
     """The socket peer, or the address the outermost trusted proxy saw: with N trusted hops the
     client is the N-th entry from the right of X-Forwarded-For (entries further left are
     whatever the client chose to send, so they are never believed)."""
-    peer = request.client.host if request.client else "unknown"
-    hops = ctx.config.trusted_proxy_hops
-    header = request.headers.get("x-forwarded-for")
-    if hops == 0 or not header:
+    if trusted_hops == 0 or not forwarded_for:
         return peer
-    chain = [part.strip() for part in header.split(",") if part.strip()]
+    chain = [part.strip() for part in forwarded_for.split(",") if part.strip()]
     if not chain:
         return peer
-    return chain[-hops] if len(chain) >= hops else chain[0]
+    return chain[-trusted_hops] if len(chain) >= trusted_hops else chain[0]
 
 
 ClientIp = Annotated[str, Depends(client_ip)]
