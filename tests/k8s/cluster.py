@@ -24,9 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import connection, kwok, pki, processes
-
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+from . import components, connection, kwok, pki, processes
 
 
 class ControlPlaneError(RuntimeError):
@@ -103,23 +101,57 @@ class LocalControlPlane:
         )
         self._phase("pki", started)
 
-        self.processes.start("etcd", self._etcd_command(etcd_port))
-        self.processes.start("kube-apiserver", self._apiserver_command(apiserver_port, etcd_port))
+        self.processes.start(
+            "etcd",
+            components.etcd(
+                bin_dir=self.bin_dir,
+                data_dir=self.run_dir / "etcd",
+                client_port=etcd_port,
+                peer_port=free_port(),
+            ),
+        )
+        self.processes.start(
+            "kube-apiserver",
+            components.kube_apiserver(
+                bin_dir=self.bin_dir,
+                credentials=credentials,
+                port=apiserver_port,
+                etcd_port=etcd_port,
+                cert_dir=self.run_dir / "apiserver-certs",
+            ),
+        )
         self._wait_for("apiserver /readyz", lambda: self._get("/readyz") is not None)
         self._phase("apiserver ready", started)
 
-        self.processes.start("kube-controller-manager", self._controller_manager_command())
-        self.processes.start("kube-scheduler", self._scheduler_command())
-        kwok_config = kwok.write_config(self.run_dir / "kwok.yaml")
+        self.processes.start(
+            "kube-controller-manager",
+            components.kube_controller_manager(
+                bin_dir=self.bin_dir,
+                credentials=credentials,
+                kubeconfig=self._component_kubeconfig(
+                    "controller-manager", credentials.controller_manager
+                ),
+                port=free_port(),
+                cert_dir=self.run_dir / "controller-manager-certs",
+            ),
+        )
+        self.processes.start(
+            "kube-scheduler",
+            components.kube_scheduler(
+                bin_dir=self.bin_dir,
+                kubeconfig=self._component_kubeconfig("scheduler", credentials.scheduler),
+                port=free_port(),
+            ),
+        )
         kwok_home = self.run_dir / "kwok-home"  # keeps kwok away from the user's ~/.kwok
         kwok_home.mkdir(exist_ok=True)
         self.processes.start(
             "kwok",
-            [
-                str(self.bin_dir / "kwok"),
-                f"--kubeconfig={self.kubeconfig}",
-                f"--config={kwok_config}",
-            ],
+            components.kwok(
+                bin_dir=self.bin_dir,
+                kubeconfig=self.kubeconfig,
+                config=kwok.write_config(self.run_dir / "kwok.yaml"),
+            ),
             env={"HOME": str(kwok_home), "PATH": "/usr/bin:/bin"},
         )
         self.cluster.kubectl("create", "-f", "-", input=kwok.nodes_manifest(self.node_count))
@@ -134,59 +166,6 @@ class LocalControlPlane:
     def _phase(self, name: str, started: float) -> None:
         self.timings[name] = round(time.monotonic() - started, 2)
 
-    def _binary(self, name: str) -> str:
-        return str(self.bin_dir / name)
-
-    def _etcd_command(self, client_port: int) -> list[str]:
-        peer = f"http://127.0.0.1:{free_port()}"
-        client = f"http://127.0.0.1:{client_port}"
-        return [
-            self._binary("etcd"),
-            "--name=gochat-test",
-            f"--data-dir={self.run_dir / 'etcd'}",
-            f"--listen-client-urls={client}",
-            f"--advertise-client-urls={client}",
-            f"--listen-peer-urls={peer}",
-            f"--initial-advertise-peer-urls={peer}",
-            f"--initial-cluster=gochat-test={peer}",
-            # Test data is thrown away: fsync would only make every write wait for the disk.
-            "--unsafe-no-fsync",
-            "--log-level=warn",
-        ]
-
-    def _apiserver_command(self, port: int, etcd_port: int) -> list[str]:
-        assert self._pki is not None
-        p = self._pki
-        return [
-            self._binary("kube-apiserver"),
-            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--cert-dir={self.run_dir / 'apiserver-certs'}",
-            f"--tls-cert-file={p.apiserver.cert}",
-            f"--tls-private-key-file={p.apiserver.key}",
-            f"--client-ca-file={p.ca.cert}",
-            f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",
-            # A loopback address cannot be an Endpoints IP, so the kubernetes Service keeps none.
-            "--endpoint-reconciler-type=none",
-            "--authorization-mode=Node,RBAC",
-            "--allow-privileged=true",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-account-key-file={p.service_account_public_key}",
-            f"--service-account-signing-key-file={p.service_account_private_key}",
-            # Without the front-proxy (aggregation) flags the controller-manager and scheduler
-            # complain about a missing request-header CA bundle.
-            f"--requestheader-client-ca-file={p.front_proxy_ca.cert}",
-            f"--requestheader-allowed-names={pki.FRONT_PROXY_CLIENT_NAME}",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={p.front_proxy_client.cert}",
-            f"--proxy-client-key-file={p.front_proxy_client.key}",
-            "--profiling=false",
-        ]
-
     def _component_kubeconfig(self, name: str, client: pki.KeyPair) -> Path:
         assert self._pki is not None
         return pki.write_kubeconfig(
@@ -196,45 +175,6 @@ class LocalControlPlane:
             client=client,
             user=name,
         )
-
-    def _controller_manager_command(self) -> list[str]:
-        assert self._pki is not None
-        p = self._pki
-        config = self._component_kubeconfig("controller-manager", p.controller_manager)
-        return [
-            self._binary("kube-controller-manager"),
-            f"--kubeconfig={config}",
-            f"--authentication-kubeconfig={config}",
-            f"--authorization-kubeconfig={config}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            f"--cert-dir={self.run_dir / 'controller-manager-certs'}",
-            "--controllers=*",
-            "--use-service-account-credentials",
-            "--leader-elect=false",
-            f"--service-account-private-key-file={p.service_account_private_key}",
-            f"--root-ca-file={p.ca.cert}",
-            f"--cluster-signing-cert-file={p.ca.cert}",
-            f"--cluster-signing-key-file={p.ca.key}",
-            # No metrics-server here: tests patch HPAs, and a short loop shows the result sooner.
-            "--horizontal-pod-autoscaler-sync-period=5s",
-            "--cluster-name=gochat-test",
-            "--profiling=false",
-        ]
-
-    def _scheduler_command(self) -> list[str]:
-        assert self._pki is not None
-        config = self._component_kubeconfig("scheduler", self._pki.scheduler)
-        return [
-            self._binary("kube-scheduler"),
-            f"--kubeconfig={config}",
-            f"--authentication-kubeconfig={config}",
-            f"--authorization-kubeconfig={config}",
-            "--bind-address=127.0.0.1",
-            f"--secure-port={free_port()}",
-            "--leader-elect=false",
-            "--profiling=false",
-        ]
 
     def _api_opener(self) -> urllib.request.OpenerDirector:
         """Admin TLS, and no proxy: an HTTPS_PROXY in the environment must not catch loopback."""
