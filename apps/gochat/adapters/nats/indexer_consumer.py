@@ -72,7 +72,7 @@ class IndexerConsumer:
         stream: str,
         name: str,
         batch_size: int,
-        ack_wait: float = 60.0,
+        ack_wait: float = 30.0,
     ) -> None:
         self._client = client
         self._js = client.jetstream()
