@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from tests.fixtures.accounts import AuthService, auth_service, migrated_database  # noqa: F401  (fixtures)
+from tests.fixtures.accounts import AuthService
 
 
 @dataclass(frozen=True)
@@ -36,5 +36,5 @@ class Sql:
 
 
 @pytest.fixture
-def sql(auth_service: AuthService) -> Sql:  # noqa: F811
+def sql(auth_service: AuthService) -> Sql:
     return Sql(auth_service.config.pg_dsn)

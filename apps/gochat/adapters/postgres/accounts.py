@@ -78,7 +78,10 @@ class AccountsTx(SessionQueries, LimitQueries):
                 password_hash,
             )
         except asyncpg.UniqueViolationError as exc:
-            raise DuplicateAccount(_UNIQUE_FIELDS.get(exc.constraint_name or "", "user")) from None
+            field = _UNIQUE_FIELDS.get(exc.constraint_name or "")
+            if field is None:  # an id collision is a bug, not something the user can fix
+                raise
+            raise DuplicateAccount(field) from None
         assert row is not None
         return _user_from(row)
 
