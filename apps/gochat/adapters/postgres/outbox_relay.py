@@ -2,7 +2,8 @@
 
 Every API replica runs one; a session advisory lock on a dedicated connection elects the leader.
 The others block on that lock and take over the moment the leader's connection goes away (a dead
-process closes its socket; a vanished host is noticed by TCP keepalive, see _KEEPALIVE).
+process closes its socket; a vanished host is noticed by TCP keepalive, see
+_SESSION_SETTINGS).
 
 The leader LISTENs on `gochat_outbox` (the writers NOTIFY at commit) and polls every
 `poll_seconds` as a fallback. Each batch is published row by row, each waiting for its PubAck,
@@ -12,6 +13,11 @@ A crash between the ack and the UPDATE republishes a few rows: the event id trav
 `Nats-Msg-Id`, so JetStream drops those copies. Two leaders overlapping briefly (a takeover
 while the old one finishes a batch) keep the order too: each publishes in seq order, and a
 message enters the stream at its first publish.
+
+Never skipping ahead has a price: a row JetStream refuses for good (say, over max_msg_size)
+holds up every row after it. That shows as a growing `gochat_outbox_oldest_unpublished_age_seconds`
+and a log line per attempt naming the row's seq; alert on the first. One publish in flight at a
+time bounds throughput to one PubAck round trip per event (about 5,000 events/s on one host).
 """
 
 from __future__ import annotations
@@ -36,12 +42,16 @@ log = logging.getLogger(__name__)
 _tracer = tracing.tracer(__name__)
 
 LEADER_LOCK_KEY = 0x6F7574626F78  # "outbox": session lock held by the publishing replica
-# Ask the server to probe an idle leader, so a leader whose host vanished loses the lock in
-# about 10 + 3 * 5 seconds instead of the kernel's two hours.
-_KEEPALIVE = {
+# Keepalive: the server probes an idle leader, so a leader whose host vanished loses the lock
+# in about 10 + 3 * 5 seconds instead of the kernel's two hours. No statement timeout: a
+# follower waits on the lock for as long as the leader lives (a server-wide default would
+# turn that wait into an error every few seconds).
+_SESSION_SETTINGS = {
     "tcp_keepalives_idle": "10",
     "tcp_keepalives_interval": "5",
     "tcp_keepalives_count": "3",
+    "statement_timeout": "0",
+    "lock_timeout": "0",
     "application_name": "gochat-outbox-relay",
 }
 _LAG_REFRESH_SECONDS = 5.0
@@ -142,7 +152,9 @@ class OutboxRelay:
                 await self._pause(backoff.next_delay())
 
     async def _serve_one_connection(self) -> None:
-        conn: asyncpg.Connection = await asyncpg.connect(self._dsn, server_settings=_KEEPALIVE)
+        conn: asyncpg.Connection = await asyncpg.connect(
+            self._dsn, server_settings=_SESSION_SETTINGS
+        )
         try:
             if await self._wait_for_leadership(conn):
                 await conn.add_listener(outbox.NOTIFY_CHANNEL, self._on_notify)
