@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -221,3 +222,20 @@ def test_python_client_reaches_the_cluster(
         namespaces = client.CoreV1Api(api).list_namespace().items
     names = [namespace.metadata.name for namespace in namespaces if namespace.metadata]
     assert k8s_namespace in names
+
+
+def test_helm_installs_a_chart_and_waits_for_it(
+    kwok_cluster: connection.KubernetesCluster, k8s_namespace: str, tmp_path: Path
+) -> None:
+    kwok_cluster.helm("create", str(tmp_path / "sample"))
+    kwok_cluster.helm(
+        "install",
+        "sample",
+        str(tmp_path / "sample"),
+        "-n",
+        k8s_namespace,
+        "--wait",
+        "--timeout=60s",
+    )
+    release = kwok_cluster.helm("status", "sample", "-n", k8s_namespace, "-o", "json")
+    assert '"status":"deployed"' in release.stdout.replace(" ", "")
