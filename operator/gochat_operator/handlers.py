@@ -1,7 +1,7 @@
 """kopf handlers: wire events to `Reconciler.reconcile`, nothing else.
 
-- create/update/resume of a GoChatCluster reconcile it now; kopf retries with backoff when
-  the reconcile asks to wait (migration running or failed, a Secret missing);
+- create/update/resume of a GoChatCluster reconcile it now; kopf retries API errors, and
+  waiting (migration running or failed, a Secret missing) is requeued with its backoff;
 - events of children (server-side filtered on managed-by=gochat-operator) requeue their
   owner, so a child edited or deleted by hand is put back within a second;
 - a jittered resync requeues every cluster every few minutes (Secret rotation, safety net).
@@ -101,9 +101,10 @@ async def reconcile_cluster(*, namespace: str | None, name: str, memo: Any, **_:
         # Conflicts, throttling, an API server restart: transient by nature, retry soon.
         raise kopf.TemporaryError(str(error), delay=5) from error
     if outcome.requeue_after is not None:
-        # kopf keeps the retry schedule in annotations: it survives an operator restart.
-        reason = outcome.problem or f"phase {outcome.phase}"
-        raise kopf.TemporaryError(reason, delay=outcome.requeue_after)
+        # Waiting (a running migration, a failed one's backoff, a missing Secret) goes to the
+        # requeue rather than kopf's retry: a retrying handler would hold back the next spec
+        # change until its delay is over. The backoff state itself lives in status.
+        memo.queue.request((namespace, name), delay=outcome.requeue_after)
 
 
 @kopf.on.event(base.GROUP, base.VERSION, base.PLURAL)

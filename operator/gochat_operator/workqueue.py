@@ -27,21 +27,25 @@ class Workqueue:
         self.work = work
         self.debounce = debounce
         self.slots = asyncio.Semaphore(concurrency)
-        self.pending: dict[Key, asyncio.Task[None]] = {}
+        self.pending: dict[Key, tuple[float, asyncio.Task[None]]] = {}
 
     def request(self, key: Key, *, delay: float | None = None) -> None:
-        """Reconcile `key` after `delay` unless a run is already pending (coalesced)."""
-        if key in self.pending:
-            return
+        """Reconcile `key` after `delay`; runs already scheduled coalesce, earliest wins."""
         wait = self.debounce if delay is None else delay
-        self.pending[key] = asyncio.create_task(self._run(key, wait), name=f"reconcile {key}")
+        due = asyncio.get_running_loop().time() + wait
+        scheduled = self.pending.get(key)
+        if scheduled is not None:
+            if scheduled[0] <= due:
+                return
+            scheduled[1].cancel()
+        task = asyncio.create_task(self._run(key, wait), name=f"reconcile {key}")
+        self.pending[key] = (due, task)
 
     async def _run(self, key: Key, delay: float) -> None:
-        try:
-            await asyncio.sleep(delay)
-        finally:
-            # Events arriving while we reconcile must schedule another run.
-            self.pending.pop(key, None)
+        await asyncio.sleep(delay)
+        # From here on, new events schedule another run instead of merging into this one.
+        if self.pending.get(key, (0.0, None))[1] is asyncio.current_task():
+            del self.pending[key]
         async with self.slots:
             try:
                 again = await self.work(*key)
@@ -64,6 +68,6 @@ class Workqueue:
                 await asyncio.sleep(interval)
 
     async def close(self) -> None:
-        for task in list(self.pending.values()):
+        for _, task in list(self.pending.values()):
             task.cancel()
         self.pending.clear()
