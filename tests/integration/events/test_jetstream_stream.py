@@ -26,6 +26,12 @@ async def client(nats_server: servers.NatsServer) -> AsyncIterator[nats_client.C
 @pytest.fixture
 async def stream_name(client: nats_client.Client) -> AsyncIterator[str]:
     name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
+    # The session's NATS is shared: another suite's stream may already capture gochat.ev.>,
+    # and two streams cannot capture the same subjects.
+    js = client.jetstream()
+    for existing in await js.streams_info():
+        if "gochat.ev.>" in (existing.config.subjects or []):
+            await js.delete_stream(existing.config.name)
     try:
         yield name
     finally:
