@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gochat.core import errors
 
 
 class UsernameTaken(errors.Conflict):
+    """Another account has this username (ignoring case)."""
+
     code = "username_taken"
 
     def __init__(self) -> None:
@@ -15,6 +19,8 @@ class UsernameTaken(errors.Conflict):
 
 
 class EmailTaken(errors.Conflict):
+    """Another account has this e-mail address (ignoring case)."""
+
     code = "email_taken"
 
     def __init__(self) -> None:
@@ -93,3 +99,24 @@ class WrongPassword(errors.Forbidden):
             "current_password: does not match",
             details=[{"field": "current_password", "reason": "does not match"}],
         )
+
+
+def documented(*failures: type[errors.GoChatError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` naming the error codes a route can answer with, grouped by status."""
+    by_status: dict[int, list[type[errors.GoChatError]]] = {}
+    for failure in failures:
+        by_status.setdefault(failure.status, []).append(failure)
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status, group in sorted(by_status.items()):
+        examples = {
+            failure.code: {
+                "summary": (failure.__doc__ or failure.code).strip().splitlines()[0],
+                "value": {"error": {"code": failure.code, "message": "…", "details": None}},
+            }
+            for failure in group
+        }
+        responses[status] = {
+            "description": " or ".join(f"`{failure.code}`" for failure in group),
+            "content": {"application/json": {"examples": examples}},
+        }
+    return responses

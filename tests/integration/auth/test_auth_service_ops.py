@@ -98,6 +98,10 @@ async def test_openapi_documents_every_route_and_body(auth_service: AuthService)
         assert "429" in operation["responses"] or path == "/.well-known/jwks.json"
         if method == "post":
             assert operation["requestBody"]["required"]
+    login_errors = document["paths"]["/auth/login"]["post"]["responses"]
+    assert "email_not_confirmed" in login_errors["403"]["content"]["application/json"]["examples"]
+    refresh_errors = document["paths"]["/auth/refresh"]["post"]["responses"]["401"]
+    assert refresh_errors["description"] == "`invalid_refresh_token` or `refresh_token_reused`"
     schemas = document["components"]["schemas"]
     assert schemas["RegisterRequest"]["additionalProperties"] is False
     assert schemas["TokenPair"]["required"] == [

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from gochat.auth import models, registration
+from gochat.auth import failures, models, registration
 from gochat.auth.routers.dependencies import ClientIp, Context
 from gochat.core import schemas
 
@@ -15,6 +15,7 @@ router = APIRouter(prefix="/auth", tags=["accounts"])
     "/register",
     status_code=status.HTTP_201_CREATED,
     summary="Create an account; a confirmation mail is sent",
+    responses=failures.documented(failures.UsernameTaken, failures.EmailTaken),
 )
 async def register(body: models.RegisterRequest, ctx: Context, ip: ClientIp) -> schemas.User:
     return await registration.register(
@@ -22,7 +23,11 @@ async def register(body: models.RegisterRequest, ctx: Context, ip: ClientIp) -> 
     )
 
 
-@router.post("/confirm-email", summary="Confirm the e-mail address with the mailed token")
+@router.post(
+    "/confirm-email",
+    summary="Confirm the e-mail address with the mailed token",
+    responses=failures.documented(failures.InvalidMailToken, failures.MailTokenExpired),
+)
 async def confirm_email(body: models.TokenRequest, ctx: Context) -> schemas.User:
     return await registration.confirm_email(ctx, token=body.token)
 

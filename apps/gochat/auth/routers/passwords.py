@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from gochat.auth import models, recovery
+from gochat.auth import failures, models, recovery
 from gochat.auth.routers.dependencies import AccessClaims, ClientIp, Context
 
 router = APIRouter(prefix="/auth", tags=["passwords"])
@@ -25,6 +25,7 @@ async def request_reset(body: models.EmailRequest, ctx: Context, ip: ClientIp) -
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Set a new password with the mailed token; every session of the account ends",
+    responses=failures.documented(failures.InvalidMailToken, failures.MailTokenExpired),
 )
 async def confirm_reset(body: models.PasswordResetConfirmRequest, ctx: Context) -> None:
     await recovery.confirm_reset(ctx, token=body.token, new_password=body.new_password)
@@ -35,6 +36,7 @@ async def confirm_reset(body: models.PasswordResetConfirmRequest, ctx: Context) 
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Change the password (Bearer access token); other sessions end",
+    responses=failures.documented(failures.WrongPassword),
 )
 async def change_password(
     body: models.PasswordChangeRequest, ctx: Context, claims: AccessClaims

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from gochat.auth import models, sessions
+from gochat.auth import failures, models, sessions
 from gochat.auth.routers.dependencies import ClientIp, Context
 
 router = APIRouter(prefix="/auth", tags=["sessions"])
@@ -21,7 +21,8 @@ def _pair(issued: sessions.IssuedTokens) -> models.TokenPair:
 
 @router.post(
     "/login",
-    summary="Tokens for a confirmed account (errors: invalid_credentials, email_not_confirmed)",
+    summary="Tokens for a confirmed account (username or e-mail, and password)",
+    responses=failures.documented(failures.InvalidCredentials, failures.EmailNotConfirmed),
 )
 async def login(body: models.LoginRequest, ctx: Context, ip: ClientIp) -> models.TokenPair:
     return _pair(await sessions.login(ctx, login=body.login, password=body.password, client_ip=ip))
@@ -30,6 +31,7 @@ async def login(body: models.LoginRequest, ctx: Context, ip: ClientIp) -> models
 @router.post(
     "/refresh",
     summary="Spend a refresh token for a new pair; a reused token revokes its session",
+    responses=failures.documented(failures.InvalidRefreshToken, failures.RefreshTokenReused),
 )
 async def refresh(body: models.RefreshRequest, ctx: Context) -> models.TokenPair:
     return _pair(await sessions.refresh(ctx, refresh_token=body.refresh_token))
@@ -40,6 +42,7 @@ async def refresh(body: models.RefreshRequest, ctx: Context) -> models.TokenPair
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="End the refresh token's session",
+    responses=failures.documented(failures.InvalidRefreshToken),
 )
 async def logout(body: models.RefreshRequest, ctx: Context) -> None:
     await sessions.logout(ctx, refresh_token=body.refresh_token)
