@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 from tests.fixtures import servers
@@ -53,21 +52,4 @@ async def events_out(nats_server: servers.NatsServer) -> AsyncIterator[support.E
 def indexer_config(
     search_dsn: str, nats_server: servers.NatsServer, events_out: support.EventsOut
 ) -> config.IndexerConfig:
-    return make_indexer_config(search_dsn, nats_server.url, events_out.stream)
-
-
-def make_indexer_config(
-    dsn: str, nats_url: str, stream_name: str, **overrides: Any
-) -> config.IndexerConfig:
-    values: dict[str, Any] = {
-        "pg_dsn": dsn,
-        "pg_pool_min": 0,
-        "pg_pool_max": 4,
-        "nats_url": nats_url,
-        "nats_stream": stream_name,
-        "consumer_name": f"indexer_{uuid.uuid4().hex[:8]}",
-        "batch_size": 50,
-        "max_deliveries": 3,
-        "shutdown_grace_seconds": 10,
-    }
-    return config.IndexerConfig(**(values | overrides))
+    return support.make_indexer_config(search_dsn, nats_server.url, events_out.stream)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from nats.aio import client as nats_client
 
-from gochat.core import events, ids, schemas
+from gochat.core import config, events, ids, schemas
 
 _ids = ids.SnowflakeGenerator(ids.default_worker_id())
 
@@ -128,3 +130,20 @@ async def find_dead_letter(
         if time.monotonic() > deadline:
             raise AssertionError(f"no dead letter from {from_stream} within {within}s")
         await asyncio.sleep(0.1)
+
+
+def make_indexer_config(
+    dsn: str, nats_url: str, stream_name: str, **overrides: Any
+) -> config.IndexerConfig:
+    values: dict[str, Any] = {
+        "pg_dsn": dsn,
+        "pg_pool_min": 0,
+        "pg_pool_max": 4,
+        "nats_url": nats_url,
+        "nats_stream": stream_name,
+        "consumer_name": f"indexer_{uuid.uuid4().hex[:8]}",
+        "batch_size": 50,
+        "max_deliveries": 3,
+        "shutdown_grace_seconds": 10,
+    }
+    return config.IndexerConfig(**(values | overrides))
