@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gochat.adapters.postgres import messages as pg_messages
+from gochat.adapters.postgres import search as pg_search
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
 from gochat.api import background
@@ -32,7 +33,9 @@ def build_app(config: ApiConfig) -> FastAPI:
             db=db,
             directory=Directory(db),
             messages=pg_messages.PostgresMessageStore(db),
-            search=None,
+            search=pg_search.PostgresSearchIndex(db)
+            if config.search_backend == "postgres"
+            else None,
             verifier=TokenVerifier(jwks_url=config.jwks_url, issuer=config.jwt_issuer),
             ids=SnowflakeGenerator(
                 config.snowflake_worker_id

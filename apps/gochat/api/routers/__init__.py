@@ -1,6 +1,16 @@
 """Every router of the API service, in the order they appear in the OpenAPI document."""
 
-from gochat.api.routers import channels, guilds, invites, members, messages, reactions, roles, users
+from gochat.api.routers import (
+    channels,
+    guilds,
+    invites,
+    members,
+    messages,
+    reactions,
+    roles,
+    search,
+    users,
+)
 
 ROUTERS = [
     users.router,
@@ -11,4 +21,5 @@ ROUTERS = [
     roles.router,
     messages.router,
     reactions.router,
+    search.router,
 ]
