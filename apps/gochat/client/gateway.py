@@ -167,11 +167,9 @@ class GatewayClient:
         except websockets.ConnectionClosed:
             pass
         finally:
-            if self.ws.close_code is not None or self.ws.close_reason:
-                self.close_code, self.close_reason = self.ws.close_code, self.ws.close_reason or ""
-            rcvd = self.ws.close_rcvd
-            if rcvd is not None:
-                self.close_code, self.close_reason = rcvd.code, rcvd.reason
+            received = self.ws.protocol.close_rcvd
+            if received is not None:
+                self.close_code, self.close_reason = received.code, received.reason
             self._closed.set()
             self._dispatches.put_nowait(GatewayClosed(self.close_code, self.close_reason))
             if self._beater is not None:

@@ -69,7 +69,7 @@ class Gateway:
         )
         if token is not None:  # `/ws?token=...`: identify without waiting for a frame
             session.state = State.STARTING
-            self.spawn(self._identify(session, protocol.Identify(token=token)))
+            self.spawn(starting.identify(self, session, protocol.Identify(token=token)))
         return session
 
     def received(self, session: Session, raw: bytes) -> None:

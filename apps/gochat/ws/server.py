@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
@@ -117,6 +118,8 @@ async def serve(
     gateway: Gateway, *, host: str, port: int, readiness: Callable[[], dict[str, str]]
 ) -> asyncio.Server:
     """Listen with SO_REUSEPORT, so several gateway processes can share one port."""
+    # picows logs every connection at INFO: far too much at 10k connections.
+    logging.getLogger("picows").setLevel(max(logging.WARNING, logging.getLogger().level))
     return await picows.ws_create_server(
         listener_factory(gateway, readiness=readiness),
         host,
