@@ -41,6 +41,7 @@ async def event_stream(nats_server: servers.NatsServer) -> AsyncIterator[pipelin
     session and two streams may not capture the same subjects."""
     client = await connection.connect(nats_server.url, name="test-reader")
     name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
+    await pipeline.remove_streams_capturing_events(client)
     await stream.ensure_stream(client.jetstream(), name)
     try:
         yield pipeline.EventStream(name, client)
@@ -62,14 +63,15 @@ async def make_relay(
     """Started relays, each with its own NATS connection as replicas have; all stopped after."""
     started: list[tuple[outbox_relay.OutboxRelay, nats_client.Client]] = []
 
-    async def make(**options: object) -> outbox_relay.OutboxRelay:
+    async def make(*, publish_delay: float = 0, **options: object) -> outbox_relay.OutboxRelay:
         client = await connection.connect(nats_server.url, name="test-relay")
+        jetstream = publisher.JetStreamPublisher(client, stream=event_stream.name, ack_timeout=2.0)
         relay = outbox_relay.OutboxRelay(
             dsn=migrated_dsn,
             database=db,
-            publisher=publisher.JetStreamPublisher(
-                client, stream=event_stream.name, ack_timeout=2.0
-            ),
+            publisher=pipeline.SlowPublisher(jetstream, publish_delay)
+            if publish_delay
+            else jetstream,
             **{"batch_size": 64, "poll_seconds": 0.2, "max_backoff_seconds": 1.0, **options},  # type: ignore[arg-type]
         )
         await relay.start()

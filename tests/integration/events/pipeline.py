@@ -10,10 +10,35 @@ from dataclasses import dataclass, field
 from nats.aio import client as nats_client
 from nats.js import api as js_api
 
+from gochat import ports
 from gochat.adapters.postgres import database, outbox, outbox_relay
 from gochat.core import events, ids
 
 RelayFactory = Callable[..., Awaitable[outbox_relay.OutboxRelay]]
+
+
+async def remove_streams_capturing_events(client: nats_client.Client) -> None:
+    """The session's NATS is shared: another suite's stream may still capture gochat.ev.>, and
+    two streams cannot capture the same subjects."""
+    js = client.jetstream()
+    for existing in await js.streams_info():
+        name = existing.config.name
+        if name and events.STREAM_SUBJECTS in (existing.config.subjects or []):
+            await js.delete_stream(name)
+
+
+@dataclass
+class SlowPublisher:
+    """The real publisher, slowed down: keeps a relay inside its batch for a while."""
+
+    inner: ports.EventPublisher
+    delay: float
+
+    async def publish(
+        self, *, subject: str, payload: bytes, msg_id: str, headers: dict[str, str]
+    ) -> None:
+        await asyncio.sleep(self.delay)
+        await self.inner.publish(subject=subject, payload=payload, msg_id=msg_id, headers=headers)
 
 
 @dataclass

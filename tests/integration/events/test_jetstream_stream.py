@@ -10,6 +10,7 @@ import pytest
 from nats.aio import client as nats_client
 from nats.js import api as js_api
 from tests.fixtures import servers
+from tests.integration.events import pipeline
 
 from gochat.adapters.nats import connection, publisher, stream
 
@@ -26,12 +27,7 @@ async def client(nats_server: servers.NatsServer) -> AsyncIterator[nats_client.C
 @pytest.fixture
 async def stream_name(client: nats_client.Client) -> AsyncIterator[str]:
     name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
-    # The session's NATS is shared: another suite's stream may already capture gochat.ev.>,
-    # and two streams cannot capture the same subjects.
-    js = client.jetstream()
-    for existing in await js.streams_info():
-        if "gochat.ev.>" in (existing.config.subjects or []):
-            await js.delete_stream(existing.config.name)
+    await pipeline.remove_streams_capturing_events(client)
     try:
         yield name
     finally:
