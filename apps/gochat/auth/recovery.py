@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from gochat import ports
 from gochat.adapters.postgres import accounts
 from gochat.auth import failures, mails, opaque_tokens
 from gochat.auth.context import AuthContext
@@ -12,8 +13,11 @@ from gochat.core import errors, tokens
 RESET_PASSWORD = "reset_password"
 
 
-async def request_reset(ctx: AuthContext, *, email: str, client_ip: str) -> None:
-    """Mail a reset token if the address has an account; says nothing either way."""
+async def request_reset(
+    ctx: AuthContext, *, email: str, client_ip: str
+) -> ports.OutgoingMail | None:
+    """The reset mail to send if the address has an account, else None (the caller answers the
+    same either way, and sends after answering so the timing says nothing either)."""
     await ctx.limiter.hit(ctx.limits.mail_ip, client_ip)
     await ctx.limiter.hit(ctx.limits.mail_account, email.lower())
     token = opaque_tokens.new_token()
@@ -21,20 +25,18 @@ async def request_reset(ctx: AuthContext, *, email: str, client_ip: str) -> None
     async with ctx.accounts.transaction("request_password_reset") as tx:
         account = await tx.account_by_email(email)
         if account is None:
-            return
+            return None
         await tx.insert_mail_token(
             token_hash=opaque_tokens.digest(token),
             user_id=account.user.id,
             purpose=RESET_PASSWORD,
             expires_at=now + timedelta(seconds=ctx.config.reset_token_ttl_seconds),
         )
-    await ctx.send_mail(
-        mails.password_reset(
-            to=account.email,
-            username=account.user.username,
-            public_url=ctx.config.public_url,
-            token=token,
-        )
+    return mails.password_reset(
+        to=account.email,
+        username=account.user.username,
+        public_url=ctx.config.public_url,
+        token=token,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from gochat import ports
 from gochat.adapters.postgres import accounts
 from gochat.auth import failures, mails, metrics, opaque_tokens
 from gochat.auth.context import AuthContext
@@ -14,8 +15,8 @@ CONFIRM_EMAIL = "confirm_email"
 
 async def register(
     ctx: AuthContext, *, username: str, email: str, password: str, client_ip: str
-) -> schemas.User:
-    """Create an unconfirmed account and mail its confirmation token."""
+) -> tuple[schemas.User, ports.OutgoingMail]:
+    """Create an unconfirmed account; the new user and the confirmation mail to send."""
     await ctx.limiter.hit(ctx.limits.register_ip, client_ip)
     password_hash = await ctx.passwords.hash(password)
     token = opaque_tokens.new_token()
@@ -31,12 +32,10 @@ async def register(
     except accounts.DuplicateAccount as exc:
         raise failures.EmailTaken() if exc.field == "email" else failures.UsernameTaken() from None
     metrics.REGISTRATIONS.inc()
-    await ctx.send_mail(
-        mails.confirmation(
-            to=email, username=username, public_url=ctx.config.public_url, token=token
-        )
+    mail = mails.confirmation(
+        to=email, username=username, public_url=ctx.config.public_url, token=token
     )
-    return user
+    return user, mail
 
 
 async def confirm_email(ctx: AuthContext, *, token: str) -> schemas.User:
@@ -57,25 +56,26 @@ async def confirm_email(ctx: AuthContext, *, token: str) -> schemas.User:
     return user
 
 
-async def resend_confirmation(ctx: AuthContext, *, email: str, client_ip: str) -> None:
-    """Mail a fresh token to an unconfirmed account. Says nothing either way, so the answer
-    never reveals whether an address is registered."""
+async def resend_confirmation(
+    ctx: AuthContext, *, email: str, client_ip: str
+) -> ports.OutgoingMail | None:
+    """A fresh confirmation mail for an unconfirmed account, None for any other address. The
+    caller answers the same either way and sends the mail after answering, so neither the
+    answer nor its timing reveals whether an address is registered."""
     await ctx.limiter.hit(ctx.limits.mail_ip, client_ip)
     await ctx.limiter.hit(ctx.limits.mail_account, email.lower())
     token = opaque_tokens.new_token()
     async with ctx.accounts.transaction("resend_confirmation") as tx:
         account = await tx.account_by_email(email)
         if account is None or account.email_confirmed_at is not None:
-            return
+            return None
         await tx.retire_mail_tokens(account.user.id, purpose=CONFIRM_EMAIL, now=ctx.clock())
         await _store_confirmation_token(ctx, tx, user_id=account.user.id, token=token)
-    await ctx.send_mail(
-        mails.confirmation(
-            to=account.email,
-            username=account.user.username,
-            public_url=ctx.config.public_url,
-            token=token,
-        )
+    return mails.confirmation(
+        to=account.email,
+        username=account.user.username,
+        public_url=ctx.config.public_url,
+        token=token,
     )
 
 

@@ -1,8 +1,9 @@
-"""Registration and e-mail confirmation."""
+"""Registration and e-mail confirmation. Mails go out after the answer (BackgroundTasks): a
+slow mail relay neither delays the client nor tells it whether a mail was due."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, BackgroundTasks, status
 
 from gochat.auth import failures, models, registration
 from gochat.auth.routers.dependencies import ClientIp, Context
@@ -17,10 +18,14 @@ router = APIRouter(prefix="/auth", tags=["accounts"])
     summary="Create an account; a confirmation mail is sent",
     responses=failures.documented(failures.UsernameTaken, failures.EmailTaken),
 )
-async def register(body: models.RegisterRequest, ctx: Context, ip: ClientIp) -> schemas.User:
-    return await registration.register(
+async def register(
+    body: models.RegisterRequest, ctx: Context, ip: ClientIp, background: BackgroundTasks
+) -> schemas.User:
+    user, mail = await registration.register(
         ctx, username=body.username, email=body.email, password=body.password, client_ip=ip
     )
+    background.add_task(ctx.send_mail, mail)
+    return user
 
 
 @router.post(
@@ -38,7 +43,9 @@ async def confirm_email(body: models.TokenRequest, ctx: Context) -> schemas.User
     summary="Mail a new confirmation token (same answer whether or not the address exists)",
 )
 async def resend_confirmation(
-    body: models.EmailRequest, ctx: Context, ip: ClientIp
+    body: models.EmailRequest, ctx: Context, ip: ClientIp, background: BackgroundTasks
 ) -> models.Accepted:
-    await registration.resend_confirmation(ctx, email=body.email, client_ip=ip)
+    mail = await registration.resend_confirmation(ctx, email=body.email, client_ip=ip)
+    if mail is not None:
+        background.add_task(ctx.send_mail, mail)
     return models.Accepted()

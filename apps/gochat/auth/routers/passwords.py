@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from gochat.auth import failures, models, recovery
 from gochat.auth.routers.dependencies import AccessClaims, ClientIp, Context
@@ -15,8 +15,12 @@ router = APIRouter(prefix="/auth", tags=["passwords"])
     status_code=status.HTTP_202_ACCEPTED,
     summary="Mail a reset token (same answer whether or not the address exists)",
 )
-async def request_reset(body: models.EmailRequest, ctx: Context, ip: ClientIp) -> models.Accepted:
-    await recovery.request_reset(ctx, email=body.email, client_ip=ip)
+async def request_reset(
+    body: models.EmailRequest, ctx: Context, ip: ClientIp, background: BackgroundTasks
+) -> models.Accepted:
+    mail = await recovery.request_reset(ctx, email=body.email, client_ip=ip)
+    if mail is not None:  # sent after answering: the timing must not reveal the account
+        background.add_task(ctx.send_mail, mail)
     return models.Accepted()
 
 
