@@ -7,6 +7,7 @@ from gochat.api.routers import (
     members,
     messages,
     reactions,
+    read_states,
     roles,
     search,
     users,
@@ -22,4 +23,5 @@ ROUTERS = [
     messages.router,
     reactions.router,
     search.router,
+    read_states.router,
 ]
