@@ -208,6 +208,13 @@ def sample(**spec: Any) -> dict[str, Any]:
 
 def install_crd(k8s: connection.KubernetesCluster) -> None:
     k8s.apply(CRD_FILE.read_text())
-    k8s.kubectl(
-        "wait", "--for=condition=Established", "crd/gochatclusters.gochat.dev", "--timeout=30s"
+    # Polled: `kubectl wait` fails outright while the new CRD has no conditions yet.
+    jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
+    wait_until(
+        "CRD established",
+        lambda: (
+            k8s.kubectl("get", "crd/gochatclusters.gochat.dev", "-o", f"jsonpath={jsonpath}").stdout
+            == "True"
+        ),
+        timeout=30,
     )
