@@ -4,6 +4,9 @@ envelope, the OpenAPI document, config errors at start, and serving as `gochat a
 from __future__ import annotations
 
 import asyncio
+import email
+import email.message
+import email.policy
 import os
 import signal
 import stat
@@ -15,9 +18,10 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.fixtures import accounts
-from tests.fixtures.accounts import AuthService
+from tests.fixtures.accounts import AuthService, mail_token
 
 from gochat import ports
+from gochat.core import tokens
 from gochat.embedded import process
 
 
@@ -205,15 +209,39 @@ def served_auth(
             child.wait()
 
 
-async def test_gochat_auth_serves_over_http_and_stops_on_sigterm(
+async def wait_for_mail(outbox: Path) -> email.message.EmailMessage:
+    """The first .eml in the outbox; mails are written after the response, so poll."""
+    arrived = await asyncio.to_thread(
+        process.wait_until, lambda: any(outbox.glob("*.eml")), timeout=15
+    )
+    assert arrived, f"no mail in {outbox}"
+    data = await asyncio.to_thread(lambda: min(outbox.glob("*.eml")).read_bytes())
+    message = email.message_from_bytes(data, policy=email.policy.default)
+    assert isinstance(message, email.message.EmailMessage)
+    return message
+
+
+async def test_gochat_auth_serves_the_whole_flow_over_http_and_stops_on_sigterm(
     served_auth: tuple[str, Path, subprocess.Popen[str]],
 ) -> None:
     url, keys_dir, child = served_auth
+    account = {"username": "ada", "email": "ada@example.com", "password": "long enough"}
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        ready = await client.get("/readyz")
+        assert (await client.get("/readyz")).status_code == 200
+        assert (await client.post("/auth/register", json=account)).status_code == 201
+        mail = await wait_for_mail(keys_dir.parent / "mail")
+        confirm = await client.post("/auth/confirm-email", json={"token": mail_token(mail)})
+        login = await client.post(
+            "/auth/login", json={"login": "ada", "password": account["password"]}
+        )
+        verifier = tokens.TokenVerifier(
+            jwks_url=f"{url}/.well-known/jwks.json", issuer="gochat", client=client
+        )
+        claims = await verifier.verify(login.json()["access_token"])
         jwks = await client.get("/.well-known/jwks.json")
 
-    assert ready.status_code == 200
+    assert confirm.status_code == 200
+    assert claims.user_id == int(login.json()["user"]["id"])
     [key] = jwks.json()["keys"]
     key_file = keys_dir / f"{key['kid']}.pem"
     assert stat.S_IMODE(await asyncio.to_thread(lambda: key_file.stat().st_mode)) == 0o600
