@@ -4,6 +4,7 @@ per scope: across NATS outages, leader changes and rolled-back transactions."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -139,6 +140,30 @@ async def test_a_stopped_relay_hands_leadership_to_the_next(
     await wait_for(lambda: second.is_leader)
     await writers.write(202, count=2)
     await event_stream.wait_until_published(second, expected=writers.total())
+    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+
+
+async def test_stop_during_a_nats_outage_returns_promptly_and_keeps_the_rows(
+    make_relay: RelayFactory,
+    writers: pipeline.Writers,
+    event_stream: pipeline.EventStream,
+    nats_server: servers.NatsServer,
+) -> None:
+    relay = await make_relay()
+    await wait_for(lambda: relay.is_leader)
+    await asyncio.to_thread(nats_server.stop)
+    try:
+        await writers.write(101, count=2)
+        await asyncio.sleep(1)  # a failed attempt or two
+        started = time.monotonic()
+        await relay.stop()
+        assert time.monotonic() - started < 3  # at most one PubAck timeout (2 s here)
+        assert (await relay.lag()).unpublished == 2
+    finally:
+        await asyncio.to_thread(nats_server.start)
+
+    successor = await make_relay()
+    await event_stream.wait_until_published(successor, expected=2)
     assert_exactly_once_in_commit_order(writers, await event_stream.events())
 
 

@@ -4,6 +4,7 @@ recorded exactly when the change happens. Runs against every adapter in conftest
 from __future__ import annotations
 
 import dataclasses
+from datetime import timedelta
 
 import pytest
 from tests.integration.ports import message_world as world
@@ -119,7 +120,9 @@ async def test_pinning_a_pinned_message_keeps_its_pin_time_and_records_nothing(
     first_pin = await harness.store.set_pinned(message, pinned_at=world.now(), events=[])
 
     again = await harness.store.set_pinned(
-        first_pin, pinned_at=world.now(), events=world.pins_changed(message, pinned=True)
+        first_pin,
+        pinned_at=world.now() + timedelta(minutes=1),
+        events=world.pins_changed(message, pinned=True),
     )
     assert again == first_pin
     never_pinned = await stored(harness)
@@ -135,8 +138,10 @@ async def test_pins_list_the_most_recently_pinned_first_and_only_this_channels(
 ) -> None:
     older, newer = await stored(harness), await stored(harness)
     elsewhere = await stored(harness, channel_id=world.RANDOM)
-    for message in (newer, older, elsewhere):  # pinned in this order
-        await harness.store.set_pinned(message, pinned_at=world.now(), events=[])
+    start = world.now()
+    for minutes, message in enumerate((newer, older, elsewhere)):  # pinned in this order
+        pinned_at = start + timedelta(minutes=minutes)
+        await harness.store.set_pinned(message, pinned_at=pinned_at, events=[])
 
     assert [m.id for m in await harness.store.pinned(world.GENERAL)] == [older.id, newer.id]
 
