@@ -205,8 +205,11 @@ class Gateway:
         session.send_raw(head + str(session.point.seq).encode() + b"}")
 
     def close(self, session: Session, code: CloseCode, reason: str) -> None:
+        if session.closing:
+            return
         metrics.DROPS.labels(code.name).inc()
         session.flush()
+        session.closing = True
         session.transport.close(int(code), reason)
 
     def _too_slow(self, session: Session) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -86,6 +85,7 @@ class ResumePoint:
 class Session:
     __slots__ = (
         "__weakref__",
+        "closing",
         "dm_channels",
         "guild_ids",
         "heartbeat_deadline",
@@ -98,7 +98,6 @@ class Session:
         "state",
         "status",
         "transport",
-        "typing_at",
         "user_id",
     )
 
@@ -116,7 +115,7 @@ class Session:
         self.dm_channels: dict[int, tuple[int, ...]] = {}  # DM channel -> recipients
         self.skip_through = 0  # live events at or below this stream position were replayed
         self.status = "online"
-        self.typing_at: dict[int, float] | None = None
+        self.closing = False  # a close was sent: queue nothing more
 
     def push(self, head: bytes, stream_seq: int | None) -> None:
         """Queue a dispatch built by protocol.dispatch_head. Durable events (with a stream
@@ -130,7 +129,7 @@ class Session:
         self.send_raw(head + str(seq).encode() + b"}")
 
     def send_raw(self, payload: bytes) -> None:
-        if self.state is State.DETACHED:
+        if self.closing or self.state is State.DETACHED:
             return
         out = self.out
         out.append(payload)
@@ -143,18 +142,6 @@ class Session:
         if self.out and not self.paused and self.state is not State.DETACHED:
             self.transport.write(wire.text_frames(self.out))
             self.out = []
-
-    def typing_allowed(self, channel_id: int, *, interval: float) -> bool:
-        now = time.monotonic()
-        if self.typing_at is None:
-            self.typing_at = {}
-        last = self.typing_at.get(channel_id)
-        if last is not None and now - last < interval:
-            return False
-        if len(self.typing_at) > 256:
-            self.typing_at.clear()
-        self.typing_at[channel_id] = now
-        return True
 
 
 class Outbox:
