@@ -29,7 +29,12 @@ def _verification_key(ctx: AuthContext, access_token: str) -> object:
         kid = jwt.get_unverified_header(access_token).get("kid")
     except jwt.PyJWTError:
         raise errors.Unauthorized("malformed token") from None
-    key = ctx.keys.public_key(kid) if isinstance(kid, str) else None
+    if not isinstance(kid, str):
+        raise errors.Unauthorized("token has no key id")
+    key = ctx.keys.public_key(kid)
+    if key is None and ctx.keys.reload():
+        # Another replica may have picked up a rotated-in key before our periodic reload.
+        key = ctx.keys.public_key(kid)
     if key is None:
         raise errors.Unauthorized("token signed by an unknown key")
     return key

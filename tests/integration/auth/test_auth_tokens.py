@@ -172,3 +172,29 @@ async def test_a_key_added_while_running_is_published_after_reload(
     jwks = (await auth_service.client.get("/.well-known/jwks.json")).json()
 
     assert "zzzz-rotated-in" in {k["kid"] for k in jwks["keys"]}
+
+
+async def test_a_token_signed_by_a_key_added_moments_ago_is_accepted_by_auth_itself(
+    auth_service: AuthService,
+) -> None:
+    account = await accounts.create_account(
+        auth_service.config.pg_dsn, auth_service.config.jwt_keys_dir
+    )
+    keys.generate_key(auth_service.config.jwt_keys_dir, kid="zzzz-newer")
+    # As another replica would, sign with the new key before this one reloaded its folder.
+    token = keys.KeyRing(Path(auth_service.config.jwt_keys_dir)).sign_access_token(
+        user_id=account.user_id,
+        session_id=account.session_id,
+        issuer="gochat",
+        issued_at=datetime.now(UTC),
+        ttl_seconds=60,
+    )
+
+    response = await auth_service.client.post(
+        "/auth/password/change",
+        json={"current_password": account.password, "new_password": "brand new password"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    assert jwt.get_unverified_header(token)["kid"] == "zzzz-newer"
+    assert response.status_code == 204
