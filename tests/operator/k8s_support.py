@@ -208,13 +208,13 @@ def sample(**spec: Any) -> dict[str, Any]:
 
 def install_crd(k8s: connection.KubernetesCluster) -> None:
     k8s.apply(CRD_FILE.read_text())
-    # Polled: `kubectl wait` fails outright while the new CRD has no conditions yet.
+    # Polled: right after creation the CRD has no conditions and `kubectl wait` fails outright.
     jsonpath = '{.status.conditions[?(@.type=="Established")].status}'
-    wait_until(
-        "CRD established",
-        lambda: (
-            k8s.kubectl("get", "crd/gochatclusters.gochat.dev", "-o", f"jsonpath={jsonpath}").stdout
-            == "True"
-        ),
-        timeout=30,
-    )
+
+    def established() -> bool:
+        found = k8s.kubectl(
+            "get", "crd/gochatclusters.gochat.dev", "-o", f"jsonpath={jsonpath}", check=False
+        )
+        return found.stdout == "True"
+
+    wait_until("CRD established", established, timeout=30)
