@@ -22,7 +22,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
-from gochat.core import events
 from gochat.indexer import documents, metrics
 from gochat.ports import SearchIndex
 
@@ -92,7 +91,7 @@ class IndexWorker:
         ready: list[tuple[Delivery, documents.Changes]] = []
         for delivery in batch:
             try:
-                ready.append((delivery, documents.changes_for(events.parse(delivery.data))))
+                ready.append((delivery, documents.parse_changes(delivery.data)))
             except ValueError as exc:  # pydantic's ValidationError is a ValueError
                 await self._dead_letter(delivery, reason=f"unparseable: {exc}", kind="unparseable")
         try:

