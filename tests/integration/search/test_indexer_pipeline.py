@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from prometheus_client import REGISTRY
+from tests.fixtures import servers
 from tests.integration.search import support
 from tests.integration.search.support import Chat, EventsOut, eventually
 
@@ -275,3 +276,35 @@ class _RunningWorker:
 
 async def next_dead_letter(events_out: EventsOut, *, from_stream: str) -> support.DeadLetter:
     return await support.find_dead_letter(events_out, from_stream=from_stream)
+
+
+async def test_indexing_resumes_after_a_nats_outage(
+    indexer: indexer_app.IndexerContext,
+    events_out: EventsOut,
+    search_db: Database,
+    nats_server: servers.NatsServer,
+) -> None:
+    chat = Chat()
+    before = chat.message("before the outage", channel_id=GENERAL)
+    await events_out.send(chat.created(before))
+
+    async def first_indexed() -> bool:
+        return await found_ids(search_db, chat, "outage") == [before.id]
+
+    await eventually(first_indexed, what="the first message")
+    nats_server.stop()
+    await asyncio.sleep(2)  # the indexer's fetches fail meanwhile; it must keep trying
+    nats_server.start()
+
+    async def reconnected() -> bool:
+        return events_out.client.is_connected and indexer.nats.is_connected
+
+    await eventually(reconnected, within=30, what="both clients to reconnect")
+    after = chat.message("after the outage", channel_id=GENERAL)
+    await events_out.send(chat.created(after))
+
+    async def second_indexed() -> bool:
+        return set(await found_ids(search_db, chat, "outage")) == {before.id, after.id}
+
+    await eventually(second_indexed, within=30, what="the message sent after the outage")
+    assert not indexer.task.done()
