@@ -15,6 +15,7 @@ side by side do not share anything but the binaries.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import ssl
 import time
@@ -69,13 +70,24 @@ class LocalControlPlane:
         )
 
     def start(self) -> connection.KubernetesCluster:
-        """Start everything and wait until workloads can run; on any failure stop what started."""
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-        return self.cluster
+        """Start everything and wait until workloads can run; on any failure stop what started.
+
+        A free port is only free when it is chosen: if another process binds it before our
+        server does, the start is retried once with new ports."""
+        for attempt in (1, 2):
+            try:
+                self._start()
+                return self.cluster
+            except ControlPlaneError as error:
+                self.stop()
+                if attempt == 2 or "address already in use" not in str(error):
+                    raise
+                self.log(f"k8s control plane: a port was taken meanwhile, retrying: {error}")
+                shutil.rmtree(self.run_dir / "etcd", ignore_errors=True)
+            except BaseException:
+                self.stop()
+                raise
+        raise AssertionError("unreachable")
 
     def stop(self) -> None:
         self.processes.stop()
@@ -90,6 +102,7 @@ class LocalControlPlane:
         started = time.monotonic()
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         self._pki = credentials = pki.generate(self.run_dir / "pki")
+        self._opener = None  # a retry has a new CA: the old TLS context would trust nothing
         etcd_port, apiserver_port = free_port(), free_port()
         self.server = f"https://127.0.0.1:{apiserver_port}"
         pki.write_kubeconfig(

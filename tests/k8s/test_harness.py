@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,29 @@ def test_a_second_control_plane_runs_beside_the_session_one(
     assert len(pids) == 5
     assert not any(process_exists(pid) for pid in pids)
     k8s_control_plane.kubectl("get", "--raw", "/readyz")
+
+
+def test_a_port_taken_between_choice_and_bind_is_retried_with_new_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_free_port = cluster.free_port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        handed_out = iter([taken])  # etcd's client port, the first one chosen
+        monkeypatch.setattr(
+            cluster, "free_port", lambda: next(handed_out, None) or real_free_port()
+        )
+        plane = cluster.LocalControlPlane(run_dir=tmp_path, bin_dir=tools.ensure())
+        try:
+            retried = plane.start()
+            retried.kubectl("get", "--raw", "/readyz")
+        finally:
+            plane.stop()
+    # Both attempts are in the pid file: the failed etcd, then a whole control plane.
+    started = [line.split()[0] for line in (tmp_path / "pids").read_text().splitlines()]
+    assert started[0] == "etcd" and started[1:].count("etcd") == 1
 
 
 def process_exists(pid: int) -> bool:
