@@ -9,7 +9,10 @@ from pathlib import Path
 
 from . import pki
 
-SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
+# /16 rather than /24: tests that each create a few Services (and delete their namespaces
+# without waiting) must not run out of ClusterIPs over a long session. 10.0.0.1 stays the
+# apiserver's own Service IP, as in its certificate.
+SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/16"
 
 
 def loopback_url(port: int, *, scheme: str = "http") -> str:
