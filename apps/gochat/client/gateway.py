@@ -1,3 +1,4 @@
+# ruff: noqa: ASYNC109  (`timeout=` is the expected spelling in a client API)
 """`GatewayClient`: one connection to the gateway, with heartbeats, sequence tracking, resume.
 
 Every frame the server sends is parsed once by a reader task; dispatches go to a queue that
@@ -60,6 +61,7 @@ class GatewayClient:
         self._auto_heartbeat = auto_heartbeat
         self._reader = asyncio.create_task(self._read())
         self._beater: asyncio.Task[None] | None = None
+        self._answer: asyncio.Task[None] | None = None  # reply to a server-requested beat
 
     @classmethod
     async def connect(
@@ -91,7 +93,7 @@ class GatewayClient:
         the server refuses."""
         self.session_id, self.seq = session_id, seq
         await self.send(Op.RESUME, {"token": token, "session_id": session_id, "seq": seq})
-        replayed = []
+        replayed: list[Dispatch] = []
         while True:
             event = await self.next_dispatch(timeout=timeout)
             if event.t == "RESUMED":
@@ -194,7 +196,7 @@ class GatewayClient:
         elif op == Op.HEARTBEAT_ACK:
             self.heartbeat_acks += 1
         elif op == Op.HEARTBEAT:
-            asyncio.ensure_future(self.heartbeat())
+            self._answer = asyncio.create_task(self.heartbeat())
         elif op == Op.RECONNECT:
             self.reconnect_requested = True
         elif op == Op.INVALID_SESSION:

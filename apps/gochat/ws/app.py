@@ -14,13 +14,14 @@ from gochat.adapters.nats import connection, gateway_events, gateway_sessions
 from gochat.adapters.nats import presence as presence_store
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
-from gochat.core import config, ids
+from gochat.core import config, events, ids
 from gochat.core.tokens import TokenVerifier
 from gochat.ws import metrics, server
 from gochat.ws.gateway import Gateway, Services
 from gochat.ws.hub import Hub
 from gochat.ws.presence import PresenceTracker
-from gochat.ws.session import State
+from gochat.ws.protocol import CloseCode
+from gochat.ws.session import Session, State
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
@@ -83,8 +84,8 @@ class GatewayProcess:
         )
         log.info("gateway listening", extra={"port": cfg.port, "gateway_id": self.gateway_id})
 
-    async def _ephemeral(self, event: object) -> None:
-        self.hub.handle_ephemeral(event)  # type: ignore[arg-type]
+    async def _ephemeral(self, event: events.Event) -> None:
+        self.hub.handle_ephemeral(event)
 
     async def _read_stream(self) -> None:
         while True:
@@ -127,20 +128,20 @@ class GatewayProcess:
         window = self.cfg.drain_window_seconds
         log.info("draining", extra={"sessions": len(sessions), "window": window})
 
-        async def reconnect(session: object, delay: float) -> None:
+        async def reconnect(session: Session, delay: float) -> None:
             await asyncio.sleep(delay)
-            if session.state is not State.LIVE:  # type: ignore[attr-defined]
+            if session.state is not State.LIVE:
                 return
-            await gateway.detach(session)  # type: ignore[arg-type]
-            session.transport.write(gateway.reconnect_frame())  # type: ignore[attr-defined]
-            gateway.close(session, server.CloseCode.RECONNECT_REQUESTED, "gateway draining")  # type: ignore[arg-type]
+            await gateway.detach(session)  # the resume point is stored before RECONNECT
+            session.transport.write(gateway.reconnect_frame())
+            gateway.close(session, CloseCode.RECONNECT_REQUESTED, "gateway draining")
             metrics.DRAINED.inc()
 
         await asyncio.gather(
             *(reconnect(s, random.uniform(0, window)) for s in sessions), return_exceptions=True
         )
         for session in list(gateway.connections):
-            gateway.close(session, server.CloseCode.RECONNECT_REQUESTED, "gateway draining")
+            gateway.close(session, CloseCode.RECONNECT_REQUESTED, "gateway draining")
 
     async def stop(self) -> None:
         self.server.close()

@@ -118,7 +118,7 @@ class Gateway:
             session.state = State.STARTING
             flow = starting.identify if op is Op.IDENTIFY else starting.resume
             self.spawn(flow(self, session, frame.d))
-        elif session.state is not State.LIVE:
+        elif session.state is State.CONNECTED:
             raise protocol.ProtocolError(
                 CloseCode.NOT_AUTHENTICATED, f"op {int(op)} before the session is ready"
             )

@@ -85,7 +85,7 @@ class PresenceTracker:
 
     async def _announce(self, user_id: int, status: str, last_seen: datetime | None) -> None:
         await self._store.publish_status(user_id, status, last_seen)
-        payload = events.PresenceUpdated(user_id=user_id, status=status, last_seen=last_seen)  # type: ignore[arg-type]
+        payload = events.PresenceUpdated(user_id=user_id, status=status, last_seen=last_seen)
         for guild_id in self._guilds.get(user_id, frozenset()):
             await self._feed.publish(
                 events.build(

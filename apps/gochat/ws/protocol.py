@@ -69,7 +69,7 @@ class CloseCode(enum.IntEnum):
 
 
 CLOSE_CODES: dict[CloseCode, CloseInfo] = {
-    info.code: info  # type: ignore[misc]
+    CloseCode(info.code): info
     for info in [
         CloseInfo(4000, "UNKNOWN_ERROR", True, "Something went wrong on the server; resume."),
         CloseInfo(4001, "UNKNOWN_OPCODE", True, "The client sent an op the server does not take."),

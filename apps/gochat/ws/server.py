@@ -26,7 +26,7 @@ TRANSPORT_FRAME_LIMIT = 1024 * 1024
 READ_BUFFER_BYTES = 1024  # grows on demand; a small start keeps idle connections cheap
 
 
-class _Connection(picows.WSListener):  # type: ignore[misc]
+class _Connection(picows.WSListener):
     """One WebSocket: forwards frames to the gateway and implements `session.Transport`."""
 
     def __init__(self, gateway: Gateway, token: str | None) -> None:
@@ -73,8 +73,11 @@ class _Connection(picows.WSListener):  # type: ignore[misc]
     def close(self, code: int, reason: str) -> None:
         ws = self._ws
         if ws is not None and not ws.is_disconnected:
-            ws.send_close(code, reason.encode()[:123])
+            ws.send_close(picows.WSCloseCode(code), reason.encode()[:123])
             ws.disconnect(graceful=True)
+
+
+_Routed = picows.WSListener | picows.WSUpgradeResponseWithListener | None
 
 
 def _http(status: int, body: bytes, content_type: str) -> picows.WSUpgradeResponseWithListener:
@@ -92,8 +95,8 @@ def _json(status: int, value: object) -> picows.WSUpgradeResponseWithListener:
 
 def listener_factory(
     gateway: Gateway, *, readiness: Callable[[], dict[str, str]]
-) -> Callable[[picows.WSUpgradeRequest], object]:
-    def route(request: picows.WSUpgradeRequest) -> object:
+) -> Callable[[picows.WSUpgradeRequest], _Routed]:
+    def route(request: picows.WSUpgradeRequest) -> _Routed:
         url = urlsplit(request.path.decode("latin-1"))
         if url.path == WS_PATH:
             if gateway.draining:

@@ -4,7 +4,8 @@ cut off with TOO_SLOW while the others keep up)."""
 from __future__ import annotations
 
 import asyncio
-import urllib.request
+
+import httpx
 
 from gochat.client.gateway import GatewayClient, GatewayClosed
 from gochat.ws.protocol import CloseCode
@@ -78,7 +79,7 @@ async def test_slow_client_is_cut_off_while_others_are_unaffected(world, gateway
     slow.ws.transport.resume_reading()
     code, reason = await slow.wait_closed(timeout=30)
     assert code == CloseCode.TOO_SLOW and "resume" in reason
-    with urllib.request.urlopen(f"{gateway.http}/metrics") as response:
-        metrics = response.read().decode()
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{gateway.http}/metrics")).text
     assert 'gochat_ws_disconnects_total{reason="TOO_SLOW"} 1.0' in metrics
     assert "gochat_ws_connections 1.0" in metrics

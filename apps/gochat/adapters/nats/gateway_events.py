@@ -47,7 +47,7 @@ class EventFeed:
             await _quietly_unsubscribe(sub)
 
     async def replay(
-        self, *, after: int, through: int, timeout: float = 5.0
+        self, *, after: int, through: int, idle_seconds: float = 5.0
     ) -> AsyncIterator[tuple[int, events.Event | None]]:
         """The events with sequence in (after, through], in order."""
         if through <= after:
@@ -55,7 +55,7 @@ class EventFeed:
         sub = await self._subscribe(after + 1)
         try:
             while True:
-                msg = await sub.next_msg(timeout=timeout)
+                msg = await sub.next_msg(timeout=idle_seconds)
                 seq, event = _decode(msg)
                 if seq > through:
                     return

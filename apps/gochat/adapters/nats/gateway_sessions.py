@@ -82,13 +82,13 @@ class SessionRecords:
         return await self._client.subscribe(_control_subject(gateway_id), cb=answer)
 
     async def request_takeover(
-        self, gateway_id: str, session_id: str, *, timeout: float = 2.0
+        self, gateway_id: str, session_id: str, *, wait_seconds: float = 2.0
     ) -> Record | None:
         """The record after the holder detached the session; None when the holder is gone or
         no longer has it."""
         try:
             reply = await self._client.request(
-                _control_subject(gateway_id), session_id.encode(), timeout=timeout
+                _control_subject(gateway_id), session_id.encode(), timeout=wait_seconds
             )
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
             return None
