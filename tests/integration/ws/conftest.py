@@ -45,14 +45,15 @@ async def world(
 def gateways(
     migrated_database: str, nats_server: NatsServer, jwks_url: str, tmp_path: Path
 ) -> Iterator[Callable[..., harness.GatewayProc]]:
-    """`gateways(**config)` starts one more gateway process; all are stopped at the end."""
+    """`gateways(*args, **config)` starts one more gateway process; all are stopped at the end."""
     started: list[harness.GatewayProc] = []
 
-    def start(**overrides: Any) -> harness.GatewayProc:
+    def start(*args: str, **overrides: Any) -> harness.GatewayProc:
         env = harness.gateway_env(
             dsn=migrated_database, nats_url=nats_server.url, jwks_url=jwks_url, **overrides
         )
-        gateway = harness.GatewayProc(env=env, log_path=tmp_path / f"ws{len(started)}.log")
+        log_path = tmp_path / f"ws{len(started)}.log"
+        gateway = harness.GatewayProc(env=env, log_path=log_path, args=args)
         started.append(gateway)
         gateway.start()
         return gateway

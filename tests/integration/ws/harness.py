@@ -68,6 +68,7 @@ class GatewayProc:
     env: dict[str, str]
     log_path: Path
     port: int = field(default_factory=process.free_port)
+    args: tuple[str, ...] = ()
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -82,7 +83,7 @@ class GatewayProc:
         env = {**os.environ, **self.env, "GOCHAT_PORT": str(self.port)}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gochat", "ws"],
+                [sys.executable, "-m", "gochat", "ws", *self.args],
                 env=env,
                 stdout=log,
                 stderr=log,

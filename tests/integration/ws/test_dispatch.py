@@ -27,3 +27,21 @@ async def test_clients_on_two_gateways_receive_the_same_channel_messages(world, 
         assert client.gaps == 0
     await on_first.close()
     await on_second.close()
+
+
+async def test_worker_processes_share_one_port_and_all_drain(world, gateways):
+    gateway = gateways("--workers", "2")
+    owner = await world.user()
+    await world.create_guild(owner)
+    channel_id = await world.create_channel()
+    clients = [await GatewayClient.connect(gateway.url) for _ in range(8)]
+    for client in clients:
+        await client.identify(owner.token)
+    await world.post(channel_id, owner, "to everyone")
+    for client in clients:
+        assert (await client.wait_for("MESSAGE_CREATE")).d["content"] == "to everyone"
+    gateway.terminate()
+    for client in clients:
+        assert (await client.wait_closed(timeout=20))[0] == 4013
+        assert client.reconnect_requested
+    assert gateway.wait(20) == 0

@@ -27,8 +27,8 @@ def test_length_is_bounded() -> None:
     point = ResumePoint(seq=0, base_seq=0, base_pos=0)
     for stream_seq in range(1, 1001):
         point.record(stream_seq, limit=10)
-    assert len(point.positions) == 10
-    assert point.position_for(990) == 990 and point.position_for(989) is None
+    assert 5 <= len(point.positions) <= 10
+    assert point.position_for(995) == 995 and point.position_for(989) is None
 
 
 def test_round_trips_through_a_record() -> None:
