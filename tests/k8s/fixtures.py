@@ -82,7 +82,7 @@ def k8s_control_plane(
     built = tools.bin_dir()
     if existing:
         cluster_in_use = connection.KubernetesCluster.from_kubeconfig(
-            Path(existing), bin_dir=built if built.is_dir() else None
+            Path(existing).expanduser(), bin_dir=built if built.is_dir() else None
         )
         yield dataclasses.replace(cluster_in_use, simulated_nodes=has_harness_nodes(cluster_in_use))
         return
