@@ -197,7 +197,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in SERVERS}
     for _ in range(args.runs):  # interleaved, so machine drift hits every server alike
