@@ -13,14 +13,16 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gochat.core import errors, metrics
+from gochat.core import errors, metrics, tracing
 from gochat.core.logs import request_id_var
 
 log = logging.getLogger(__name__)
+_tracer = tracing.tracer(__name__)
 ReadinessCheck = Callable[[], Awaitable[None]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -224,14 +226,21 @@ class _MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
-            route = scope.get("route")
-            # Label by template (/guilds/{guild_id}), never the raw path: bounded cardinality.
-            template = getattr(route, "path", None) or "unmatched"
-            method = scope.get("method", "GET")
-            metrics.HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
-            metrics.HTTP_LATENCY.labels(self.service, method, template).observe(
-                time.perf_counter() - started
-            )
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        method = scope.get("method", "GET")
+        # Continue the caller's trace (W3C traceparent) so it reaches the events this causes.
+        with _tracer.start_as_current_span(
+            f"HTTP {method}", context=tracing.extract_context(headers), kind=SpanKind.SERVER
+        ) as span:
+            try:
+                await self.app(scope, receive, record_status)
+            finally:
+                route = scope.get("route")
+                template = getattr(route, "path", None) or "unmatched"
+                span.update_name(f"{method} {template}")
+                span.set_attribute("http.route", template)
+                span.set_attribute("http.response.status_code", status)
+                metrics.HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
+                metrics.HTTP_LATENCY.labels(self.service, method, template).observe(
+                    time.perf_counter() - started
+                )
