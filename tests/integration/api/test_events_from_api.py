@@ -92,3 +92,17 @@ async def test_dm_and_user_events_use_their_scopes(api: Api, nats_server: Any) -
     assert set(dm_events[1][1].user_ids) == {alice.id, bob.id}
     user_events = await _read_events(nats_server.url, f"gochat.ev.user.{alice.id}.>", 1)
     assert [e.type for _, e in user_events] == ["USER_UPDATE"]
+
+
+async def test_the_request_trace_travels_with_its_events(api: Api, nats_server: Any) -> None:
+    owner = await api.user()
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    created = await owner.post(
+        "/guilds", json={"name": "traced"}, headers={"traceparent": traceparent}
+    )
+    guild_id = created.json()["id"]
+    received = await _read_events(nats_server.url, f"gochat.ev.guild.{guild_id}.>", 3)
+    assert len(received) == 3
+    for msg, _ in received:
+        assert msg.headers and msg.headers["traceparent"].split("-")[1] == trace_id
