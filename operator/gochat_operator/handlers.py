@@ -134,6 +134,12 @@ async def on_child_event(
         return
     key = owner_key(namespace, body.metadata.get("ownerReferences") or [])
     if key is not None:
+        resource_version = (
+            "" if type == "DELETED" else str(body.metadata.get("resourceVersion", ""))
+        )
+        memo.reconciler.children.observed(
+            body["kind"], namespace, body.metadata.name, resource_version
+        )
         memo.queue.request(key)
 
 

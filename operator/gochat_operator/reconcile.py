@@ -17,8 +17,8 @@ from typing import Any
 
 import pydantic
 
-from gochat_operator import kube, metrics, migrations, references, status
-from gochat_operator.specs import bundle, inputs, meta
+from gochat_operator import children, kube, metrics, migrations, references, status
+from gochat_operator.specs import inputs, meta
 from gochat_operator.specs.model import base, cluster
 
 EventSink = Callable[[dict[str, Any], str, str, str], None]  # body, type, reason, message
@@ -46,7 +46,7 @@ class Reconciler:
         self.emit = emit
         self.settings = settings
         self.locks: dict[tuple[str, str], asyncio.Lock] = {}
-        self.child_uids: dict[tuple[str, str, str], str] = {}
+        self.children = children.ChildApplier(k)
         self.capabilities: tuple[float, bool] = (0.0, False)
 
     async def reconcile(self, namespace: str, name: str) -> Outcome:
@@ -65,6 +65,7 @@ class Reconciler:
 
     def forget(self, namespace: str, name: str) -> None:
         self.locks.pop((namespace, name), None)
+        self.children.forget_namespace_cluster(namespace, name)
         metrics.record_phase(namespace, name, None)
 
     async def has_prometheus_operator(self) -> bool:
@@ -110,7 +111,7 @@ class Reconciler:
         for event in decision.events:
             self.emit(body, *event)
         desired = dataclasses.replace(with_secrets, serving=decision.serving)
-        deployments = await self.apply_children(body, desired)
+        deployments = await self.children.apply_all(desired, restored=self.restored(body))
         observation = status.Observation(
             generation=generation, paused=False, problems=[], migration=decision.state,
             migration_message=decision.message, serving=decision.serving,
@@ -122,47 +123,12 @@ class Reconciler:
         await self.publish(body, previous, new_status)
         return Outcome(phase=new_status["phase"], requeue_after=decision.requeue_after)
 
-    async def apply_children(
-        self, body: dict[str, Any], cluster_input: inputs.ClusterInput
-    ) -> dict[str, dict[str, Any]]:
-        """Apply every desired child, prune unwanted ones; Deployments as returned, by component."""
-        children = bundle.render_children(cluster_input)
-        deployments: dict[str, dict[str, Any]] = {}
-        for manifest in children.base:
-            self.note_uid(body, await self.kube.apply(manifest))
-        for ref in children.prune:
-            await self.kube.delete(ref.api_version, ref.kind, cluster_input.namespace, ref.name)
-        for manifest in children.workloads:
-            if manifest["kind"] == "Deployment" and "replicas" not in manifest["spec"]:
-                await self.hand_replicas_to_hpa(manifest)
-            applied = await self.kube.apply(manifest)
-            self.note_uid(body, applied)
-            if applied["kind"] == "Deployment":
-                deployments[applied["metadata"]["labels"]["app.kubernetes.io/component"]] = applied
-        return deployments
+    def restored(self, body: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+        def post(child: dict[str, Any]) -> None:
+            message = f"recreated {child['kind']} {child['metadata']['name']}"
+            self.emit(body, "Normal", "ChildRestored", message)
 
-    async def hand_replicas_to_hpa(self, manifest: dict[str, Any]) -> None:
-        """Before we stop sending `replicas`, make sure we are not its only owner: server-side
-        apply would otherwise remove the field and the Deployment would drop to 1 replica."""
-        metadata = manifest["metadata"]
-        live = await self.kube.get("apps/v1", "Deployment", metadata["namespace"], metadata["name"])
-        if live is None or not owns_replicas(live):
-            return
-        handover = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
-            "spec": {"replicas": live["spec"].get("replicas", 1)},
-        }
-        await self.kube.apply(handover, manager=f"{meta.MANAGER}-hpa-handover")
-
-    def note_uid(self, body: dict[str, Any], applied: dict[str, Any]) -> None:
-        """Post an Event when a child we had seen comes back with a new uid (restored)."""
-        key = (body["metadata"]["uid"], applied["kind"], applied["metadata"]["name"])
-        uid, seen = applied["metadata"]["uid"], self.child_uids.get(key)
-        self.child_uids[key] = uid
-        if seen and seen != uid:
-            self.emit(body, "Normal", "ChildRestored", f"recreated {applied['kind']} {key[2]}")
+        return post
 
     async def pause(
         self, body: dict[str, Any], previous: dict[str, Any], generation: int
@@ -231,13 +197,6 @@ def without_nulls(value: Any) -> Any:
 
 def condition(status_body: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status_body.get("conditions", []) if c.get("type") == kind), {})
-
-
-def owns_replicas(live: dict[str, Any]) -> bool:
-    for entry in live["metadata"].get("managedFields", []):
-        if entry.get("manager") == meta.MANAGER and entry.get("operation") == "Apply":
-            return "f:replicas" in entry.get("fieldsV1", {}).get("f:spec", {})
-    return False
 
 
 def migration_record(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,116 @@
+"""Applying a cluster's children, with just enough memory to stay quiet at scale.
+
+Server-side apply of an unchanged manifest is a no-op for the API server but still a request;
+with hundreds of clusters, re-sending ~20 unchanged children on every wake-up is most of the
+operator's traffic. So a child is re-applied only when its manifest changed or the object
+changed since our last apply (a watch event with another resourceVersion: someone edited or
+deleted it). Deployments are always applied: their response is what status is computed from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from gochat_operator import kube
+from gochat_operator.specs import bundle, inputs, meta
+
+Manifest = dict[str, Any]
+ChildKey = tuple[str, str, str]  # (kind, namespace, name)
+
+
+def manifest_digest(manifest: Manifest) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()
+
+
+def owns_replicas(live: Manifest) -> bool:
+    for entry in live["metadata"].get("managedFields", []):
+        if entry.get("manager") == meta.MANAGER and entry.get("operation") == "Apply":
+            return "f:replicas" in entry.get("fieldsV1", {}).get("f:spec", {})
+    return False
+
+
+class ChildApplier:
+    def __init__(self, k: kube.Kube) -> None:
+        self.kube = k
+        self.applied: dict[ChildKey, tuple[str, str]] = {}  # -> (manifest digest, resourceVersion)
+        self.absent: set[ChildKey] = set()  # pruned children known not to exist
+        self.uids: dict[ChildKey, str] = {}
+
+    def observed(self, kind: str, namespace: str, name: str, resource_version: str) -> None:
+        """A watch event for a child: forget our copy unless the event is our own write."""
+        key = (kind, namespace, name)
+        self.absent.discard(key)
+        cached = self.applied.get(key)
+        if cached and cached[1] != resource_version:
+            del self.applied[key]
+
+    def forget_namespace_cluster(self, namespace: str, cluster: str) -> None:
+        prefix = f"{cluster}-"
+        for store in (self.applied, self.uids):
+            for key in [
+                k
+                for k in store
+                if k[1] == namespace and (k[2] == cluster or k[2].startswith(prefix))
+            ]:
+                del store[key]
+
+    async def apply(
+        self, manifest: Manifest, *, restored: Callable[[Manifest], None]
+    ) -> Manifest | None:
+        """Apply unless unchanged since our last apply; the API's answer, or None if skipped."""
+        metadata = manifest["metadata"]
+        key = (manifest["kind"], metadata["namespace"], metadata["name"])
+        digest = manifest_digest(manifest)
+        cached = self.applied.get(key)
+        if cached and cached[0] == digest and manifest["kind"] != "Deployment":
+            return None
+        if manifest["kind"] == "Deployment" and "replicas" not in manifest["spec"]:
+            await self.hand_replicas_to_hpa(manifest)
+        result = await self.kube.apply(manifest)
+        self.applied[key] = (digest, result["metadata"]["resourceVersion"])
+        seen, self.uids[key] = self.uids.get(key), result["metadata"]["uid"]
+        if seen and seen != result["metadata"]["uid"]:
+            restored(result)
+        return result
+
+    async def prune(self, ref: bundle.ChildRef, namespace: str) -> None:
+        key = (ref.kind, namespace, ref.name)
+        if key in self.absent:
+            return
+        await self.kube.delete(ref.api_version, ref.kind, namespace, ref.name)
+        self.applied.pop(key, None)
+        self.absent.add(key)
+
+    async def hand_replicas_to_hpa(self, manifest: Manifest) -> None:
+        """Before we stop sending `replicas`, make sure we are not its only owner: server-side
+        apply would otherwise remove the field and the Deployment would drop to 1 replica."""
+        metadata = manifest["metadata"]
+        live = await self.kube.get("apps/v1", "Deployment", metadata["namespace"], metadata["name"])
+        if live is None or not owns_replicas(live):
+            return
+        handover = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": metadata["name"], "namespace": metadata["namespace"]},
+            "spec": {"replicas": live["spec"].get("replicas", 1)},
+        }
+        await self.kube.apply(handover, manager=f"{meta.MANAGER}-hpa-handover")
+
+    async def apply_all(
+        self, cluster_input: inputs.ClusterInput, *, restored: Callable[[Manifest], None]
+    ) -> dict[str, Manifest]:
+        """Apply every desired child, prune unwanted ones; Deployments as returned, by component."""
+        children = bundle.render_children(cluster_input)
+        for manifest in children.base:
+            await self.apply(manifest, restored=restored)
+        for ref in children.prune:
+            await self.prune(ref, cluster_input.namespace)
+        deployments: dict[str, Manifest] = {}
+        for manifest in children.workloads:
+            applied = await self.apply(manifest, restored=restored)
+            if applied is not None and applied["kind"] == "Deployment":
+                deployments[applied["metadata"]["labels"]["app.kubernetes.io/component"]] = applied
+        return deployments
