@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gochat.adapters.postgres.directory import DirectoryTx
 from gochat.core import errors, permissions
@@ -16,6 +16,7 @@ class ChannelAccess:
     guild_id: int | None
     member: permissions.MemberContext | None  # None in a DM channel
     granted: Permission
+    recipient_ids: list[int] = field(default_factory=list)  # DM channels only
 
     def require(self, needed: Permission) -> None:
         missing = needed & ~self.granted
@@ -45,22 +46,29 @@ async def require_guild_permission(
 
 async def channel_access(tx: DirectoryTx, channel_id: int, user_id: int) -> ChannelAccess:
     """What the caller may do in a channel. A channel they cannot view does not exist for them."""
-    found = await tx.channel_guild(channel_id)
+    facts = await tx.channel_access_facts(channel_id, user_id)
     unknown = errors.NotFound("unknown channel", details={"channel_id": str(channel_id)})
-    if found is None:
+    if facts is None:
         raise unknown
-    channel_type, guild_id = found
-    if guild_id is None:
-        if not await tx.is_dm_recipient(channel_id, user_id):
+    if facts.guild_id is None:
+        if user_id not in facts.recipient_ids:
             raise unknown
-        return ChannelAccess(channel_id, channel_type, None, None, permissions.DM_RECIPIENT)
-    member = await tx.member_context(guild_id, user_id)
-    if member is None:
-        raise errors.Forbidden("not a member of this guild", details={"guild_id": str(guild_id)})
-    granted = permissions.effective_permissions(member, await tx.channel_overwrites(channel_id))
+        return ChannelAccess(
+            channel_id,
+            facts.channel_type,
+            None,
+            None,
+            permissions.DM_RECIPIENT,
+            facts.recipient_ids,
+        )
+    if facts.member is None:
+        raise errors.Forbidden(
+            "not a member of this guild", details={"guild_id": str(facts.guild_id)}
+        )
+    granted = permissions.effective_permissions(facts.member, facts.overwrites)
     if not granted & Permission.VIEW_CHANNEL:
         raise unknown
-    return ChannelAccess(channel_id, channel_type, guild_id, member, granted)
+    return ChannelAccess(channel_id, facts.channel_type, facts.guild_id, facts.member, granted)
 
 
 async def visible_channel_ids(tx: DirectoryTx, guild_id: int, user_id: int) -> list[int]:

@@ -53,14 +53,10 @@ async def open_channel(
 ) -> Target:
     async with ctx.directory.read("message_channel_access") as tx:
         found = await access.channel_access(tx, channel_id, user_id)
-        found.require(needed)
-        recipients: list[int] = []
-        if found.guild_id is None:
-            channel = await tx.get_channel(channel_id)
-            recipients = list(channel.recipient_ids) if channel else []
+    found.require(needed)
     if found.channel_type == "category":
         raise errors.BadRequest("categories hold no messages")
-    return Target(found, recipients)
+    return Target(found, found.recipient_ids)
 
 
 def _validate_content(ctx: ApiContext, content: str) -> str:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+
 from gochat.adapters.postgres.directory.base import Queries
 from gochat.core import permissions
 
@@ -97,3 +100,63 @@ class AccessQueries(Queries):
                 user_id,
             )
         )
+
+    async def channel_access_facts(self, channel_id: int, user_id: int) -> ChannelFacts | None:
+        """Everything needed to decide a user's access to a channel, in one round trip
+        (the hot path of every message send and read)."""
+        row = await self.conn.fetchrow(_CHANNEL_FACTS, channel_id, user_id)
+        if row is None:
+            return None
+        member = None
+        if row["guild_id"] is not None and row["is_member"]:
+            roles = json.loads(row["roles"])
+            everyone = next(
+                (permissions.Role(r[0], r[1], r[2]) for r in roles if r[3]),
+                permissions.Role(row["guild_id"], 0, 0),
+            )
+            member = permissions.MemberContext(
+                user_id=user_id,
+                guild_id=row["guild_id"],
+                owner_id=row["owner_id"],
+                everyone=everyone,
+                roles=[permissions.Role(r[0], r[1], r[2]) for r in roles if not r[3]],
+            )
+        return ChannelFacts(
+            channel_type=row["type"],
+            guild_id=row["guild_id"],
+            member=member,
+            overwrites=[
+                permissions.Overwrite(o[0], o[1], o[2], o[3]) for o in json.loads(row["overwrites"])
+            ],
+            recipient_ids=list(row["recipients"] or []),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelFacts:
+    channel_type: str
+    guild_id: int | None
+    member: permissions.MemberContext | None  # None: not a member (or a DM channel)
+    overwrites: list[permissions.Overwrite]
+    recipient_ids: list[int]  # DM channels only
+
+
+_CHANNEL_FACTS = """
+    SELECT c.type, c.guild_id, g.owner_id,
+           EXISTS (SELECT 1 FROM members m
+                    WHERE m.guild_id = c.guild_id AND m.user_id = $2) AS is_member,
+           (SELECT coalesce(jsonb_agg(jsonb_build_array(r.id, r.permissions, r.position,
+                                                        r.id = c.guild_id)), '[]')
+              FROM roles r
+             WHERE r.guild_id = c.guild_id
+               AND (r.id = c.guild_id OR r.id IN (SELECT role_id FROM member_roles mr
+                                                   WHERE mr.guild_id = c.guild_id
+                                                     AND mr.user_id = $2))) AS roles,
+           (SELECT coalesce(jsonb_agg(jsonb_build_array(o.target_id, o.target_type, o.allow,
+                                                        o.deny)), '[]')
+              FROM overwrites o WHERE o.channel_id = c.id) AS overwrites,
+           (SELECT array_agg(cr.user_id ORDER BY cr.user_id)
+              FROM channel_recipients cr WHERE cr.channel_id = c.id) AS recipients
+      FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id
+     WHERE c.id = $1
+"""
