@@ -308,3 +308,40 @@ async def test_indexing_resumes_after_a_nats_outage(
 
     await eventually(second_indexed, within=30, what="the message sent after the outage")
     assert not indexer.task.done()
+
+
+async def test_two_replicas_share_the_consumer_and_agree_on_the_result(
+    indexer_config: config.IndexerConfig, events_out: EventsOut, search_db: Database
+) -> None:
+    chat = Chat()
+    shared = indexer_config.model_copy(update={"batch_size": 10})
+    expected: dict[int, str] = {}
+    async with indexer_app.running_indexer(shared), indexer_app.running_indexer(shared):
+        for n in range(300):
+            message = chat.message(f"replica item {n}", channel_id=GENERAL)
+            await events_out.send(chat.created(message))
+            expected[message.id] = message.content
+            if n % 4 == 1:
+                edited, edit = chat.edited(message, f"replica item {n} edited")
+                await events_out.send(edit)
+                expected[message.id] = edited.content
+            if n % 9 == 2:
+                await events_out.send(chat.deleted(message))
+                del expected[message.id]
+
+        async def caught_up() -> bool:
+            info = await events_out.js.consumer_info(events_out.stream, shared.consumer_name)
+            return info.num_pending == 0 and info.num_ack_pending == 0
+
+        await eventually(caught_up, what="both replicas to drain the stream")
+    index = PostgresSearchIndex(search_db)
+    pages = [
+        await index.search(
+            SearchQuery(
+                guild_id=chat.guild_id, text="", channel_ids=[GENERAL], limit=100, offset=offset
+            )
+        )
+        for offset in range(0, 300, 100)
+    ]
+    found = {hit.message_id: hit.snippet for page in pages for hit in page.hits}
+    assert found == expected

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 MESSAGE_TYPES = ("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE")
 FILTER_SUBJECTS = [f"gochat.ev.{scope}.*.{t}" for scope in ("guild", "dm") for t in MESSAGE_TYPES]
+# After the first message of a batch, how long to wait for the rest of the burst.
+LINGER_SECONDS = 0.005
 DEAD_LETTER_STREAM = "GOCHAT_DLQ"
 DEAD_LETTER_SUBJECT = "gochat.dlq.indexer"
 DEAD_LETTER_MAX_AGE = timedelta(days=30)
@@ -135,6 +137,11 @@ class IndexerConsumer:
                     return batch
             self._signal.clear()
             remaining = deadline - asyncio.get_running_loop().time()
+            if batch:
+                # A request the server parked on max_ack_pending (another replica holds the
+                # unacknowledged window) keeps waiting for a full batch instead of ending; do not
+                # wait with it. What it sends later is picked up by the next fetch.
+                remaining = min(remaining, LINGER_SECONDS)
             if remaining <= 0:
                 return batch
             try:
