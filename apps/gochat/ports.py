@@ -171,6 +171,10 @@ class SearchIndex(Protocol):
         """Remove for good: the id keeps a tombstone, so a create or edit delivered after the
         delete (redelivery, reordering) does not bring the message back."""
 
+    async def purge(self, *, guild_id: int | None = None, channel_id: int | None = None) -> None:
+        """Remove every document of a deleted guild or channel (exactly one is given): the
+        system of record dropped their messages without a MESSAGE_DELETE each."""
+
     async def search(self, query: SearchQuery) -> SearchResult: ...
 
 
