@@ -1,4 +1,5 @@
-"""What a message event means for the search index: a document to upsert or an id to delete."""
+"""What an event means for the search index: a document to upsert, a message id to delete, or a
+deleted channel or guild whose documents go."""
 
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from gochat.ports import SearchDocument
 
 @dataclass
 class Changes:
-    """A batch's effect on the index, applied as one upsert and one delete."""
+    """A batch's effect on the index, applied in this order: upserts, deletes, purges (so a
+    message created and its channel deleted in one batch ends up gone)."""
 
     upserts: list[SearchDocument] = field(default_factory=list)
     deletes: list[int] = field(default_factory=list)
-
-    def __len__(self) -> int:
-        return len(self.upserts) + len(self.deletes)
+    purged_channels: list[int] = field(default_factory=list)
+    purged_guilds: list[int] = field(default_factory=list)
 
 
 def parse_changes(raw: bytes) -> Changes:
@@ -46,6 +47,10 @@ def _changes(event: events.Event, payload: BaseModel) -> Changes:
         return Changes(upserts=[document_of(payload, version=event.id)])
     if isinstance(payload, events.MessageDeleted):
         return Changes(deletes=[payload.id])
+    if isinstance(payload, events.ChannelDeleted):
+        return Changes(purged_channels=[payload.id])
+    if isinstance(payload, events.GuildDeleted):
+        return Changes(purged_guilds=[payload.id])
     return Changes()
 
 
@@ -67,4 +72,6 @@ def merge(parts: Sequence[Changes]) -> Changes:
     for part in parts:
         merged.upserts += part.upserts
         merged.deletes += part.deletes
+        merged.purged_channels += part.purged_channels
+        merged.purged_guilds += part.purged_guilds
     return merged

@@ -6,7 +6,8 @@ from prometheus_client import Counter, Gauge, Histogram
 
 DOCUMENTS = Counter(
     "gochat_indexer_documents_total",
-    "Documents written to the search index, by operation (upsert, delete).",
+    "Index writes by operation: upsert and delete count documents, purge counts deleted "
+    "channels and guilds whose documents were removed.",
     ["operation"],
 )
 BATCH_SECONDS = Histogram(

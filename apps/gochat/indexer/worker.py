@@ -113,6 +113,12 @@ class IndexWorker:
         if changes.deletes:
             await self._index.delete(changes.deletes)
             metrics.DOCUMENTS.labels("delete").inc(len(changes.deletes))
+        for channel_id in dict.fromkeys(changes.purged_channels):
+            await self._index.purge(channel_id=channel_id)
+            metrics.DOCUMENTS.labels("purge").inc()
+        for guild_id in dict.fromkeys(changes.purged_guilds):
+            await self._index.purge(guild_id=guild_id)
+            metrics.DOCUMENTS.labels("purge").inc()
 
     async def _settle_one_by_one(self, ready: list[tuple[Delivery, documents.Changes]]) -> None:
         for position, (delivery, changes) in enumerate(ready):

@@ -219,3 +219,24 @@ async def test_nul_characters_are_stored_without_failing(index: SearchIndex) -> 
 async def test_empty_channel_list_finds_nothing(index: SearchIndex) -> None:
     await index.upsert([doc("anything at all")])
     assert (await index.search(query("anything", channel_ids=[]))).total == 0
+
+
+async def test_purge_removes_a_channel_or_a_guild(index: SearchIndex) -> None:
+    general, random = doc("purge me", channel_id=GENERAL), doc("purge me", channel_id=RANDOM)
+    tombstoned = doc("purge me", channel_id=RANDOM)
+    elsewhere = doc("purge me", guild_id=OTHER_GUILD)
+    await index.upsert([general, random, tombstoned, elsewhere])
+    await index.delete([tombstoned.message_id])
+
+    await index.purge(channel_id=RANDOM)
+    assert [h.message_id for h in (await index.search(query("purge"))).hits] == [general.message_id]
+    await index.purge(guild_id=GUILD)
+    assert (await index.search(query("purge"))).total == 0
+    assert (await index.search(query("purge", guild_id=OTHER_GUILD))).total == 1
+
+
+async def test_purge_needs_exactly_one_scope(index: SearchIndex) -> None:
+    with pytest.raises(ValueError):
+        await index.purge()
+    with pytest.raises(ValueError):
+        await index.purge(guild_id=GUILD, channel_id=GENERAL)

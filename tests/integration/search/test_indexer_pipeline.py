@@ -14,7 +14,7 @@ from tests.integration.search.support import Chat, EventsOut, eventually
 from gochat.adapters.nats import indexer_consumer
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.search import PostgresSearchIndex
-from gochat.core import config
+from gochat.core import config, events
 from gochat.indexer import app as indexer_app
 from gochat.indexer.worker import IndexWorker
 from gochat.ports import SearchDocument, SearchQuery, SearchResult
@@ -186,6 +186,9 @@ class FlakyIndex:
             raise RuntimeError("index write failed")
         await self.real.delete(message_ids)
 
+    async def purge(self, *, guild_id: int | None = None, channel_id: int | None = None) -> None:
+        await self.real.purge(guild_id=guild_id, channel_id=channel_id)
+
     async def search(self, query: SearchQuery) -> SearchResult:
         return await self.real.search(query)
 
@@ -345,3 +348,49 @@ async def test_two_replicas_share_the_consumer_and_agree_on_the_result(
     ]
     found = {hit.message_id: hit.snippet for page in pages for hit in page.hits}
     assert found == expected
+
+
+async def test_deleting_a_channel_or_guild_purges_its_documents(
+    indexer: indexer_app.IndexerContext, events_out: EventsOut, search_db: Database
+) -> None:
+    chat, other = Chat(), Chat()
+    in_general = chat.message("purge candidate", channel_id=GENERAL)
+    in_random = chat.message("purge candidate", channel_id=RANDOM)
+    other_guild = other.message("purge candidate", channel_id=GENERAL)
+    await events_out.send(chat.created(in_general), chat.created(in_random))
+    await events_out.send(other.created(other_guild))
+
+    async def indexed() -> bool:
+        return await stored_rows(search_db, chat) == 2 and await stored_rows(search_db, other) == 1
+
+    await eventually(indexed, what="three documents")
+    channel_gone = events.build(
+        "CHANNEL_DELETE",
+        events.ChannelDeleted(id=RANDOM, guild_id=chat.guild_id),
+        event_id=support.next_id(),
+        scope="guild",
+        scope_id=chat.guild_id,
+        guild_id=chat.guild_id,
+        channel_id=RANDOM,
+    )
+    await events_out.send(channel_gone)
+
+    async def channel_purged() -> bool:
+        return await stored_rows(search_db, chat) == 1
+
+    await eventually(channel_purged, what="the channel's documents to go")
+    guild_gone = events.build(
+        "GUILD_DELETE",
+        events.GuildDeleted(id=chat.guild_id),
+        event_id=support.next_id(),
+        scope="guild",
+        scope_id=chat.guild_id,
+        guild_id=chat.guild_id,
+    )
+    await events_out.send(guild_gone)
+
+    async def guild_purged() -> bool:
+        return await stored_rows(search_db, chat) == 0
+
+    await eventually(guild_purged, what="the guild's documents to go")
+    assert await stored_rows(search_db, other) == 1

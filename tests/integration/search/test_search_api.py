@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from tests.fixtures import accounts, servers
@@ -220,3 +221,24 @@ async def test_only_members_may_search(stack: Stack, guild: Guild) -> None:
     ).status_code == 404
     anonymous = httpx.AsyncClient(transport=stack.transport, base_url="http://api.test")
     assert (await anonymous.get(url, params={"q": "x"})).status_code == 401
+
+
+async def test_deleting_a_channel_removes_its_messages_from_the_index(
+    stack: Stack, guild: Guild
+) -> None:
+    doomed = await create_channel(guild, "doomed")
+    await guild.owner.send(doomed, "soon to vanish")
+    await wait_total(guild.owner, guild.id, 1, q="vanish")
+    await guild.owner.ok("DELETE", f"/channels/{doomed}")
+
+    async def purged() -> bool:
+        conn = await asyncpg.connect(stack.dsn)
+        try:
+            left = await conn.fetchval(
+                "SELECT count(*) FROM search_documents WHERE channel_id = $1", int(doomed)
+            )
+        finally:
+            await conn.close()
+        return bool(left == 0)
+
+    await eventually(purged, what="the deleted channel's documents to be purged")

@@ -2,8 +2,8 @@
 
 - Durable (`consumer_name`): the stream remembers what was acknowledged, so a restarted indexer
   continues where the last one stopped and a second replica shares the work.
-- Filtered to the six message subjects (`gochat.ev.{guild,dm}.*.MESSAGE_{CREATE,UPDATE,DELETE}`):
-  the server never sends the indexer anything else.
+- Filtered to the message subjects (`gochat.ev.{guild,dm}.*.MESSAGE_{CREATE,UPDATE,DELETE}`)
+  and channel and guild deletions: the server never sends the indexer anything else.
 - Explicit acks and `max_ack_pending = batch_size`: the server hands out at most one batch of
   unacknowledged work, which bounds memory and what a crash leaves to redeliver.
 - No server-side `max_deliver`: the indexer counts attempts itself (`Delivery.deliveries`) and
@@ -30,7 +30,13 @@ from nats.js import errors as js_errors
 log = logging.getLogger(__name__)
 
 MESSAGE_TYPES = ("MESSAGE_CREATE", "MESSAGE_UPDATE", "MESSAGE_DELETE")
-FILTER_SUBJECTS = [f"gochat.ev.{scope}.*.{t}" for scope in ("guild", "dm") for t in MESSAGE_TYPES]
+FILTER_SUBJECTS = [
+    *(f"gochat.ev.{scope}.*.{t}" for scope in ("guild", "dm") for t in MESSAGE_TYPES),
+    # Deleting a channel or guild drops its messages without a MESSAGE_DELETE each.
+    "gochat.ev.guild.*.CHANNEL_DELETE",
+    "gochat.ev.dm.*.CHANNEL_DELETE",
+    "gochat.ev.guild.*.GUILD_DELETE",
+]
 # After the first message of a batch, how long to wait for the rest of the burst.
 LINGER_SECONDS = 0.005
 DEAD_LETTER_STREAM = "GOCHAT_DLQ"

@@ -76,6 +76,16 @@ class PostgresSearchIndex:
             # order keeps two indexer replicas from deadlocking.
             await conn.execute(_DELETE, sorted(set(message_ids)))
 
+    async def purge(self, *, guild_id: int | None = None, channel_id: int | None = None) -> None:
+        if (guild_id is None) == (channel_id is None):
+            raise ValueError("purge takes exactly one of guild_id, channel_id")
+        # Tombstones go too: a message of a deleted channel cannot come back through the API.
+        column, value = (
+            ("guild_id", guild_id) if guild_id is not None else ("channel_id", channel_id)
+        )
+        async with self._db.transaction("search_purge") as conn:
+            await conn.execute(f"DELETE FROM search_documents WHERE {column} = $1", value)
+
     async def search(self, query: SearchQuery) -> SearchResult:
         if not query.channel_ids:
             return SearchResult(total=0, hits=[])
