@@ -136,6 +136,9 @@ class SearchDocument:
     version: int = 0
 
 
+SEARCH_TOTAL_LIMIT = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class SearchQuery:
     guild_id: int
@@ -158,6 +161,8 @@ class SearchHit:
 
 @dataclass(frozen=True, slots=True)
 class SearchResult:
+    # Exact up to SEARCH_TOTAL_LIMIT, then that limit: counting every match of a common word in
+    # a big guild costs more than the page (OpenSearch's default track_total_hits is 10,000 too).
     total: int
     hits: list[SearchHit]
 
