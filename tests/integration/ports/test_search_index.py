@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from gochat import ports
 from gochat.adapters.postgres import migrations
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.search import PostgresSearchIndex
@@ -240,3 +241,13 @@ async def test_purge_needs_exactly_one_scope(index: SearchIndex) -> None:
         await index.purge()
     with pytest.raises(ValueError):
         await index.purge(guild_id=GUILD, channel_id=GENERAL)
+
+
+async def test_total_is_exact_up_to_the_limit_then_capped(index: SearchIndex) -> None:
+    posted = [doc("capped common word") for _ in range(ports.SEARCH_TOTAL_LIMIT + 25)]
+    for start in range(0, len(posted), 2000):
+        await index.upsert(posted[start : start + 2000])
+    result = await index.search(query("common", limit=5))
+    assert result.total == ports.SEARCH_TOTAL_LIMIT
+    assert [h.message_id for h in result.hits] == [d.message_id for d in posted[::-1][:5]]
+    assert (await index.search(query("common", author_id=BOB))).total == 0

@@ -13,7 +13,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from gochat.adapters.postgres.database import Database
-from gochat.ports import SearchDocument, SearchHit, SearchQuery, SearchResult
+from gochat.ports import (
+    SEARCH_TOTAL_LIMIT,
+    SearchDocument,
+    SearchHit,
+    SearchQuery,
+    SearchResult,
+)
 
 TEXT_CONFIG = "english"
 # Private-use characters mark matches inside ts_headline; `search_text()` (SQL, migration 0002)
@@ -94,7 +100,9 @@ class PostgresSearchIndex:
         page_sql = _page_sql(where, arg_count=len(args), has_text=bool(query.text.strip()))
         async with self._db.connection("search_messages") as conn:
             total = await conn.fetchval(
-                f"SELECT count(*) FROM search_documents d WHERE {where}", *args
+                f"SELECT count(*) FROM (SELECT FROM search_documents d WHERE {where} "
+                f"LIMIT {SEARCH_TOTAL_LIMIT}) AS capped",
+                *args,
             )
             if total <= query.offset:
                 return SearchResult(total=total, hits=[])
