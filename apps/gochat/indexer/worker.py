@@ -81,10 +81,16 @@ class IndexWorker:
                 log.warning("fetching events failed; retrying", exc_info=True)
                 await self._pause(self._retry_delay)
                 continue
-            if batch:
-                await self.process(batch)
-            else:
+            if not batch:
                 await self._record_idle_lag()
+                continue
+            try:
+                await self.process(batch)
+            except Exception:
+                # E.g. acknowledgements on a connection that just closed: whatever was not
+                # acknowledged is redelivered, so the loop must outlive this batch.
+                log.exception("processing a batch failed; its messages will be redelivered")
+                await self._pause(self._retry_delay)
 
     async def process(self, batch: Sequence[Delivery]) -> None:
         started = time.perf_counter()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -189,7 +190,9 @@ class IndexerConsumer:
         while self._arrived:
             message = self._arrived.popleft()
             if message.reply and not (message.headers or {}).get("Status"):
-                await message.nak()
+                # Best effort: if the connection is gone, the ack wait gives it back instead.
+                with contextlib.suppress(Exception):
+                    await message.nak()
 
     def _delivery(self, message: nats_msg.Msg) -> Delivery:
         meta = message.metadata
