@@ -1,0 +1,181 @@
+"""The gateway benchmark: the GoChat gateway and a centrifuge anchor under the same loads, in
+the same run, interleaved; JSON results and figures in bench/results/.
+
+    .venv/bin/python bench/ws/run.py              # full: 3 interleaved repetitions (~15 min)
+    .venv/bin/python bench/ws/run.py --smoke      # tiny shapes, 1 repetition, < 60 s warm
+
+See bench/README.md for what each figure means and scenarios.py for the loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import gobuild
+import load
+import report
+import scenarios
+import seed
+import targets
+
+from gochat.adapters.postgres.database import Database
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+
+
+def raise_open_files_limit() -> int:
+    """10,000 connections need more than the usual 1,024 descriptors (children inherit it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = hard if hard != resource.RLIM_INFINITY else 1_048_576
+    if soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def say(text: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", flush=True)
+
+
+def run_target(
+    *, target: str, scenario: scenarios.Scenario, shape: seed.Shape, ctx: dict[str, Any]
+) -> dict[str, Any]:
+    """Fresh target processes, K connections, RSS idle, then each load; one result dict."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{scenario.name}-{target}-", dir=ctx["root"]))
+    platform = ctx["platform"]
+    if target == "gochat":
+        servers = targets.start_gateways(
+            platform, count=ctx["gateways"], run_dir=run_dir,
+            env={"GOCHAT_DRAIN_WINDOW_SECONDS": "1", "GOCHAT_LOG_LEVEL": "warning"},
+        )  # fmt: skip
+    else:
+        servers = targets.start_anchor(
+            ctx["binaries"]["anchor"], nats_url=platform.nats_url, run_dir=run_dir
+        )
+    result: dict[str, Any] = {"target": target, "scenario": scenario.name, "loads": {}}
+    result["load_average_start"] = os.getloadavg()
+    generator = None
+    try:
+        time.sleep(1.0)
+        rss_before = servers.rss_bytes()
+        config = load.loadgen_config(target=target, url=servers.url, shape=shape)
+        generator = load.LoadGen(ctx["binaries"]["loadgen"], config, run_dir=run_dir)
+        connected = generator.next_event(timeout=900)
+        if connected["connected"] == 0:
+            raise RuntimeError(f"{target}: no client connected: {connected['errors']}")
+        time.sleep(scenario.hold_s)
+        rss_after = servers.rss_bytes()
+        held = generator.command({"cmd": "status"}, timeout=30)["open"]
+        result.update(
+            clients=scenario.clients, channels=scenario.channels,
+            connected=connected["connected"], connect_failed=connected["failed"],
+            connect_errors=connected["errors"], connect_seconds=connected["seconds"],
+            held=held, hold_s=scenario.hold_s, rss_before=rss_before, rss_after=rss_after,
+            rss_per_connection=(rss_after - rss_before) / max(1, held),
+            processes=len(servers.children),
+        )  # fmt: skip
+        say(f"  {target}: {held}/{scenario.clients} held after {connected['seconds']:.1f} s, "
+            f"{result['rss_per_connection'] / 1024:.1f} KiB/conn")  # fmt: skip
+        for spec in scenario.loads:
+            if target not in spec.targets:
+                continue
+            publish = {
+                "mode": spec.mode, "count": spec.count, "rate": spec.rate,
+                "max_seconds": spec.max_seconds, "max_inflight": spec.max_inflight,
+                "nats_url": platform.nats_url, "api_base": platform.urls["api"],
+            }  # fmt: skip
+            outcome = generator.command({"cmd": "publish", "publish": publish}, timeout=900)
+            outcome.pop("event", None)
+            result["loads"][spec.name] = outcome
+            lat = outcome["latency"]
+            say(f"  {target} {spec.name}: {outcome['delivered']}/{outcome['expected_deliveries']}"
+                f" delivered, {outcome['deliveries_per_s']:.0f}/s, p50 {lat['p50_ms']:.1f} ms,"
+                f" p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms")  # fmt: skip
+        result["alive_at_end"] = servers.alive()
+    finally:
+        if generator is not None:
+            generator.close()
+        servers.stop()
+        result["load_average_end"] = os.getloadavg()
+    return result
+
+
+async def create_shapes(ctx: dict[str, Any], plan: list[scenarios.Scenario]) -> dict[str, Any]:
+    platform = ctx["platform"]
+    db = await Database.connect(platform.pg_dsn, service="bench", max_size=2)
+    try:
+        return {
+            s.name: await seed.create_shape(
+                name=s.name, clients=s.clients, channels=s.channels, db=db,
+                keys_dir=platform.root / "jwt", api_url=platform.urls["api"],
+            )  # fmt: skip
+            for s in plan
+        }
+    finally:
+        await db.close()
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny loads, one repetition")
+    parser.add_argument("--repeats", type=int, default=None, help="interleaved repetitions")
+    parser.add_argument("--gateways", type=int, default=2, help="gateway processes (one port)")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    plan = scenarios.smoke() if args.smoke else scenarios.full()
+    if args.only:
+        plan = [s for s in plan if s.name in args.only.split(",")]
+    repeats = args.repeats or (1 if args.smoke else 3)
+    if not 1 <= repeats <= 10 or not 1 <= args.gateways <= 8:
+        parser.error("--repeats must be 1-10 and --gateways 1-8")
+    limit = raise_open_files_limit()
+    say(f"open-files limit {limit}; building the Go parts")
+    ctx: dict[str, Any] = {"binaries": gobuild.build(log=say), "gateways": args.gateways}
+    ctx["root"] = Path(tempfile.mkdtemp(prefix="gochat-bench-ws-"))
+    started = time.monotonic()
+    runs: list[dict[str, Any]] = []
+    try:
+        say(f"starting the platform in {ctx['root']}")
+        ctx["platform"] = targets.start_platform(ctx["root"])
+        say("creating users and guilds")
+        shapes = asyncio.run(create_shapes(ctx, plan))
+        for rep in range(repeats):
+            for scenario in plan:
+                order = ["anchor", "gochat"] if rep % 2 == 0 else ["gochat", "anchor"]
+                say(f"repetition {rep + 1}/{repeats}, {scenario.name} "
+                    f"(K={scenario.clients}, M={scenario.channels}), order {order}")
+                for target in order:
+                    outcome = run_target(
+                        target=target, scenario=scenario, shape=shapes[scenario.name], ctx=ctx
+                    )
+                    runs.append({"repetition": rep + 1, **outcome})
+    except BaseException:
+        say(f"failed; logs kept in {ctx['root']}")
+        raise
+    else:
+        shutil.rmtree(ctx["root"], ignore_errors=True)
+    finally:
+        if "platform" in ctx:
+            ctx["platform"].stop()
+    document = report.document(
+        runs=runs, plan=plan, smoke=args.smoke, gateways=args.gateways,
+        seconds=time.monotonic() - started,
+    )  # fmt: skip
+    paths = report.write(document, out=args.out, smoke=args.smoke)
+    say("wrote " + ", ".join(str(p) for p in paths))
+    print(report.table(document))
+    return 0 if report.sane(document) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
