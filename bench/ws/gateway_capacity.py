@@ -103,12 +103,13 @@ def process_tree_rss_kb(pid: int) -> int:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.fixtures.servers import TEST_PG_SETTINGS
+    from tests.integration.ws import harness
+
     from gochat.adapters.postgres import migrations
     from gochat.embedded import nats as embedded_nats
     from gochat.embedded import postgres as embedded_pg
     from gochat.embedded import process
-    from tests.fixtures.servers import TEST_PG_SETTINGS
-    from tests.integration.ws import harness
 
     work = Path(tempfile.mkdtemp(prefix="gochat-ws-capacity-"))
     nats_server = embedded_nats.EmbeddedNats(data_dir=work / "nats", port=process.free_port())
@@ -135,16 +136,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             gateway.start()
             assert gateway.proc is not None
-            time.sleep(1.0)
+            await asyncio.sleep(1.0)
             before = process_tree_rss_kb(gateway.proc.pid)
-            load = subprocess.Popen(
+            load = subprocess.Popen(  # noqa: ASYNC220  (a bench driver, nothing else runs)
                 [sys.executable, __file__, "clients", gateway.url, owner.token,
                  str(args.connections), str(args.messages)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
             )  # fmt: skip
             assert load.stdout is not None and load.stdin is not None
             assert load.stdout.readline().strip() == "ready"
-            time.sleep(1.0)
+            await asyncio.sleep(1.0)
             after = process_tree_rss_kb(gateway.proc.pid)
             load.stdin.write("go\n")
             load.stdin.flush()

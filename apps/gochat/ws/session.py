@@ -121,14 +121,23 @@ class Session:
 
     def push(self, head: bytes, stream_seq: int | None) -> None:
         """Queue a dispatch built by protocol.dispatch_head. Durable events (with a stream
-        position) take the next sequence number; ephemeral ones repeat the current one."""
-        if self.state is State.DETACHED:
+        position) take the next sequence number; ephemeral ones repeat the current one.
+        This runs once per delivery: it is written for speed (ResumePoint.record inlined)."""
+        if self.closing or self.state is State.DETACHED:
             return
+        point = self.point
         if stream_seq is not None:
-            seq = self.point.record(stream_seq, limit=self.outbox.resume_limit)
-        else:
-            seq = self.point.seq
-        self.send_raw(head + str(seq).encode() + b"}")
+            point.seq += 1
+            positions = point.positions
+            positions.append(stream_seq)
+            if len(positions) > self.outbox.resume_limit:
+                point.trim_to(point.base_seq + len(positions) - self.outbox.resume_limit // 2)
+        out = self.out
+        out.append(head + b"%d}" % point.seq)
+        if len(out) == 1:
+            self.outbox.mark(self)
+        elif len(out) > self.outbox.queue_max:
+            self.outbox.overflow(self)
 
     def send_raw(self, payload: bytes) -> None:
         if self.closing or self.state is State.DETACHED:
@@ -146,9 +155,18 @@ class Session:
             self.out = []
 
 
+# Frames queued within this window after the first one go out in one write per connection.
+# Fan-out costs a system call per connection per flush, so this is what lets deliveries/s
+# exceed system calls/s; measured (bench/ws/SERVER_CHOICE.md): 1,000 connections in one channel
+# at 100 msg/s went from 48-74k deliveries/s with p99 > 1 s (flush every tick) to 100k with
+# p99 39 ms, and 295k at 300 msg/s with p99 41 ms. A fixed window beat "at most one flush per
+# window" (which flushes an idle connection at once) under CPU contention.
+FLUSH_INTERVAL_SECONDS = 0.02
+
+
 class Outbox:
-    """The one flush for every connection: sessions with queued frames are written once per
-    loop tick, each in a single write."""
+    """The one flush for every connection: sessions with queued frames are written together,
+    each in a single write, FLUSH_INTERVAL_SECONDS after the first frame was queued."""
 
     def __init__(
         self,
@@ -156,20 +174,31 @@ class Outbox:
         queue_max: int,
         on_overflow: Callable[[Session], None],
         loop: asyncio.AbstractEventLoop | None = None,
+        interval: float = FLUSH_INTERVAL_SECONDS,
     ) -> None:
         self.queue_max = queue_max
         self.resume_limit = queue_max * 2
         self._on_overflow = on_overflow
         self._dirty: list[Session] = []
         self._loop = loop
+        self._interval = interval
 
     def mark(self, session: Session) -> None:
         if not self._dirty:
-            (self._loop or asyncio.get_running_loop()).call_soon(self.flush)
+            loop = self._loop or asyncio.get_running_loop()
+            if self._interval > 0:
+                loop.call_later(self._interval, self.flush)
+            else:
+                loop.call_soon(self.flush)
         self._dirty.append(session)
 
     def overflow(self, session: Session) -> None:
-        self._on_overflow(session)
+        """The session's queue is full: write it now if the socket takes data; if the socket is
+        backed up (the client is not reading), the client is too slow."""
+        if session.paused:
+            self._on_overflow(session)
+        else:
+            session.flush()
 
     def flush(self) -> None:
         dirty, self._dirty = self._dirty, []

@@ -18,6 +18,9 @@ def frame_header(length: int) -> bytes:
 
 def text_frames(payloads: list[bytes]) -> bytes:
     """Concatenated text frames for `payloads`, ready for one transport write."""
+    if len(payloads) == 1:
+        payload = payloads[0]
+        return frame_header(len(payload)) + payload
     parts: list[bytes] = []
     append = parts.append
     for payload in payloads:

@@ -24,7 +24,9 @@ async def _hub_with(*user_ids: int, replay=None) -> tuple[Hub, Outbox, dict[int,
         permissions.Overwrite(GUILD_ID, "role", 0, int(permissions.Permission.VIEW_CHANNEL))
     ]
     hub = Hub(directory=fakes.FakeDirectory(tx), replay=replay or _no_replay)  # type: ignore[arg-type]
-    outbox = Outbox(queue_max=100, on_overflow=lambda s: s.transport.close(4010, "slow"))
+    outbox = Outbox(
+        interval=0, queue_max=100, on_overflow=lambda s: s.transport.close(4010, "slow")
+    )
     sessions = {}
     for user_id in user_ids:
         session, transport = fakes.live_session(outbox, user_id)
@@ -164,7 +166,7 @@ async def test_catch_up_reads_the_stream_when_the_ring_has_moved_on() -> None:
 async def test_a_new_member_starts_receiving_the_guild() -> None:
     tx = fakes.guild_tx(members={OWNER_ID: []}, channels=[CHANNEL])
     hub = Hub(directory=fakes.FakeDirectory(tx), replay=_no_replay)  # type: ignore[arg-type]
-    outbox = Outbox(queue_max=100, on_overflow=lambda s: None)
+    outbox = Outbox(interval=0, queue_max=100, on_overflow=lambda s: None)
     newcomer, transport = fakes.live_session(outbox, 7)
     hub.add_session(newcomer)
     user = schemas.User(id=7, username="n", created_at=datetime.now(UTC))
@@ -179,9 +181,17 @@ async def test_a_new_member_starts_receiving_the_guild() -> None:
     assert [f["t"] for f in transport.dispatches()] == ["GUILD_MEMBER_ADD", "MESSAGE_CREATE"]
 
 
-async def test_overflowing_queue_is_reported_once_per_push_past_the_limit() -> None:
+async def test_full_queue_is_written_at_once_while_the_socket_drains() -> None:
+    outbox = Outbox(interval=10, queue_max=3, on_overflow=lambda s: None)
+    session, transport = fakes.live_session(outbox, 1)
+    for n in range(4):
+        session.push(b'{"op":0,"t":"X","d":null,"s":', n + 1)
+    assert len(transport.frames()) == 4 and session.out == []
+
+
+async def test_full_queue_on_a_backed_up_socket_is_too_slow() -> None:
     overflowed: list[Session] = []
-    outbox = Outbox(queue_max=3, on_overflow=overflowed.append)
+    outbox = Outbox(interval=0, queue_max=3, on_overflow=overflowed.append)
     session, transport = fakes.live_session(outbox, 1)
     session.paused = True  # the socket is not draining
     for n in range(4):
