@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
+from nats.js import errors as nats_errors
 from tests.fixtures import servers
 from tests.integration.search import support
 
@@ -37,6 +39,7 @@ async def events_out(nats_server: servers.NatsServer) -> AsyncIterator[support.E
     session and two streams may not capture the same subjects."""
     client = await connection.connect(nats_server.url, name="test-search-publisher")
     name = f"TEST_SEARCH_{uuid.uuid4().hex[:10].upper()}"
+    await _remove_leftover_event_stream(client.jetstream())
     await stream.ensure_stream(client.jetstream(), name)
     try:
         yield support.EventsOut(client, name)
@@ -53,3 +56,14 @@ def indexer_config(
     search_dsn: str, nats_server: servers.NatsServer, events_out: support.EventsOut
 ) -> config.IndexerConfig:
     return support.make_indexer_config(search_dsn, nats_server.url, events_out.stream)
+
+
+async def _remove_leftover_event_stream(js: Any) -> None:
+    """Delete a stream an earlier test left capturing `gochat.ev.>` (the API fixture and the ws
+    harness create GOCHAT_EVENTS and keep it): ours could not be created beside it. Tests run
+    one at a time, so no running test owns it any more."""
+    try:
+        leftover = await js.find_stream_name_by_subject("gochat.ev.guild.0.MESSAGE_CREATE")
+    except nats_errors.NotFoundError:
+        return
+    await js.delete_stream(leftover)
