@@ -9,7 +9,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
+import matplotlib.pyplot as plt  # after choosing the headless backend
 
 COLORS = {"gochat": "#3b7dd8", "anchor": "#999999"}
 LABELS = {"gochat": "GoChat gateway", "anchor": "centrifuge anchor"}
@@ -43,20 +43,35 @@ def summary_figure(doc: dict[str, Any], path: Path) -> None:
     _bars(axes[2], doc, "connections held")
     latency = axes[3]
     groups = [
-        ("anchor", "JetStream"), ("gochat", "JetStream"), ("gochat", "API"),
-    ]  # fmt: skip
+        ("anchor", "JetStream"),
+        ("gochat", "JetStream"),
+        ("gochat", "API"),
+    ]
     for i, (target, path_name) in enumerate(groups):
         for j, quantile in enumerate(("p50", "p99", "max")):
             row = _row(doc, f"{path_name}->client {quantile} (ms) @1k/s")
             value = row[target]["median"]
             if value is not None:
-                latency.bar(i + (j - 1) * 0.27, value, width=0.25, color=COLORS[target],
-                            alpha=(0.45, 0.75, 1.0)[j])  # fmt: skip
-                latency.text(i + (j - 1) * 0.27, value, f"{quantile}\n{value:.0f}", ha="center",
-                             va="bottom", fontsize=6)  # fmt: skip
+                latency.bar(
+                    i + (j - 1) * 0.27,
+                    value,
+                    width=0.25,
+                    color=COLORS[target],
+                    alpha=(0.45, 0.75, 1.0)[j],
+                )
+                latency.text(
+                    i + (j - 1) * 0.27,
+                    value,
+                    f"{quantile}\n{value:.0f}",
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                )
     latency.axhline(100, color="red", linewidth=0.8, linestyle="--")
     latency.set_yscale("log")
-    latency.set_xticks(range(3), ["anchor\nJetStream", "GoChat\nJetStream", "GoChat\nAPI"], fontsize=8)
+    latency.set_xticks(
+        range(3), ["anchor\nJetStream", "GoChat\nJetStream", "GoChat\nAPI"], fontsize=8
+    )
     latency.set_ylabel("send->deliver ms (log)")
     latency.set_title("latency at 1,000 msgs/s (median of runs)\nred: 100 ms target", fontsize=9)
     machine = doc["machine"]
@@ -77,9 +92,14 @@ def timeline_figure(doc: dict[str, Any], path: Path) -> None:
         if outcome is None or not outcome.get("timeline_per_100ms"):
             continue
         points = [v * 10 / 1000 for v in outcome["timeline_per_100ms"]]
-        ax.plot([i / 10 for i in range(len(points))], points, color=COLORS[run["target"]],
-                alpha=0.8, linewidth=1,
-                label=f"{LABELS[run['target']]} (rep {run['repetition']})")  # fmt: skip
+        ax.plot(
+            [i / 10 for i in range(len(points))],
+            points,
+            color=COLORS[run["target"]],
+            alpha=0.8,
+            linewidth=1,
+            label=f"{LABELS[run['target']]} (rep {run['repetition']})",
+        )
     ax.set_xlabel("seconds since the first publish")
     ax.set_ylabel("thousand deliveries/s")
     ax.set_title("fan-out: 20,000 events to 10 channels x 100 clients", fontsize=9)

@@ -24,14 +24,15 @@ def loadgen_config(*, target: str, url: str, shape: seed.Shape) -> dict[str, Any
     channels = [
         {
             "name": ch.anchor_name,
-            "subject": ch.gochat_subject if target == "gochat" else
-            ANCHOR_SUBJECT_PREFIX + ch.anchor_name,
+            "subject": ch.gochat_subject
+            if target == "gochat"
+            else ANCHOR_SUBJECT_PREFIX + ch.anchor_name,
             "template": ch.gochat_envelope if target == "gochat" else ch.anchor_payload,
             "api_path": f"/channels/{ch.channel_id}/messages",
             "api_token": ch.owner_token,
         }
         for ch in shape.channels
-    ]  # fmt: skip
+    ]
     return {
         "target": target,
         "url": url,

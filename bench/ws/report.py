@@ -19,28 +19,62 @@ import scenarios
 # (figure name, scenario, load or None, path into a run, better when "lower"/"higher", target)
 METRICS: list[tuple[str, str, str | None, tuple[str, ...], str, str]] = [
     ("connections held", "idle", None, ("held",), "higher", "gochat >= 10,000"),
-    ("RSS per idle connection (bytes)", "idle", None, ("rss_per_connection",), "lower",
-     "ratio <= 0.5"),
+    (
+        "RSS per idle connection (bytes)",
+        "idle",
+        None,
+        ("rss_per_connection",),
+        "lower",
+        "ratio <= 0.5",
+    ),
     ("fan-out deliveries/s", "fanout", "fanout", ("deliveries_per_s",), "higher", "ratio >= 0.5"),
-    ("JetStream->client p50 (ms) @1k/s", "latency", "latency-jetstream",
-     ("latency", "p50_ms"), "lower", ""),
-    ("JetStream->client p99 (ms) @1k/s", "latency", "latency-jetstream",
-     ("latency", "p99_ms"), "lower", "gochat < 100 ms"),
-    ("JetStream->client max (ms) @1k/s", "latency", "latency-jetstream",
-     ("latency", "max_ms"), "lower", ""),
+    (
+        "JetStream->client p50 (ms) @1k/s",
+        "latency",
+        "latency-jetstream",
+        ("latency", "p50_ms"),
+        "lower",
+        "",
+    ),
+    (
+        "JetStream->client p99 (ms) @1k/s",
+        "latency",
+        "latency-jetstream",
+        ("latency", "p99_ms"),
+        "lower",
+        "gochat < 100 ms",
+    ),
+    (
+        "JetStream->client max (ms) @1k/s",
+        "latency",
+        "latency-jetstream",
+        ("latency", "max_ms"),
+        "lower",
+        "",
+    ),
     ("API->client p50 (ms) @1k/s", "latency", "latency-api", ("latency", "p50_ms"), "lower", ""),
-    ("API->client p99 (ms) @1k/s", "latency", "latency-api", ("latency", "p99_ms"), "lower",
-     "gochat < 100 ms"),
+    (
+        "API->client p99 (ms) @1k/s",
+        "latency",
+        "latency-api",
+        ("latency", "p99_ms"),
+        "lower",
+        "gochat < 100 ms",
+    ),
     ("API->client max (ms) @1k/s", "latency", "latency-api", ("latency", "max_ms"), "lower", ""),
     ("API messages/s achieved", "latency", "latency-api", ("sent_per_s",), "higher", "1,000"),
-]  # fmt: skip
+]
 
 
 def machine() -> dict[str, Any]:
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")), "unknown",
-    )  # fmt: skip
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown",
+    )
     go = subprocess.run(["go", "version"], capture_output=True, text=True, check=False)
     free = subprocess.run(["free", "-h"], capture_output=True, text=True, check=False)
     return {
@@ -73,9 +107,11 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"metric": name, "better": better, "target": goal}
         for target in ("gochat", "anchor"):
             values = [
-                v for r in runs if r["scenario"] == scenario and r["target"] == target
+                v
+                for r in runs
+                if r["scenario"] == scenario and r["target"] == target
                 if (v := _value(r, load, path)) is not None
-            ]  # fmt: skip
+            ]
             row[target] = {
                 "median": statistics.median(values) if values else None,
                 "min": min(values, default=None),
@@ -89,9 +125,13 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def document(
-    *, runs: list[dict[str, Any]], plan: list[scenarios.Scenario], smoke: bool, gateways: int,
+    *,
+    runs: list[dict[str, Any]],
+    plan: list[scenarios.Scenario],
+    smoke: bool,
+    gateways: int,
     seconds: float,
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     return {
         "benchmark": "gateway (bench/ws)",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -100,10 +140,15 @@ def document(
         "gateway_processes": gateways,
         "anchor": "github.com/centrifugal/centrifuge v0.40.1, GOMAXPROCS=2, one process",
         "scenarios": [
-            {"name": s.name, "clients": s.clients, "channels": s.channels, "hold_s": s.hold_s,
-             "loads": [vars(load) for load in s.loads]}
+            {
+                "name": s.name,
+                "clients": s.clients,
+                "channels": s.channels,
+                "hold_s": s.hold_s,
+                "loads": [vars(load) for load in s.loads],
+            }
             for s in plan
-        ],  # fmt: skip
+        ],
         "seconds": round(seconds, 1),
         "summary": summarize(runs),
         "runs": runs,

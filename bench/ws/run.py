@@ -54,9 +54,12 @@ def run_target(
     platform = ctx["platform"]
     if target == "gochat":
         servers = targets.start_gateways(
-            platform, count=ctx["gateways"], run_dir=run_dir,
+            platform,
+            count=ctx["gateways"],
+            run_dir=run_dir,
             env={"GOCHAT_DRAIN_WINDOW_SECONDS": "1", "GOCHAT_LOG_LEVEL": "warning"},
-        )  # fmt: skip
+            profile_dir=ctx.get("profile_dir"),
+        )
     else:
         servers = targets.start_anchor(
             ctx["binaries"]["anchor"], nats_url=platform.nats_url, run_dir=run_dir
@@ -76,30 +79,46 @@ def run_target(
         rss_after = servers.rss_bytes()
         held = generator.command({"cmd": "status"}, timeout=30)["open"]
         result.update(
-            clients=scenario.clients, channels=scenario.channels,
-            connected=connected["connected"], connect_failed=connected["failed"],
-            connect_errors=connected["errors"], connect_seconds=connected["seconds"],
-            held=held, hold_s=scenario.hold_s, rss_before=rss_before, rss_after=rss_after,
+            clients=scenario.clients,
+            channels=scenario.channels,
+            connected=connected["connected"],
+            connect_failed=connected["failed"],
+            connect_errors=connected["errors"],
+            connect_seconds=connected["seconds"],
+            held=held,
+            hold_s=scenario.hold_s,
+            rss_before=rss_before,
+            rss_after=rss_after,
             rss_per_connection=(rss_after - rss_before) / max(1, held),
             processes=len(servers.children),
-        )  # fmt: skip
-        say(f"  {target}: {held}/{scenario.clients} held after {connected['seconds']:.1f} s, "
-            f"{result['rss_per_connection'] / 1024:.1f} KiB/conn")  # fmt: skip
+        )
+        say(
+            f"  {target}: {held}/{scenario.clients} held after {connected['seconds']:.1f} s, "
+            f"{result['rss_per_connection'] / 1024:.1f} KiB/conn"
+        )
         for spec in scenario.loads:
             if target not in spec.targets:
                 continue
             publish = {
-                "mode": spec.mode, "count": spec.count, "rate": spec.rate,
-                "max_seconds": spec.max_seconds, "max_inflight": spec.max_inflight,
-                "nats_url": platform.nats_url, "api_base": platform.urls["api"],
-            }  # fmt: skip
+                "mode": spec.mode,
+                "count": spec.count,
+                "rate": spec.rate,
+                "max_seconds": spec.max_seconds,
+                "max_inflight": spec.max_inflight,
+                "nats_url": platform.nats_url,
+                "api_base": platform.urls["api"],
+            }
+            cpu_before = servers.cpu_seconds()
             outcome = generator.command({"cmd": "publish", "publish": publish}, timeout=900)
             outcome.pop("event", None)
+            outcome["target_cpu_seconds"] = servers.cpu_seconds() - cpu_before
             result["loads"][spec.name] = outcome
             lat = outcome["latency"]
-            say(f"  {target} {spec.name}: {outcome['delivered']}/{outcome['expected_deliveries']}"
+            say(
+                f"  {target} {spec.name}: {outcome['delivered']}/{outcome['expected_deliveries']}"
                 f" delivered, {outcome['deliveries_per_s']:.0f}/s, p50 {lat['p50_ms']:.1f} ms,"
-                f" p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms")  # fmt: skip
+                f" p99 {lat['p99_ms']:.1f} ms, max {lat['max_ms']:.1f} ms"
+            )
         result["alive_at_end"] = servers.alive()
     finally:
         if generator is not None:
@@ -115,9 +134,13 @@ async def create_shapes(ctx: dict[str, Any], plan: list[scenarios.Scenario]) -> 
     try:
         return {
             s.name: await seed.create_shape(
-                name=s.name, clients=s.clients, channels=s.channels, db=db,
-                keys_dir=platform.root / "jwt", api_url=platform.urls["api"],
-            )  # fmt: skip
+                name=s.name,
+                clients=s.clients,
+                channels=s.channels,
+                db=db,
+                keys_dir=platform.root / "jwt",
+                api_url=platform.urls["api"],
+            )
             for s in plan
         }
     finally:
@@ -131,6 +154,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--gateways", type=int, default=2, help="gateway processes (one port)")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--profile", type=Path, default=None, help="run the gateways under cProfile, .prof here"
+    )
     args = parser.parse_args(argv)
     plan = scenarios.smoke() if args.smoke else scenarios.full()
     if args.only:
@@ -141,6 +167,9 @@ def main(argv: list[str]) -> int:
     limit = raise_open_files_limit()
     say(f"open-files limit {limit}; building the Go parts")
     ctx: dict[str, Any] = {"binaries": gobuild.build(log=say), "gateways": args.gateways}
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        ctx["profile_dir"] = args.profile.resolve()
     ctx["root"] = Path(tempfile.mkdtemp(prefix="gochat-bench-ws-"))
     started = time.monotonic()
     runs: list[dict[str, Any]] = []
@@ -152,8 +181,10 @@ def main(argv: list[str]) -> int:
         for rep in range(repeats):
             for scenario in plan:
                 order = ["anchor", "gochat"] if rep % 2 == 0 else ["gochat", "anchor"]
-                say(f"repetition {rep + 1}/{repeats}, {scenario.name} "
-                    f"(K={scenario.clients}, M={scenario.channels}), order {order}")
+                say(
+                    f"repetition {rep + 1}/{repeats}, {scenario.name} "
+                    f"(K={scenario.clients}, M={scenario.channels}), order {order}"
+                )
                 for target in order:
                     outcome = run_target(
                         target=target, scenario=scenario, shape=shapes[scenario.name], ctx=ctx
@@ -168,9 +199,12 @@ def main(argv: list[str]) -> int:
         if "platform" in ctx:
             ctx["platform"].stop()
     document = report.document(
-        runs=runs, plan=plan, smoke=args.smoke, gateways=args.gateways,
+        runs=runs,
+        plan=plan,
+        smoke=args.smoke,
+        gateways=args.gateways,
         seconds=time.monotonic() - started,
-    )  # fmt: skip
+    )
     paths = report.write(document, out=args.out, smoke=args.smoke)
     say("wrote " + ", ".join(str(p) for p in paths))
     print(report.table(document))

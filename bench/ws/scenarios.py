@@ -38,18 +38,23 @@ class Scenario:
 
 def full() -> list[Scenario]:
     return [
-        Scenario(
-            "fanout", 1000, 10, loads=[Load("fanout", "nats", 20_000, 0, max_seconds=60)]
-        ),
+        Scenario("fanout", 1000, 10, loads=[Load("fanout", "nats", 20_000, 0, max_seconds=60)]),
         Scenario(
             "latency",
             1000,
             100,
             loads=[
                 Load("latency-jetstream", "nats", 10_000, 1000, max_seconds=30),
-                Load("latency-api", "api", 10_000, 1000, max_seconds=40, max_inflight=64,
-                     targets=("gochat",)),
-            ],  # fmt: skip
+                Load(
+                    "latency-api",
+                    "api",
+                    10_000,
+                    1000,
+                    max_seconds=40,
+                    max_inflight=64,
+                    targets=("gochat",),
+                ),
+            ],
         ),
         Scenario("idle", 10_000, 100, hold_s=20.0),
     ]
@@ -65,9 +70,16 @@ def smoke() -> list[Scenario]:
             hold_s=1,
             loads=[
                 Load("latency-jetstream", "nats", 200, 200, max_seconds=10),
-                Load("latency-api", "api", 100, 100, max_seconds=10, max_inflight=16,
-                     targets=("gochat",)),
-            ],  # fmt: skip
+                Load(
+                    "latency-api",
+                    "api",
+                    100,
+                    100,
+                    max_seconds=10,
+                    max_inflight=16,
+                    targets=("gochat",),
+                ),
+            ],
         ),
         Scenario("idle", 300, 10, hold_s=1),
     ]

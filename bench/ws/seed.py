@@ -58,19 +58,26 @@ async def create_users(db: Database, keys_dir: Path, count: int) -> list[tuple[i
             user_id, family_id = _ids.next_id(), _ids.next_id()
             name = f"bench{next(_serial)}_{user_id % 1_000_000}"
             await tx.insert_user(
-                user_id=user_id, username=name, email=f"{name}@example.com",
+                user_id=user_id,
+                username=name,
+                email=f"{name}@example.com",
                 password_hash=password_hash,
-            )  # fmt: skip
+            )
             await tx.mark_email_confirmed(user_id, now=now)
             await tx.insert_refresh_token(
-                token_id=family_id, user_id=user_id, family_id=family_id,
+                token_id=family_id,
+                user_id=user_id,
+                family_id=family_id,
                 token_hash=opaque_tokens.digest(opaque_tokens.new_token()),
                 expires_at=now + timedelta(days=1),
-            )  # fmt: skip
+            )
             token = ring.sign_access_token(
-                user_id=user_id, session_id=family_id, issuer="gochat", issued_at=now,
+                user_id=user_id,
+                session_id=family_id,
+                issuer="gochat",
+                issued_at=now,
                 ttl_seconds=TOKEN_TTL_SECONDS,
-            )  # fmt: skip
+            )
             made.append((user_id, token))
     return made
 
@@ -95,22 +102,37 @@ async def create_shape(
                 channel = (await tx.list_channels(guild_id))[0]
                 owner = await tx.get_user(owner_id)
             assert owner is not None
-            made.append(_channel(index, guild_id, channel.id, owner, owner_token))
+            made.append(
+                _channel(
+                    index, guild_id=guild_id, channel_id=channel.id, owner=owner, token=owner_token
+                )
+            )
     async with directory.transaction("bench_seed_members") as tx:
         for j, (user_id, _) in enumerate(members):
             await tx.insert_member(guild_id=made[j % channels].guild_id, user_id=user_id)
     return Shape(name, [token for _, token in members], made)
 
 
-def _channel(index: int, guild_id: int, channel_id: int, owner: schemas.User, token: str) -> Channel:
+def _channel(
+    index: int, *, guild_id: int, channel_id: int, owner: schemas.User, token: str
+) -> Channel:
     message = schemas.Message(
-        id=_ids.next_id(), channel_id=channel_id, guild_id=guild_id, author=owner,
-        content=PLACEHOLDER, created_at=datetime.now(UTC),
-    )  # fmt: skip
+        id=_ids.next_id(),
+        channel_id=channel_id,
+        guild_id=guild_id,
+        author=owner,
+        content=PLACEHOLDER,
+        created_at=datetime.now(UTC),
+    )
     event = events.build(
-        "MESSAGE_CREATE", message, event_id=_ids.next_id(), scope="guild", scope_id=guild_id,
-        guild_id=guild_id, channel_id=channel_id,
-    )  # fmt: skip
+        "MESSAGE_CREATE",
+        message,
+        event_id=_ids.next_id(),
+        scope="guild",
+        scope_id=guild_id,
+        guild_id=guild_id,
+        channel_id=channel_id,
+    )
     return Channel(
         guild_id=guild_id,
         channel_id=channel_id,

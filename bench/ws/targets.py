@@ -7,6 +7,7 @@ its recorded handle."""
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from gochat import dev
 from gochat.embedded import process
@@ -22,7 +24,7 @@ HOST = "127.0.0.1"
 PAGE_SIZE = 4096
 
 
-def start_platform(root: Path, *, log_to: io.TextIOBase | None = None) -> dev.DevPlatform:
+def start_platform(root: Path, *, log_to: TextIO | None = None) -> dev.DevPlatform:
     wanted = {"api", "auth"}
     services = [
         dev.Service(s.name, process.free_port(), s.command)
@@ -60,6 +62,15 @@ class Servers:
             total += int(pages) * PAGE_SIZE
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of all the target's processes so far (/proc/<pid>/stat)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for child in self.children:
+            fields = Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        return total / ticks
+
     def alive(self) -> bool:
         return all(child.poll() is None for child in self.children)
 
@@ -68,8 +79,15 @@ class Servers:
 
 
 def start_gateways(
-    platform: dev.DevPlatform, *, count: int, run_dir: Path, env: dict[str, str] | None = None
+    platform: dev.DevPlatform,
+    *,
+    count: int,
+    run_dir: Path,
+    env: dict[str, str] | None = None,
+    profile_dir: Path | None = None,
 ) -> Servers:
+    """`count` gateway processes on one port; with `profile_dir`, each runs under cProfile
+    and writes gateway-<i>.prof there when stopped (SIGTERM lets it exit normally)."""
     port = process.free_port()
     servers = Servers("gochat", port, f"ws://{HOST}:{port}/ws")
     child_env = {**platform.child_env(port=port), **(env or {})}
@@ -79,7 +97,7 @@ def start_gateways(
         with log_path.open("wb") as log_file:
             servers.children.append(
                 process.spawn(
-                    [sys.executable, "-m", "gochat", "ws"],
+                    [sys.executable, *_profiler(profile_dir, index), "-m", "gochat", "ws"],
                     log_file=log_file.fileno(),
                     env=child_env,
                     cwd=run_dir,
@@ -87,6 +105,12 @@ def start_gateways(
             )
     _wait_http(servers, f"http://{HOST}:{port}/readyz", count=count)
     return servers
+
+
+def _profiler(profile_dir: Path | None, index: int) -> list[str]:
+    if profile_dir is None:
+        return []
+    return ["-m", "cProfile", "-o", str(profile_dir / f"gateway-{index}.prof")]
 
 
 def start_anchor(binary: Path, *, nats_url: str, run_dir: Path) -> Servers:
