@@ -59,6 +59,7 @@ class GatewayProcess:
             id_source=id_source,
             gateway_id=self.gateway_id,
             grace_seconds=cfg.presence_grace_seconds,
+            guild_size=self._guild_size,
         )
         self.gateway = Gateway(
             Services(
@@ -83,6 +84,10 @@ class GatewayProcess:
             self.gateway, host=cfg.host, port=cfg.port, readiness=self.readiness
         )
         log.info("gateway listening", extra={"port": cfg.port, "gateway_id": self.gateway_id})
+
+    async def _guild_size(self, guild_id: int) -> int:
+        async with Directory(self.db).read("ws_guild_size") as tx:
+            return len(await tx.member_user_ids(guild_id))
 
     async def _ephemeral(self, event: events.Event) -> None:
         self.hub.handle_ephemeral(event)

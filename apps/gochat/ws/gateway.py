@@ -69,7 +69,8 @@ class Gateway:
         )
         if token is not None:  # `/ws?token=...`: identify without waiting for a frame
             session.state = State.STARTING
-            self.spawn(starting.identify(self, session, protocol.Identify(token=token)))
+            identify = starting.identify(self, session, protocol.Identify(token=token))
+            self.spawn(self._starting(session, identify))
         return session
 
     def received(self, session: Session, raw: bytes) -> None:
@@ -117,7 +118,7 @@ class Gateway:
                 )
             session.state = State.STARTING
             flow = starting.identify if op is Op.IDENTIFY else starting.resume
-            self.spawn(flow(self, session, frame.d))
+            self.spawn(self._starting(session, flow(self, session, frame.d)))
         elif session.state is State.CONNECTED:
             raise protocol.ProtocolError(
                 CloseCode.NOT_AUTHENTICATED, f"op {int(op)} before the session is ready"
@@ -129,6 +130,13 @@ class Gateway:
             self._typing_start(session, frame.d.channel_id)
         elif op is Op.REQUEST_GUILD_MEMBERS:
             self.spawn(self._guild_members(session, frame.d))
+
+    async def _starting(self, session: Session, flow: Coroutine[Any, Any, None]) -> None:
+        try:
+            await flow
+        except Exception:
+            log.exception("starting a session failed", extra={"user_id": session.user_id})
+            self.close(session, CloseCode.UNKNOWN_ERROR, "could not start the session; retry")
 
     def _heartbeat(self, session: Session, last_seq: int | None) -> None:
         if last_seq is not None and session.state is State.LIVE:
@@ -193,7 +201,10 @@ class Gateway:
             members = await tx.list_members(
                 request.guild_id, after=request.after, limit=request.limit
             )
-        chunk = protocol.GuildMembersChunk(guild_id=request.guild_id, members=members)
+        presences = await self.svc.presence.statuses(m.user.id for m in members)
+        chunk = protocol.GuildMembersChunk(
+            guild_id=request.guild_id, members=members, presences=presences
+        )
         self.send_dispatch(session, "GUILD_MEMBERS_CHUNK", chunk)
 
     # --- sending and closing -------------------------------------------------------------------

@@ -96,10 +96,18 @@ class Hub:
 
     async def _load_guild(self, state: GuildState) -> None:
         try:
-            async with self._directory.read("ws_load_guild") as tx:
-                guild = await tx.get_guild(state.guild_id)
-                roles = await tx.list_roles(state.guild_id)
-                overwrites = await tx.guild_overwrites(state.guild_id)
+            try:
+                async with self._directory.read("ws_load_guild") as tx:
+                    guild = await tx.get_guild(state.guild_id)
+                    roles = await tx.list_roles(state.guild_id)
+                    overwrites = await tx.guild_overwrites(state.guild_id)
+            except BaseException:
+                # Forget the half-loaded guild (its backlog too): the next attach retries.
+                if self.guilds.get(state.guild_id) is state:
+                    del self.guilds[state.guild_id]
+                for session in state.sessions:
+                    session.guild_ids.discard(state.guild_id)
+                raise
             state.load(owner_id=guild.owner_id if guild else 0, roles=roles, overwrites=overwrites)
             backlog, state.backlog = state.backlog, []
             for seq, event in backlog:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 
 from gochat.adapters.nats import gateway_events
@@ -17,6 +18,11 @@ from gochat.adapters.nats import presence as presence_store
 from gochat.core import events, ids
 
 log = logging.getLogger(__name__)
+# Above this many members a guild gets no presence broadcasts (each change would go to every
+# member: quadratic); its clients ask with REQUEST_GUILD_MEMBERS, whose chunks carry presences.
+LARGE_GUILD_MEMBERS = 250
+GUILD_SIZE_CACHE_SECONDS = 60.0
+GuildSize = Callable[[int], Awaitable[int]]
 
 
 class PresenceTracker:
@@ -28,6 +34,7 @@ class PresenceTracker:
         id_source: ids.SnowflakeGenerator,
         gateway_id: str,
         grace_seconds: float,
+        guild_size: GuildSize,
     ) -> None:
         self._store = store
         self._feed = feed
@@ -38,6 +45,8 @@ class PresenceTracker:
         self._status: dict[int, str] = {}
         self._guilds: dict[int, frozenset[int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._guild_size = guild_size
+        self._sizes: dict[int, tuple[float, int]] = {}
 
     async def connected(self, user_id: int, status: str, guild_ids: Iterable[int]) -> None:
         self._connections[user_id] = self._connections.get(user_id, 0) + 1
@@ -87,6 +96,8 @@ class PresenceTracker:
         await self._store.publish_status(user_id, status, last_seen)
         payload = events.PresenceUpdated(user_id=user_id, status=status, last_seen=last_seen)
         for guild_id in self._guilds.get(user_id, frozenset()):
+            if await self._size_of(guild_id) > LARGE_GUILD_MEMBERS:
+                continue
             await self._feed.publish(
                 events.build(
                     "PRESENCE_UPDATE",
@@ -97,6 +108,27 @@ class PresenceTracker:
                     guild_id=guild_id,
                 )
             )
+
+    async def _size_of(self, guild_id: int) -> int:
+        now = time.monotonic()
+        cached = self._sizes.get(guild_id)
+        if cached is None or now - cached[0] > GUILD_SIZE_CACHE_SECONDS:
+            if len(self._sizes) > 10_000:
+                self._sizes.clear()
+            cached = self._sizes[guild_id] = (now, await self._guild_size(guild_id))
+        return cached[1]
+
+    async def statuses(self, user_ids: Iterable[int]) -> list[events.PresenceUpdated]:
+        """The shared presence of `user_ids` (offline when unknown)."""
+        found = []
+        for user_id in user_ids:
+            value = await self._store.status_of(user_id) or {"status": "offline"}
+            found.append(
+                events.PresenceUpdated(
+                    user_id=user_id, status=value["status"], last_seen=value.get("last_seen")
+                )
+            )
+        return found
 
     async def close(self) -> None:
         for task in list(self._tasks):

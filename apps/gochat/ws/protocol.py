@@ -2,7 +2,7 @@
 
 These models are the protocol's single definition: the gateway validates inbound frames with
 them, the client library builds frames with them, and `docs/gateway.md` is checked against them
-(tests/unit/ws/test_protocol_doc.py). Frames are JSON text `{"op", "d", "s", "t"}`.
+(tests/unit/ws/test_gateway_protocol_doc.py). Frames are JSON text `{"op", "d", "s", "t"}`.
 """
 
 from __future__ import annotations
@@ -162,6 +162,9 @@ class Resumed(BaseModel):
 class GuildMembersChunk(BaseModel):
     guild_id: Snowflake
     members: list[schemas.Member]
+    presences: list[events.PresenceUpdated] = Field(
+        default_factory=list, description="The members' presence, shared by every gateway."
+    )
 
 
 # Dispatch types only the gateway emits (the rest are core.events.EVENT_PAYLOADS).

@@ -100,3 +100,5 @@ async def test_guild_members_can_be_requested(world, gateways):
         str(owner.user_id),
         str(member.user_id),
     }
+    statuses = {p["user_id"]: p["status"] for p in chunk.d["presences"]}
+    assert statuses == {str(owner.user_id): "online", str(member.user_id): "offline"}
