@@ -16,8 +16,10 @@ import json
 import os
 import pathlib
 import platform
+import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -172,6 +174,9 @@ def main() -> None:
     parser.add_argument("--out", default="bench/operator/results.json")
     args = parser.parse_args()
     counts = [int(c) for c in args.counts.split(",")]
+    # Background jobs ignore SIGINT: make SIGTERM unwind through the `finally` that stops
+    # the control plane, instead of leaving its processes behind.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     run_dir = pathlib.Path(tempfile.mkdtemp(prefix="gochat-operator-bench-"))
     plane = LocalControlPlane(run_dir=run_dir, bin_dir=tools.ensure(), nodes=2, log=print)
     k8s = plane.start()

@@ -4,11 +4,14 @@ Server-side apply of an unchanged manifest is a no-op for the API server but sti
 with hundreds of clusters, re-sending ~20 unchanged children on every wake-up is most of the
 operator's traffic. So a child is re-applied only when its manifest changed or the object
 changed since our last apply (a watch event with another resourceVersion: someone edited or
-deleted it). Deployments are always applied: their response is what status is computed from.
+deleted it). Deployments are the exception that proves it: their status changes all the
+time, so for them only a new `generation` (a spec edit) counts as a change, and the body of
+the latest watch event stands in for the apply response status is computed from.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Callable
@@ -32,19 +35,37 @@ def owns_replicas(live: Manifest) -> bool:
     return False
 
 
+@dataclasses.dataclass
+class Applied:
+    """What we last applied and what the API server has since told us about it."""
+
+    digest: str
+    resource_version: str
+    generation: int
+    body: Manifest
+
+
 class ChildApplier:
     def __init__(self, k: kube.Kube) -> None:
         self.kube = k
-        self.applied: dict[ChildKey, tuple[str, str]] = {}  # -> (manifest digest, resourceVersion)
+        self.applied: dict[ChildKey, Applied] = {}
         self.absent: set[ChildKey] = set()  # pruned children known not to exist
         self.uids: dict[ChildKey, str] = {}
 
-    def observed(self, kind: str, namespace: str, name: str, resource_version: str) -> None:
-        """A watch event for a child: forget our copy unless the event is our own write."""
-        key = (kind, namespace, name)
+    def observed(self, namespace: str, body: Manifest, *, deleted: bool) -> None:
+        """A watch event for a child: forget our copy unless the event is our own write (or,
+        for a Deployment, only its status moved on)."""
+        metadata = body["metadata"]
+        key = (body["kind"], namespace, metadata["name"])
         self.absent.discard(key)
         cached = self.applied.get(key)
-        if cached and cached[1] != resource_version:
+        if cached is None or cached.resource_version == metadata.get("resourceVersion"):
+            return
+        same_spec = cached.generation == metadata.get("generation", 0)
+        if not deleted and body["kind"] == "Deployment" and same_spec:
+            cached.resource_version = metadata.get("resourceVersion", "")
+            cached.body = body
+        else:
             del self.applied[key]
 
     def forget_namespace_cluster(self, namespace: str, cluster: str) -> None:
@@ -57,22 +78,23 @@ class ChildApplier:
             ]:
                 del store[key]
 
-    async def apply(
-        self, manifest: Manifest, *, restored: Callable[[Manifest], None]
-    ) -> Manifest | None:
-        """Apply unless unchanged since our last apply; the API's answer, or None if skipped."""
+    async def apply(self, manifest: Manifest, *, restored: Callable[[Manifest], None]) -> Manifest:
+        """Apply unless unchanged since our last apply; the object as last seen."""
         metadata = manifest["metadata"]
         key = (manifest["kind"], metadata["namespace"], metadata["name"])
         digest = manifest_digest(manifest)
         cached = self.applied.get(key)
-        if cached and cached[0] == digest and manifest["kind"] != "Deployment":
-            return None
+        if cached and cached.digest == digest:
+            return cached.body
         if manifest["kind"] == "Deployment" and "replicas" not in manifest["spec"]:
             await self.hand_replicas_to_hpa(manifest)
         result = await self.kube.apply(manifest)
-        self.applied[key] = (digest, result["metadata"]["resourceVersion"])
-        seen, self.uids[key] = self.uids.get(key), result["metadata"]["uid"]
-        if seen and seen != result["metadata"]["uid"]:
+        result_meta = result["metadata"]
+        self.applied[key] = Applied(
+            digest, result_meta["resourceVersion"], result_meta.get("generation", 0), result
+        )
+        seen, self.uids[key] = self.uids.get(key), result_meta["uid"]
+        if seen and seen != result_meta["uid"]:
             restored(result)
         return result
 
@@ -111,6 +133,6 @@ class ChildApplier:
         deployments: dict[str, Manifest] = {}
         for manifest in children.workloads:
             applied = await self.apply(manifest, restored=restored)
-            if applied is not None and applied["kind"] == "Deployment":
+            if applied["kind"] == "Deployment":
                 deployments[applied["metadata"]["labels"]["app.kubernetes.io/component"]] = applied
         return deployments

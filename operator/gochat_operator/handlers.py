@@ -12,6 +12,7 @@ whenever the operator is down.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import os
 from typing import Any, cast
@@ -134,12 +135,9 @@ async def on_child_event(
         return
     key = owner_key(namespace, body.metadata.get("ownerReferences") or [])
     if key is not None:
-        resource_version = (
-            "" if type == "DELETED" else str(body.metadata.get("resourceVersion", ""))
-        )
-        memo.reconciler.children.observed(
-            body["kind"], namespace, body.metadata.name, resource_version
-        )
+        # A copy: kopf's body is a live view, and the applier keeps Deployments' last state.
+        child = copy.deepcopy(dict(body))
+        memo.reconciler.children.observed(namespace, child, deleted=type == "DELETED")
         memo.queue.request(key)
 
 
