@@ -103,3 +103,42 @@ async def test_unknown_session_is_invalid(world, gateways):
     client = await GatewayClient.connect(gateway.url)
     with pytest.raises(InvalidSession):
         await client.resume(owner.token, "0" * 32, 5)
+
+
+async def test_resume_on_a_gateway_started_later_replays_from_the_stream(world, gateways):
+    first = gateways()
+    owner, channel_id = await _setup(world)
+    client = await GatewayClient.connect(first.url)
+    await client.identify(owner.token)
+    await world.post(channel_id, owner, "seen")
+    await client.wait_for("MESSAGE_CREATE")
+    session_id, seq = client.session_id, client.seq
+    await client.abort()
+    for n in range(3):
+        await world.post(channel_id, owner, f"missed {n}")
+    # Started after the events: its memory holds none of them, so the replay reads JetStream.
+    later = gateways()
+    again = await GatewayClient.connect(later.url)
+    replayed = await again.resume(owner.token, session_id, seq)
+    messages = [e.d["content"] for e in replayed if e.t == "MESSAGE_CREATE"]
+    assert messages == ["missed 0", "missed 1", "missed 2"]
+    assert [e.s for e in replayed] == list(range(seq + 1, seq + 1 + len(replayed)))
+
+
+async def test_delivery_continues_after_a_nats_restart(world, gateways, nats_server):
+    gateway = gateways()
+    owner, channel_id = await _setup(world)
+    client = await GatewayClient.connect(gateway.url)
+    await client.identify(owner.token)
+    await world.post(channel_id, owner, "before")
+    assert (await client.wait_for("MESSAGE_CREATE")).d["content"] == "before"
+    await world.close()
+    nats_server.stop()
+    nats_server.start()
+    await world.open()
+    await asyncio.sleep(2)  # the clients reconnect on their own
+    for n in range(3):
+        await world.post(channel_id, owner, f"after {n}")
+    got = [(await client.wait_for("MESSAGE_CREATE", timeout=20)).d["content"] for _ in range(3)]
+    assert got == ["after 0", "after 1", "after 2"]
+    assert client.gaps == 0
