@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from tests.fixtures import accounts
 
 from gochat.api.app import build_app
 from gochat.api.context import ApiContext
 from gochat.core import config
+from tests.fixtures import accounts
 
 
 @dataclass

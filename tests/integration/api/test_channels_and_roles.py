@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from tests.integration.api.conftest import Api, error_of
-
 from gochat.core.permissions import Permission
+from tests.integration.api.conftest import Api, error_of
 
 VIEW = int(Permission.VIEW_CHANNEL)
 SEND = int(Permission.SEND_MESSAGES)

@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 import nats
-from tests.integration.api.conftest import Api
 
 from gochat.core import events
+from tests.integration.api.conftest import Api
 
 
 async def _read_events(url: str, subject: str, count: int, wait_seconds: float = 20) -> list[Any]:

@@ -1,8 +1,7 @@
 from __future__ import annotations
 
-from tests.integration.api.conftest import Api, error_of
-
 from gochat.core import ids
+from tests.integration.api.conftest import Api, error_of
 
 
 async def test_send_get_edit_delete(api: Api) -> None:
