@@ -11,13 +11,13 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from tests.fixtures import accounts, servers
-from tests.integration.search.support import EventsOut, eventually, make_indexer_config
 
 from gochat.api.app import build_app
 from gochat.core import config
 from gochat.core.permissions import Permission
 from gochat.indexer import app as indexer_app
+from tests.fixtures import accounts, servers
+from tests.integration.search.support import EventsOut, eventually, make_indexer_config
 
 HIDE = str(int(Permission.VIEW_CHANNEL))
 NO_HISTORY = str(int(Permission.READ_MESSAGE_HISTORY))
@@ -61,20 +61,24 @@ class Stack:
         return Person(str(account.user_id), client)
 
 
+def api_config(dsn: str, nats_url: str, stream: str, **overrides: Any) -> config.ApiConfig:
+    values: dict[str, Any] = {
+        "pg_dsn": dsn,
+        "pg_pool_min": 0,
+        "pg_pool_max": 5,
+        "nats_url": nats_url,
+        "nats_stream": stream,
+        "jwks_url": "http://127.0.0.1:9/unused",
+        "outbox_poll_seconds": 0.2,
+    }
+    return config.ApiConfig(**(values | overrides))
+
+
 @pytest.fixture
 async def stack(
     search_dsn: str, nats_server: servers.NatsServer, events_out: EventsOut, tmp_path: Path
 ) -> AsyncIterator[Stack]:
-    api_cfg = config.ApiConfig(
-        pg_dsn=search_dsn,
-        pg_pool_min=0,
-        pg_pool_max=5,
-        nats_url=nats_server.url,
-        nats_stream=events_out.stream,
-        jwks_url="http://127.0.0.1:9/unused",
-        outbox_poll_seconds=0.2,
-    )
-    app = build_app(api_cfg)
+    app = build_app(api_config(search_dsn, nats_server.url, events_out.stream))
     indexer_cfg = make_indexer_config(search_dsn, nats_server.url, events_out.stream)
     async with app.router.lifespan_context(app), indexer_app.running_indexer(indexer_cfg):
         yield Stack(httpx.ASGITransport(app=app), search_dsn, tmp_path / "jwt", app)
@@ -242,3 +246,19 @@ async def test_deleting_a_channel_removes_its_messages_from_the_index(
         return bool(left == 0)
 
     await eventually(purged, what="the deleted channel's documents to be purged")
+
+
+async def test_search_without_a_configured_index_is_unavailable(
+    search_dsn: str, nats_server: servers.NatsServer, events_out: EventsOut, tmp_path: Path
+) -> None:
+    cfg = api_config(search_dsn, nats_server.url, events_out.stream, search_backend="opensearch")
+    app = build_app(cfg)
+    async with app.router.lifespan_context(app):
+        stack = Stack(httpx.ASGITransport(app=app), search_dsn, tmp_path / "jwt", app)
+        owner = await stack.person()
+        created = await owner.ok("POST", "/guilds", json={"name": "no-index"})
+        response = await owner.call(
+            "GET", f"/guilds/{created['id']}/messages/search", params={"q": "x"}
+        )
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "unavailable"
