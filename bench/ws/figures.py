@@ -35,7 +35,7 @@ def _bars(ax: Any, doc: dict[str, Any], metric: str, *, scale: float = 1.0) -> N
 
 
 def summary_figure(doc: dict[str, Any], path: Path) -> None:
-    fig, axes = plt.subplots(1, 4, figsize=(15, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(16, 4.5), width_ratios=[1, 1, 1, 1.6])
     _bars(axes[0], doc, "fan-out deliveries/s", scale=1000)
     axes[0].set_ylabel("thousand deliveries/s")
     _bars(axes[1], doc, "RSS per idle connection (bytes)", scale=1024)
@@ -43,13 +43,14 @@ def summary_figure(doc: dict[str, Any], path: Path) -> None:
     _bars(axes[2], doc, "connections held")
     latency = axes[3]
     groups = [
-        ("anchor", "JetStream"),
-        ("gochat", "JetStream"),
-        ("gochat", "API"),
+        ("anchor", "JetStream", "1k"),
+        ("gochat", "JetStream", "1k"),
+        ("gochat", "API", "1k"),
+        ("gochat", "API", "100"),
     ]
-    for i, (target, path_name) in enumerate(groups):
+    for i, (target, path_name, rate) in enumerate(groups):
         for j, quantile in enumerate(("p50", "p99", "max")):
-            row = _row(doc, f"{path_name}->client {quantile} (ms) @1k/s")
+            row = _row(doc, f"{path_name}->client {quantile} (ms) @{rate}/s")
             value = row[target]["median"]
             if value is not None:
                 latency.bar(
@@ -69,11 +70,15 @@ def summary_figure(doc: dict[str, Any], path: Path) -> None:
                 )
     latency.axhline(100, color="red", linewidth=0.8, linestyle="--")
     latency.set_yscale("log")
-    latency.set_xticks(
-        range(3), ["anchor\nJetStream", "GoChat\nJetStream", "GoChat\nAPI"], fontsize=8
-    )
+    names = [
+        "anchor\nJetStream\n1k/s",
+        "GoChat\nJetStream\n1k/s",
+        "GoChat\nAPI\n1k/s offered",
+        "GoChat\nAPI\n100/s",
+    ]
+    latency.set_xticks(range(len(names)), names, fontsize=7)
     latency.set_ylabel("send->deliver ms (log)")
-    latency.set_title("latency at 1,000 msgs/s (median of runs)\nred: 100 ms target", fontsize=9)
+    latency.set_title("send->deliver latency (median of runs)\nred: 100 ms target", fontsize=9)
     machine = doc["machine"]
     fig.suptitle(
         f"GoChat gateway ({doc['gateway_processes']} processes) vs centrifuge v0.40.1 - "

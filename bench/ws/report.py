@@ -63,6 +63,38 @@ METRICS: list[tuple[str, str, str | None, tuple[str, ...], str, str]] = [
     ),
     ("API->client max (ms) @1k/s", "latency", "latency-api", ("latency", "max_ms"), "lower", ""),
     ("API messages/s achieved", "latency", "latency-api", ("sent_per_s",), "higher", "1,000"),
+    (
+        "API->client p50 (ms) @100/s",
+        "latency",
+        "latency-api-100",
+        ("latency", "p50_ms"),
+        "lower",
+        "",
+    ),
+    (
+        "API->client p99 (ms) @100/s",
+        "latency",
+        "latency-api-100",
+        ("latency", "p99_ms"),
+        "lower",
+        "",
+    ),
+    (
+        "API->client max (ms) @100/s",
+        "latency",
+        "latency-api-100",
+        ("latency", "max_ms"),
+        "lower",
+        "",
+    ),
+    (
+        "gateway CPU us per fan-out delivery",
+        "fanout",
+        "fanout",
+        ("cpu_us_per_delivery",),
+        "lower",
+        "",
+    ),
 ]
 
 
@@ -94,6 +126,9 @@ def _value(run: dict[str, Any], load: str | None, path: tuple[str, ...]) -> floa
     if node is not None and path == ("sent_per_s",):
         seconds = node["publish"]["seconds"]
         return node["publish"]["published"] / seconds if seconds else None
+    if node is not None and path == ("cpu_us_per_delivery",):
+        cpu, delivered = node.get("target_cpu_seconds"), node["delivered"]
+        return cpu / delivered * 1e6 if cpu is not None and delivered else None
     for key in path:
         if not isinstance(node, dict) or key not in node:
             return None

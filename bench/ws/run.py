@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import resource
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -53,11 +55,14 @@ def run_target(
     run_dir = Path(tempfile.mkdtemp(prefix=f"{scenario.name}-{target}-", dir=ctx["root"]))
     platform = ctx["platform"]
     if target == "gochat":
+        env = {"GOCHAT_DRAIN_WINDOW_SECONDS": "1", "GOCHAT_LOG_LEVEL": "warning"}
+        if ctx.get("tracemalloc"):
+            env["PYTHONTRACEMALLOC"] = "1"
         servers = targets.start_gateways(
             platform,
             count=ctx["gateways"],
             run_dir=run_dir,
-            env={"GOCHAT_DRAIN_WINDOW_SECONDS": "1", "GOCHAT_LOG_LEVEL": "warning"},
+            env=env,
             profile_dir=ctx.get("profile_dir"),
         )
     else:
@@ -77,6 +82,8 @@ def run_target(
             raise RuntimeError(f"{target}: no client connected: {connected['errors']}")
         time.sleep(scenario.hold_s)
         rss_after = servers.rss_bytes()
+        if target == "gochat" and "profile_dir" in ctx:
+            servers.signal(signal.SIGUSR1)  # probe_gateway.py: GC pauses, allocations so far
         held = generator.command({"cmd": "status"}, timeout=30)["open"]
         result.update(
             clients=scenario.clients,
@@ -157,10 +164,19 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--profile", type=Path, default=None, help="run the gateways under cProfile, .prof here"
     )
+    parser.add_argument("--idle-clients", type=int, default=0, help="K of the idle scenario")
+    parser.add_argument(
+        "--tracemalloc", action="store_true", help="with --profile: trace allocations too"
+    )
     args = parser.parse_args(argv)
     plan = scenarios.smoke() if args.smoke else scenarios.full()
     if args.only:
         plan = [s for s in plan if s.name in args.only.split(",")]
+    if args.idle_clients:
+        plan = [
+            dataclasses.replace(s, clients=args.idle_clients) if s.name == "idle" else s
+            for s in plan
+        ]
     repeats = args.repeats or (1 if args.smoke else 3)
     if not 1 <= repeats <= 10 or not 1 <= args.gateways <= 8:
         parser.error("--repeats must be 1-10 and --gateways 1-8")
@@ -170,6 +186,7 @@ def main(argv: list[str]) -> int:
     if args.profile is not None:
         args.profile.mkdir(parents=True, exist_ok=True)
         ctx["profile_dir"] = args.profile.resolve()
+        ctx["tracemalloc"] = args.tracemalloc
     ctx["root"] = Path(tempfile.mkdtemp(prefix="gochat-bench-ws-"))
     started = time.monotonic()
     runs: list[dict[str, Any]] = []

@@ -4,9 +4,9 @@
            to JetStream as fast as the publisher can (as the API's relay would publish them):
            the pure fan-out comparison, deliveries/s.
 - latency: K=1,000 over M=100 channels (10 per channel); 1,000 events/s for 10 s straight to
-           JetStream (both targets), then, for the gateway only, 1,000 messages/s for 10 s
-           through the API (POST /channels/{id}/messages -> outbox -> relay -> JetStream ->
-           gateway): send->deliver latency of each path.
+           JetStream (both targets), then, for the gateway only, messages through the API
+           (POST /channels/{id}/messages -> outbox -> relay -> JetStream -> gateway) offered at
+           1,000/s (10,000, stopped after 40 s) and at 100/s (15 s): send->deliver latency.
 - idle:    K=10,000 over M=100 channels, held for `hold_s`: connections held and RSS per idle
            connection ((RSS after - RSS before) / connections, all target processes).
 """
@@ -51,6 +51,16 @@ def full() -> list[Scenario]:
                     10_000,
                     1000,
                     max_seconds=40,
+                    max_inflight=64,
+                    targets=("gochat",),
+                ),
+                # What the API path costs when the API is not the bottleneck.
+                Load(
+                    "latency-api-100",
+                    "api",
+                    1500,
+                    100,
+                    max_seconds=20,
                     max_inflight=64,
                     targets=("gochat",),
                 ),

@@ -71,6 +71,11 @@ class Servers:
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
         return total / ticks
 
+    def signal(self, signum: int) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
     def alive(self) -> bool:
         return all(child.poll() is None for child in self.children)
 
@@ -97,7 +102,7 @@ def start_gateways(
         with log_path.open("wb") as log_file:
             servers.children.append(
                 process.spawn(
-                    [sys.executable, *_profiler(profile_dir, index), "-m", "gochat", "ws"],
+                    [sys.executable, *_profiler(profile_dir, index)],
                     log_file=log_file.fileno(),
                     env=child_env,
                     cwd=run_dir,
@@ -108,9 +113,18 @@ def start_gateways(
 
 
 def _profiler(profile_dir: Path | None, index: int) -> list[str]:
+    """How to start gateway `index`: plainly, or under cProfile and the GC/memory probe."""
     if profile_dir is None:
-        return []
-    return ["-m", "cProfile", "-o", str(profile_dir / f"gateway-{index}.prof")]
+        return ["-m", "gochat", "ws"]
+    probe = str(Path(__file__).resolve().parent / "probe_gateway.py")
+    return [
+        "-m",
+        "cProfile",
+        "-o",
+        str(profile_dir / f"gateway-{index}.prof"),
+        probe,
+        str(profile_dir),
+    ]
 
 
 def start_anchor(binary: Path, *, nats_url: str, run_dir: Path) -> Servers:
