@@ -26,6 +26,7 @@ import time
 from typing import Any
 
 import yaml
+
 from tests.k8s import tools
 from tests.k8s.cluster import LocalControlPlane
 from tests.operator import k8s_support
@@ -54,7 +55,10 @@ class ProcessSampler(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(1.0):
-            self.samples.append(self.sample())
+            try:
+                self.samples.append(self.sample())
+            except FileNotFoundError:  # the operator exited
+                return
 
     def window(self, start: float, end: float) -> dict[str, float]:
         inside = [s for s in self.samples if start <= s[0] <= end] or [self.sample()]

@@ -42,7 +42,16 @@ class Applied:
     digest: str
     resource_version: str
     generation: int
-    body: Manifest
+    body: Manifest | None  # kept for Deployments only (status), without managedFields
+
+
+def kept_body(body: Manifest) -> Manifest | None:
+    """What to remember of an object: memory grows with clusters x children, so only a
+    Deployment's body (for status), minus its bulky managedFields."""
+    if body.get("kind") != "Deployment":
+        return None
+    metadata = {k: v for k, v in body["metadata"].items() if k != "managedFields"}
+    return {**body, "metadata": metadata}
 
 
 class ChildApplier:
@@ -64,7 +73,7 @@ class ChildApplier:
         same_spec = cached.generation == metadata.get("generation", 0)
         if not deleted and body["kind"] == "Deployment" and same_spec:
             cached.resource_version = metadata.get("resourceVersion", "")
-            cached.body = body
+            cached.body = kept_body(body)
         else:
             del self.applied[key]
 
@@ -85,13 +94,16 @@ class ChildApplier:
         digest = manifest_digest(manifest)
         cached = self.applied.get(key)
         if cached and cached.digest == digest:
-            return cached.body
+            return cached.body or manifest
         if manifest["kind"] == "Deployment" and "replicas" not in manifest["spec"]:
             await self.hand_replicas_to_hpa(manifest)
         result = await self.kube.apply(manifest)
         result_meta = result["metadata"]
         self.applied[key] = Applied(
-            digest, result_meta["resourceVersion"], result_meta.get("generation", 0), result
+            digest,
+            result_meta["resourceVersion"],
+            result_meta.get("generation", 0),
+            kept_body(result),
         )
         seen, self.uids[key] = self.uids.get(key), result_meta["uid"]
         if seen and seen != result_meta["uid"]:

@@ -18,7 +18,6 @@ import os
 from typing import Any, cast
 
 import kopf
-from kubernetes import client as kube_client
 from kubernetes import config as kube_config
 
 from gochat_operator import kube, reconcile, workqueue
@@ -66,9 +65,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
         migration_backoff=env_seconds("GOCHAT_OPERATOR_MIGRATION_BACKOFF", 30),
         problem_backoff=env_seconds("GOCHAT_OPERATOR_PROBLEM_BACKOFF", 30),
     )
-    memo.reconciler = reconcile.Reconciler(
-        kube.Kube(kube_client.ApiClient()), emit=post_event, settings=settings_
-    )
+    memo.reconciler = reconcile.Reconciler(kube.Kube(), emit=post_event, settings=settings_)
     memo.queue = workqueue.Workqueue(requeue_work(memo))
     interval = env_seconds("GOCHAT_OPERATOR_RESYNC_SECONDS", 600)
     memo.resync = asyncio.create_task(

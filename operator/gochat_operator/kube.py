@@ -51,10 +51,15 @@ def resource_path(api_version: str, kind: str, namespace: str, name: str | None 
 
 
 class Kube:
-    """Async facade over one `kubernetes.client.ApiClient`."""
+    """Async facade over the official client, configured from the default configuration
+    (in-cluster or kubeconfig, loaded beforehand)."""
 
-    def __init__(self, api_client: client.ApiClient, *, threads: int = 16) -> None:
-        self.api_client = api_client
+    def __init__(self, *, threads: int = 24) -> None:
+        configuration = client.Configuration.get_default_copy()
+        # One pooled connection per thread: beyond the pool, urllib3 opens and discards a
+        # connection per request, a TLS handshake each time.
+        configuration.connection_pool_maxsize = threads
+        self.api_client = client.ApiClient(configuration)
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="kube")
 
     def _request(

@@ -20,7 +20,7 @@ class Workqueue:
         self,
         work: Callable[[str, str], Awaitable[float | None]],
         *,
-        concurrency: int = 8,
+        concurrency: int = 16,
         debounce: float = 0.5,
     ) -> None:
         # `work` reconciles one key and returns when to run again (None: only on new events).

@@ -60,12 +60,18 @@ def test_fields_of_other_managers_are_left_alone(
     ready_sample(gochat)
     gochat.kubectl("rollout", "restart", "deployment/chat-api")
     gochat.kubectl("label", "service", "chat-api", "team=chat")
+    before = (gochat.get("deployment", "chat-api") or {})["spec"]["template"]["metadata"]
 
     reconciled_after_change(gochat, "debug")
 
     deployment = gochat.get("deployment", "chat-api") or {}
     annotations = deployment["spec"]["template"]["metadata"]["annotations"]
     assert "kubectl.kubernetes.io/restartedAt" in annotations
+    # The new log level is in the rendered config, so its hash rolls the pods.
+    assert (
+        annotations[meta.CONFIG_HASH_ANNOTATION]
+        != before["annotations"][meta.CONFIG_HASH_ANNOTATION]
+    )
     assert (gochat.get("service", "chat-api") or {})["metadata"]["labels"]["team"] == "chat"
 
 
