@@ -71,13 +71,16 @@ async def channel_access(tx: DirectoryTx, channel_id: int, user_id: int) -> Chan
     return ChannelAccess(channel_id, facts.channel_type, facts.guild_id, facts.member, granted)
 
 
-async def visible_channel_ids(tx: DirectoryTx, guild_id: int, user_id: int) -> list[int]:
+async def channel_ids_with(
+    tx: DirectoryTx, guild_id: int, user_id: int, *, needed: Permission
+) -> list[int]:
+    """The guild's channels in which the caller holds every permission in `needed`."""
     member = await guild_member(tx, guild_id, user_id)
     overwrites = await tx.guild_overwrites(guild_id)
     return [
         channel_id
         for channel_id, channel_overwrites in overwrites.items()
-        if permissions.effective_permissions(member, channel_overwrites) & Permission.VIEW_CHANNEL
+        if permissions.effective_permissions(member, channel_overwrites) & needed == needed
     ]
 
 

@@ -12,10 +12,9 @@ import asyncio
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gochat.adapters.postgres.directory import DirectoryTx
 from gochat.api.context import ApiContext
 from gochat.api.services import access, messages
-from gochat.core import errors, permissions, schemas
+from gochat.core import errors, schemas
 from gochat.core.permissions import Permission
 from gochat.core.schemas import Snowflake
 from gochat.ports import SearchQuery
@@ -58,7 +57,10 @@ async def search_messages(
     if ctx.search is None:
         raise errors.Unavailable("search is not configured on this server")
     async with ctx.directory.read("search_channel_access") as tx:
-        channel_ids = await readable_channel_ids(tx, guild_id, user_id)
+        # Search shows history, so it needs what reading history needs.
+        channel_ids = await access.channel_ids_with(
+            tx, guild_id, user_id, needed=SEARCH_PERMISSIONS
+        )
     if params.channel_id is not None:
         if params.channel_id not in channel_ids:
             # A channel the caller cannot read does not exist for them.
@@ -91,21 +93,6 @@ async def search_messages(
             for m in found
         ],
     )
-
-
-async def readable_channel_ids(tx: DirectoryTx, guild_id: int, user_id: int) -> list[int]:
-    """The guild's channels whose history the caller may read (404/403 as `guild_member`)."""
-    member = await access.guild_member(tx, guild_id, user_id)
-    overwrites = await tx.guild_overwrites(guild_id)
-    granted = {
-        channel_id: permissions.effective_permissions(member, channel_overwrites)
-        for channel_id, channel_overwrites in overwrites.items()
-    }
-    return [
-        channel_id
-        for channel_id, bits in granted.items()
-        if bits & SEARCH_PERMISSIONS == SEARCH_PERMISSIONS
-    ]
 
 
 def _validate(params: SearchParams) -> None:
