@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 PAYLOAD = json.dumps({"content": "x" * 150, "channel_id": "1234567890123456789"}).encode()
-SERVERS = ("websockets", "picows", "gateway-path")
+SERVERS = ("websockets", "picows", "gateway-path", "gateway-native")
 HERE = Path(__file__).resolve().parent
 
 
@@ -95,6 +95,37 @@ async def serve_picows(port: int, messages: int, *, gateway_path: bool) -> None:
 
     await picows.ws_create_server(
         lambda request: Listener(), "127.0.0.1", port, read_buffer_init_size=1024
+    )
+    print("ready", flush=True)
+    await asyncio.Future()
+
+
+async def serve_native(port: int, messages: int) -> None:
+    """The gateway's delivery path on its own minimal asyncio server (ws/native.py)."""
+    from gochat.ws import native, protocol
+    from gochat.ws.session import Outbox, Session, State
+
+    outbox = Outbox(queue_max=100_000, on_overflow=lambda s: None)
+    sessions: list[Session] = []
+    head = protocol.dispatch_head("MESSAGE_CREATE", PAYLOAD)
+
+    def push_each() -> None:
+        for session in sessions:
+            session.push(head, 1)
+
+    class Handler(native.Handler):
+        def connected(self, conn: native.NativeConnection, token: str | None) -> Session:
+            session = Session(conn, outbox, deadline=0)
+            session.state = State.LIVE
+            sessions.append(session)
+            return session
+
+        def received(self, conn: native.NativeConnection, payload: bytes) -> None:
+            if payload == b"go":
+                asyncio.get_running_loop().create_task(burst(push_each, messages))
+
+    await native.serve(
+        Handler(), lambda path, query: ("ws", None), host="127.0.0.1", port=port, reuse_port=False
     )
     print("ready", flush=True)
     await asyncio.Future()
@@ -229,6 +260,8 @@ if __name__ == "__main__":
         name, port, messages = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         if name == "websockets":
             asyncio.run(serve_websockets(port, messages))
+        elif name == "gateway-native":
+            asyncio.run(serve_native(port, messages))
         else:
             asyncio.run(serve_picows(port, messages, gateway_path=name == "gateway-path"))
     elif len(sys.argv) > 1 and sys.argv[1] == "client":

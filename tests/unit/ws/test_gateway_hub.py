@@ -7,12 +7,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from tests.unit.ws import fakes
-from tests.unit.ws.fakes import GUILD_ID, OWNER_ID
-
 from gochat.core import events, permissions, schemas
 from gochat.ws.hub import Hub
 from gochat.ws.session import Outbox, Session, State
+from tests.unit.ws import fakes
+from tests.unit.ws.fakes import GUILD_ID, OWNER_ID
 
 CHANNEL, PRIVATE = 10, 11
 MEMBER = 2
