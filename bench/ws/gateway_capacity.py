@@ -103,13 +103,12 @@ def process_tree_rss_kb(pid: int) -> int:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from tests.fixtures.servers import TEST_PG_SETTINGS
-    from tests.integration.ws import harness
-
     from gochat.adapters.postgres import migrations
     from gochat.embedded import nats as embedded_nats
     from gochat.embedded import postgres as embedded_pg
     from gochat.embedded import process
+    from tests.fixtures.servers import TEST_PG_SETTINGS
+    from tests.integration.ws import harness
 
     work = Path(tempfile.mkdtemp(prefix="gochat-ws-capacity-"))
     nats_server = embedded_nats.EmbeddedNats(data_dir=work / "nats", port=process.free_port())
@@ -132,7 +131,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 heartbeat_interval_ms=600_000, log_level="warning", pg_pool_max=10,
             )  # fmt: skip
             gateway = harness.GatewayProc(
-                env=env, log_path=work / "ws.log", args=("--workers", str(args.workers))
+                env=env,
+                log_path=work / "ws.log",
+                args=(
+                    "--workers",
+                    str(args.workers),
+                    "--server",
+                    args.server,
+                    "--flush-interval-ms",
+                    str(args.flush_ms),
+                ),
             )
             gateway.start()
             assert gateway.proc is not None
@@ -169,6 +177,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "messages": args.messages,
         "rate": args.rate,
         "workers": args.workers,
+        "server": args.server,
+        "flush_ms": args.flush_ms,
         "rss_per_idle_session_kb": round((after - before) / args.connections, 2),
         "deliveries_per_second": round(result["deliveries"] / result["seconds"]),
         "p50_ms": round(result["p50_ms"], 1),
@@ -184,6 +194,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="messages published per second")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--server", choices=["native", "picows"], default="native")
+    parser.add_argument("--flush-ms", type=float, default=20.0)
     args = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))

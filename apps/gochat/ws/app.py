@@ -21,15 +21,24 @@ from gochat.ws.gateway import Gateway, Services
 from gochat.ws.hub import Hub
 from gochat.ws.presence import PresenceTracker
 from gochat.ws.protocol import CloseCode
-from gochat.ws.session import Session, State
+from gochat.ws.session import FLUSH_INTERVAL_SECONDS, Session, State
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 
 
 class GatewayProcess:
-    def __init__(self, cfg: config.WsConfig, *, verifier: TokenVerifier | None = None) -> None:
+    def __init__(
+        self,
+        cfg: config.WsConfig,
+        *,
+        verifier: TokenVerifier | None = None,
+        library: server.Library = server.DEFAULT_LIBRARY,
+        flush_interval: float = FLUSH_INTERVAL_SECONDS,
+    ) -> None:
         self.cfg = cfg
+        self.library: server.Library = library
+        self.flush_interval = flush_interval
         self.gateway_id = uuid.uuid4().hex[:12]
         self.verifier = verifier or TokenVerifier(jwks_url=cfg.jwks_url, issuer=cfg.jwt_issuer)
         self._tasks: list[asyncio.Task[None]] = []
@@ -72,7 +81,8 @@ class GatewayProcess:
                 feed=self.feed,
                 ids=id_source,
                 gateway_id=self.gateway_id,
-            )
+            ),
+            flush_interval=self.flush_interval,
         )
         await records.serve_takeovers(self.gateway_id, self.gateway.takeover)
         await self.feed.on_ephemeral(self._ephemeral)
@@ -81,7 +91,11 @@ class GatewayProcess:
             asyncio.create_task(self._tick()),
         ]
         self.server = await server.serve(
-            self.gateway, host=cfg.host, port=cfg.port, readiness=self.readiness
+            self.gateway,
+            host=cfg.host,
+            port=cfg.port,
+            readiness=self.readiness,
+            library=self.library,
         )
         log.info("gateway listening", extra={"port": cfg.port, "gateway_id": self.gateway_id})
 
@@ -161,8 +175,13 @@ class GatewayProcess:
         await self.db.close()
 
 
-async def run(cfg: config.WsConfig) -> None:
-    process = GatewayProcess(cfg)
+async def run(
+    cfg: config.WsConfig,
+    *,
+    library: server.Library = server.DEFAULT_LIBRARY,
+    flush_interval: float = FLUSH_INTERVAL_SECONDS,
+) -> None:
+    process = GatewayProcess(cfg, library=library, flush_interval=flush_interval)
     await process.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

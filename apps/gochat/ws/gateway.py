@@ -20,6 +20,7 @@ from gochat.adapters.postgres.directory import Directory
 from gochat.core import config, events, ids, permissions
 from gochat.core.tokens import TokenVerifier
 from gochat.ws import metrics, protocol, starting, wire
+from gochat.ws import session as session_module
 from gochat.ws.hub import Hub
 from gochat.ws.presence import PresenceTracker
 from gochat.ws.protocol import CloseCode, Op
@@ -44,12 +45,16 @@ class Services:
 
 
 class Gateway:
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self, services: Services, *, flush_interval: float = session_module.FLUSH_INTERVAL_SECONDS
+    ) -> None:
         self.svc = services
         cfg = services.config
         self.heartbeat_interval_ms = cfg.heartbeat_interval_ms
         self.heartbeat_timeout = cfg.heartbeat_interval_ms / 1000 * 1.5
-        self.outbox = Outbox(queue_max=cfg.send_queue_max, on_overflow=self._too_slow)
+        self.outbox = Outbox(
+            queue_max=cfg.send_queue_max, on_overflow=self._too_slow, interval=flush_interval
+        )
         self.connections: set[Session] = set()
         self.live: dict[str, Session] = {}
         self.draining = False

@@ -16,7 +16,8 @@ import sys
 from types import FrameType
 
 from gochat.core import config, logs, server, tracing
-from gochat.ws import app
+from gochat.ws import app, session
+from gochat.ws import server as server_seam
 
 
 def main(argv: list[str]) -> int:
@@ -24,21 +25,35 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--workers", type=int, default=1, help="gateway processes sharing the port (default 1)"
     )
+    parser.add_argument(
+        "--server",
+        choices=["native", "picows"],
+        default=server_seam.DEFAULT_LIBRARY,
+        help="WebSocket server implementation (default: native; see bench/ws/SERVER_CHOICE.md)",
+    )
+    parser.add_argument(
+        "--flush-interval-ms",
+        type=float,
+        default=session.FLUSH_INTERVAL_SECONDS * 1000,
+        help="how long queued frames wait to be coalesced into one write (default 20)",
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error("--workers must be at least 1")
     cfg = server.load_or_exit(config.WsConfig, service="ws")
     if args.workers > 1:
-        return _supervise(args.workers)
+        return _supervise(args.workers, argv)
     logs.setup_logging(service="ws", level=cfg.log_level, fmt=cfg.log_format)
     tracing.setup_tracing(service="ws", otlp_endpoint=cfg.otlp_endpoint)
-    asyncio.run(app.run(cfg))
+    asyncio.run(app.run(cfg, library=args.server, flush_interval=args.flush_interval_ms / 1000))
     return 0
 
 
-def _supervise(workers: int) -> int:
+def _supervise(workers: int, argv: list[str]) -> int:
+    rest = [arg for arg in argv if not arg.startswith("--workers")]
+    rest = [arg for i, arg in enumerate(rest) if not (i and rest[i - 1] == "--workers")]
     children = [
-        subprocess.Popen([sys.executable, "-m", "gochat", "ws", "--workers", "1"])
+        subprocess.Popen([sys.executable, "-m", "gochat", "ws", *rest, "--workers", "1"])
         for _ in range(workers)
     ]
 
