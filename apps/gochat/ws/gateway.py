@@ -28,6 +28,9 @@ from gochat.ws.session import Outbox, Session, State, Transport
 
 log = logging.getLogger(__name__)
 TYPING_INTERVAL_SECONDS = 5.0  # one TYPING_START per user and channel per interval
+# Inbound frames per connection (as Discord: 120 per 60 s); heartbeats need 2 of them.
+INBOUND_FRAMES_PER_WINDOW = 120
+INBOUND_WINDOW_SECONDS = 60.0
 _TYPING_NEEDS = permissions.Permission.VIEW_CHANNEL | permissions.Permission.SEND_MESSAGES
 
 
@@ -82,6 +85,15 @@ class Gateway:
         if len(raw) > self.svc.config.max_frame_bytes:
             limit = self.svc.config.max_frame_bytes
             self.close(session, CloseCode.FRAME_TOO_LARGE, f"frame exceeds {limit} bytes")
+            return
+        now = time.monotonic()
+        started, count = session.inbound
+        if now - started > INBOUND_WINDOW_SECONDS:
+            started, count = now, 0
+        session.inbound = (started, count + 1)
+        if count >= INBOUND_FRAMES_PER_WINDOW:
+            limit = f"{INBOUND_FRAMES_PER_WINDOW} frames per {INBOUND_WINDOW_SECONDS:.0f} s"
+            self.close(session, CloseCode.RATE_LIMITED, f"more than {limit}")
             return
         try:
             frame = protocol.decode(raw)

@@ -92,6 +92,7 @@ class Session:
         "dm_channels",
         "guild_ids",
         "heartbeat_deadline",
+        "inbound",
         "out",
         "outbox",
         "paused",
@@ -119,6 +120,7 @@ class Session:
         self.skip_through = 0  # live events at or below this stream position were replayed
         self.status = "online"
         self.closing = False  # a close was sent: queue nothing more
+        self.inbound = (0.0, 0)  # (start of the current rate window, frames in it)
 
     def push(self, head: bytes, stream_seq: int | None) -> None:
         """Queue a dispatch built by protocol.dispatch_head. Durable events (with a stream

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from tests.fixtures.accounts import migrated_database
 from tests.fixtures.servers import NatsServer
 from tests.integration.ws import harness

@@ -22,12 +22,12 @@ from typing import Any
 
 import asyncpg
 import nats
-from tests.fixtures import accounts
 
 from gochat.adapters.nats import publisher, stream
 from gochat.adapters.postgres.directory import DirectoryTx
 from gochat.core import events, ids, permissions, schemas
 from gochat.embedded import process
+from tests.fixtures import accounts
 
 _ids = ids.SnowflakeGenerator(ids.default_worker_id())
 

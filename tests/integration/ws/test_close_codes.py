@@ -91,3 +91,17 @@ async def test_heartbeats_are_acknowledged_and_missing_ones_close(world, gateway
     code, _ = await _closed_with(client)
     assert client.heartbeat_acks == 1
     assert code == CloseCode.SESSION_TIMED_OUT
+
+
+async def test_flooding_frames_is_rate_limited(world, gateway):
+    user = await world.user()
+    client = await GatewayClient.connect(gateway.url, auto_heartbeat=False)
+    await client.identify(user.token)
+    for _ in range(130):
+        try:
+            await client.heartbeat()
+        except Exception:
+            break
+    code, reason = await _closed_with(client)
+    assert code == CloseCode.RATE_LIMITED and "120 frames" in reason
+    assert client.heartbeat_acks >= 100

@@ -4,10 +4,10 @@ permission changes, kicks and read states as users cause them."""
 from __future__ import annotations
 
 import pytest
-from tests.integration.api.conftest import Api, User, api  # noqa: F401  (fixture)
 
 from gochat.client.gateway import GatewayClient
 from gochat.core.permissions import Permission
+from tests.integration.api.conftest import Api, User, api  # noqa: F401  (fixture)
 
 
 def token_of(user: User) -> str:
