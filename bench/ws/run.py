@@ -25,6 +25,8 @@ from typing import Any
 
 import gobuild
 import load
+import pinned
+import probe_gateway
 import report
 import scenarios
 import seed
@@ -58,12 +60,15 @@ def run_target(
         env = {"GOCHAT_DRAIN_WINDOW_SECONDS": "1", "GOCHAT_LOG_LEVEL": "warning"}
         if ctx.get("tracemalloc"):
             env["PYTHONTRACEMALLOC"] = "1"
+        if ctx.get("gc_freeze"):
+            env[probe_gateway.FREEZE] = "1"
         servers = targets.start_gateways(
             platform,
             count=ctx["gateways"],
             run_dir=run_dir,
             env=env,
             profile_dir=ctx.get("profile_dir"),
+            cprofile=ctx.get("cprofile", False),
         )
     else:
         servers = targets.start_anchor(
@@ -164,14 +169,27 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--profile", type=Path, default=None, help="run the gateways under cProfile, .prof here"
     )
+    parser.add_argument(
+        "--code", default="HEAD", help='commit whose apps/ is measured, or "worktree"'
+    )
+    parser.add_argument("--no-api", action="store_true", help="skip the loads sent via the API")
     parser.add_argument("--idle-clients", type=int, default=0, help="K of the idle scenario")
+    parser.add_argument(
+        "--probe", type=Path, default=None, help="GC pauses of the gateways (no cProfile), here"
+    )
+    parser.add_argument(
+        "--gc-freeze", action="store_true", help="with --probe: gc.freeze() after start-up"
+    )
     parser.add_argument(
         "--tracemalloc", action="store_true", help="with --profile: trace allocations too"
     )
     args = parser.parse_args(argv)
+    pinned.reexec_pinned(args.code, argv)
     plan = scenarios.smoke() if args.smoke else scenarios.full()
     if args.only:
         plan = [s for s in plan if s.name in args.only.split(",")]
+    if args.no_api:
+        plan = [dataclasses.replace(s, loads=[x for x in s.loads if x.mode != "api"]) for s in plan]
     if args.idle_clients:
         plan = [
             dataclasses.replace(s, clients=args.idle_clients) if s.name == "idle" else s
@@ -181,12 +199,17 @@ def main(argv: list[str]) -> int:
     if not 1 <= repeats <= 10 or not 1 <= args.gateways <= 8:
         parser.error("--repeats must be 1-10 and --gateways 1-8")
     limit = raise_open_files_limit()
-    say(f"open-files limit {limit}; building the Go parts")
+    say(f"open-files limit {limit}; platform code: {pinned.describe()}; building the Go parts")
     ctx: dict[str, Any] = {"binaries": gobuild.build(log=say), "gateways": args.gateways}
-    if args.profile is not None:
-        args.profile.mkdir(parents=True, exist_ok=True)
-        ctx["profile_dir"] = args.profile.resolve()
-        ctx["tracemalloc"] = args.tracemalloc
+    if args.profile is not None or args.probe is not None:
+        folder = args.profile or args.probe
+        folder.mkdir(parents=True, exist_ok=True)
+        ctx.update(
+            profile_dir=folder.resolve(),
+            cprofile=args.profile is not None,
+            tracemalloc=args.tracemalloc,
+            gc_freeze=args.gc_freeze,
+        )
     ctx["root"] = Path(tempfile.mkdtemp(prefix="gochat-bench-ws-"))
     started = time.monotonic()
     runs: list[dict[str, Any]] = []

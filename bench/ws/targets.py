@@ -90,6 +90,7 @@ def start_gateways(
     run_dir: Path,
     env: dict[str, str] | None = None,
     profile_dir: Path | None = None,
+    cprofile: bool = True,
 ) -> Servers:
     """`count` gateway processes on one port; with `profile_dir`, each runs under cProfile
     and writes gateway-<i>.prof there when stopped (SIGTERM lets it exit normally)."""
@@ -102,7 +103,7 @@ def start_gateways(
         with log_path.open("wb") as log_file:
             servers.children.append(
                 process.spawn(
-                    [sys.executable, *_profiler(profile_dir, index)],
+                    [sys.executable, *_profiler(profile_dir, index, cprofile=cprofile)],
                     log_file=log_file.fileno(),
                     env=child_env,
                     cwd=run_dir,
@@ -112,19 +113,15 @@ def start_gateways(
     return servers
 
 
-def _profiler(profile_dir: Path | None, index: int) -> list[str]:
-    """How to start gateway `index`: plainly, or under cProfile and the GC/memory probe."""
+def _profiler(profile_dir: Path | None, index: int, *, cprofile: bool) -> list[str]:
+    """How to start gateway `index`: plainly, under the GC/memory probe (probe_gateway.py),
+    or under cProfile and the probe."""
     if profile_dir is None:
         return ["-m", "gochat", "ws"]
-    probe = str(Path(__file__).resolve().parent / "probe_gateway.py")
-    return [
-        "-m",
-        "cProfile",
-        "-o",
-        str(profile_dir / f"gateway-{index}.prof"),
-        probe,
-        str(profile_dir),
-    ]
+    probe = [str(Path(__file__).resolve().parent / "probe_gateway.py"), str(profile_dir)]
+    if not cprofile:
+        return probe
+    return ["-m", "cProfile", "-o", str(profile_dir / f"gateway-{index}.prof"), *probe]
 
 
 def start_anchor(binary: Path, *, nats_url: str, run_dir: Path) -> Servers:
