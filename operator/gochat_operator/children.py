@@ -11,6 +11,7 @@ the latest watch event stands in for the apply response status is computed from.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -54,6 +55,15 @@ def kept_body(body: Manifest) -> Manifest | None:
     return {**body, "metadata": metadata}
 
 
+def status_counts(body: Manifest | None) -> tuple[Any, ...]:
+    """The fields of a Deployment that GoChatCluster status depends on."""
+    if body is None:
+        return ()
+    status = body.get("status", {})
+    keys = ("observedGeneration", "replicas", "readyReplicas", "updatedReplicas")
+    return (body["spec"].get("replicas"), *(status.get(key) for key in keys))
+
+
 class ChildApplier:
     def __init__(self, k: kube.Kube) -> None:
         self.kube = k
@@ -61,21 +71,27 @@ class ChildApplier:
         self.absent: set[ChildKey] = set()  # pruned children known not to exist
         self.uids: dict[ChildKey, str] = {}
 
-    def observed(self, namespace: str, body: Manifest, *, deleted: bool) -> None:
-        """A watch event for a child: forget our copy unless the event is our own write (or,
-        for a Deployment, only its status moved on)."""
+    def observed(self, namespace: str, body: Manifest, *, deleted: bool) -> bool:
+        """A watch event for a child; True if the cluster needs a reconcile for it.
+
+        Echoes of our own writes need none; a Deployment whose spec is unchanged needs one
+        only when the replica counts status is computed from moved."""
         metadata = body["metadata"]
         key = (body["kind"], namespace, metadata["name"])
         self.absent.discard(key)
         cached = self.applied.get(key)
-        if cached is None or cached.resource_version == metadata.get("resourceVersion"):
-            return
+        if cached is None:
+            return True
+        if cached.resource_version == metadata.get("resourceVersion") and not deleted:
+            return False
         same_spec = cached.generation == metadata.get("generation", 0)
         if not deleted and body["kind"] == "Deployment" and same_spec:
+            before = status_counts(cached.body)
             cached.resource_version = metadata.get("resourceVersion", "")
             cached.body = kept_body(body)
-        else:
-            del self.applied[key]
+            return status_counts(cached.body) != before
+        del self.applied[key]
+        return True
 
     def forget_namespace_cluster(self, namespace: str, cluster: str) -> None:
         prefix = f"{cluster}-"
@@ -138,13 +154,16 @@ class ChildApplier:
     ) -> dict[str, Manifest]:
         """Apply every desired child, prune unwanted ones; Deployments as returned, by component."""
         children = bundle.render_children(cluster_input)
-        for manifest in children.base:
-            await self.apply(manifest, restored=restored)
-        for ref in children.prune:
-            await self.prune(ref, cluster_input.namespace)
-        deployments: dict[str, Manifest] = {}
-        for manifest in children.workloads:
-            applied = await self.apply(manifest, restored=restored)
-            if applied["kind"] == "Deployment":
-                deployments[applied["metadata"]["labels"]["app.kubernetes.io/component"]] = applied
-        return deployments
+        # Independent objects: sent together, so one cluster's latency is a few round trips.
+        await asyncio.gather(
+            *(self.apply(manifest, restored=restored) for manifest in children.base),
+            *(self.prune(ref, cluster_input.namespace) for ref in children.prune),
+        )
+        workloads = await asyncio.gather(
+            *(self.apply(manifest, restored=restored) for manifest in children.workloads)
+        )
+        return {
+            applied["metadata"]["labels"]["app.kubernetes.io/component"]: applied
+            for applied in workloads
+            if applied["kind"] == "Deployment"
+        }

@@ -20,7 +20,7 @@ from typing import Any, cast
 import kopf
 from kubernetes import config as kube_config
 
-from gochat_operator import kube, reconcile, workqueue
+from gochat_operator import kube, migrations, reconcile, workqueue
 from gochat_operator.specs import meta
 from gochat_operator.specs.model import base
 
@@ -64,6 +64,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings_ = reconcile.Settings(
         migration_backoff=env_seconds("GOCHAT_OPERATOR_MIGRATION_BACKOFF", 30),
         problem_backoff=env_seconds("GOCHAT_OPERATOR_PROBLEM_BACKOFF", 30),
+        secret_cache_ttl=env_seconds("GOCHAT_OPERATOR_SECRET_CACHE_SECONDS", 30),
     )
     memo.reconciler = reconcile.Reconciler(kube.Kube(), emit=post_event, settings=settings_)
     memo.queue = workqueue.Workqueue(requeue_work(memo))
@@ -134,7 +135,13 @@ async def on_child_event(
     if key is not None:
         # A copy: kopf's body is a live view, and the applier keeps Deployments' last state.
         child = copy.deepcopy(dict(body))
-        memo.reconciler.children.observed(namespace, child, deleted=type == "DELETED")
+        if child["kind"] == "Job":
+            # Only a finished (or vanished) migration changes what the cluster should do.
+            wanted = type == "DELETED" or migrations.job_outcome(child)[0] != "running"
+        else:
+            wanted = memo.reconciler.children.observed(namespace, child, deleted=type == "DELETED")
+        if not wanted:
+            return
         memo.queue.request(key)
 
 

@@ -38,6 +38,7 @@ class Settings:
     migration_backoff: float = 30.0
     problem_backoff: float = 30.0
     capability_ttl: float = 60.0
+    secret_cache_ttl: float = 30.0
 
 
 class Reconciler:
@@ -47,6 +48,7 @@ class Reconciler:
         self.settings = settings
         self.locks: dict[tuple[str, str], asyncio.Lock] = {}
         self.children = children.ChildApplier(k)
+        self.secrets = references.SecretCache(ttl=settings.secret_cache_ttl)
         self.capabilities: tuple[float, bool] = (0.0, False)
 
     async def reconcile(self, namespace: str, name: str) -> Outcome:
@@ -94,7 +96,7 @@ class Reconciler:
             name=name, namespace=namespace, uid=body["metadata"]["uid"], spec=spec, serving=None,
             has_prometheus_operator=await self.has_prometheus_operator(),
         )  # fmt: skip
-        checked = await references.check(self.kube, unchecked)
+        checked = await references.check(self.kube, unchecked, cache=self.secrets)
         if checked.generated_jwt_secret:
             self.emit(
                 body,

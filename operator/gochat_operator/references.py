@@ -12,6 +12,7 @@ import binascii
 import dataclasses
 import hashlib
 import json
+import time
 
 from gochat_operator import jwt_keys, kube
 from gochat_operator.specs import auth_backends, backends, inputs, secrets
@@ -54,23 +55,46 @@ def need_problems(need: backends.SecretNeed, secret: kube.Manifest | None) -> li
     return found
 
 
-async def ensure_jwt_secret(k: kube.Kube, cluster: inputs.ClusterInput) -> bool:
-    """Create the JWT Secret if absent; True if this call created it. Never overwrites:
-    a concurrent creator (or an operator restart) makes `create` return None."""
+async def ensure_jwt_secret(k: kube.Kube, cluster: inputs.ClusterInput) -> kube.Manifest | None:
+    """Create the JWT Secret; the created object, or None if it existed already. Never
+    overwrites: a concurrent creator (or an operator restart) makes `create` return None."""
     kid, pem = jwt_keys.generate()
-    created = await k.create(secrets.render_jwt_secret(cluster, kid=kid, pem=pem))
-    return created is not None
+    return await k.create(secrets.render_jwt_secret(cluster, kid=kid, pem=pem))
 
 
-async def check(k: kube.Kube, cluster: inputs.ClusterInput) -> Checked:
+class SecretCache:
+    """Valid Secrets remembered for a short while: every wake-up of every cluster would
+    otherwise re-read the same Secrets. Invalid or missing ones are always read afresh, so
+    a fix is seen at the next retry; a rotation is seen within `ttl` seconds."""
+
+    def __init__(self, *, ttl: float) -> None:
+        self.ttl = ttl
+        self.entries: dict[tuple[str, str], tuple[float, kube.Manifest]] = {}
+
+    def get(self, namespace: str, name: str) -> kube.Manifest | None:
+        entry = self.entries.get((namespace, name))
+        if entry is None or time.monotonic() - entry[0] > self.ttl:
+            return None
+        return entry[1]
+
+    def put(self, namespace: str, name: str, secret: kube.Manifest) -> None:
+        if self.ttl > 0:
+            self.entries[(namespace, name)] = (time.monotonic(), {"data": secret.get("data")})
+
+
+async def check(k: kube.Kube, cluster: inputs.ClusterInput, *, cache: SecretCache) -> Checked:
     result = Checked()
     jwt_name = cluster.jwt_secret_name
     for need in auth_backends.secret_needs(cluster):
-        secret = await k.get("v1", "Secret", cluster.namespace, need.name)
+        secret = cache.get(cluster.namespace, need.name) or await k.get(
+            "v1", "Secret", cluster.namespace, need.name
+        )
         if secret is None and need.name == jwt_name:
-            if await ensure_jwt_secret(k, cluster):
+            secret = await ensure_jwt_secret(k, cluster)
+            if secret is not None:
                 result.generated_jwt_secret = jwt_name
-            secret = await k.get("v1", "Secret", cluster.namespace, need.name)
+            else:
+                secret = await k.get("v1", "Secret", cluster.namespace, need.name)
         problems = need_problems(need, secret)
         if secret is not None and need.name == jwt_name:
             problems += [
@@ -80,4 +104,6 @@ async def check(k: kube.Kube, cluster: inputs.ClusterInput) -> Checked:
         result.problems.extend(problems)
         if secret is not None:
             result.digests[need.name] = digest(secret.get("data") or {})
+            if not problems:
+                cache.put(cluster.namespace, need.name, secret)
     return result

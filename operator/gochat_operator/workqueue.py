@@ -21,7 +21,7 @@ class Workqueue:
         work: Callable[[str, str], Awaitable[float | None]],
         *,
         concurrency: int = 16,
-        debounce: float = 0.5,
+        debounce: float = 1.0,
     ) -> None:
         # `work` reconciles one key and returns when to run again (None: only on new events).
         self.work = work
