@@ -43,6 +43,7 @@ class GatewayProcess:
         self.verifier = verifier or TokenVerifier(jwks_url=cfg.jwks_url, issuer=cfg.jwt_issuer)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
+        self._database_error: str | None = None
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -124,11 +125,21 @@ class GatewayProcess:
             await asyncio.sleep(TICK_SECONDS)
             self.gateway.expire()
             beats += 1
+            if beats % 5 == 0:
+                await self._check_database()
             if beats % 30 == 0:
                 try:
                     await self.presence.refresh()
                 except Exception:
                     log.exception("presence refresh failed")
+
+    async def _check_database(self) -> None:
+        """Readiness is answered synchronously by the server, so the database is pinged here."""
+        try:
+            await self.db.ping()
+            self._database_error = None
+        except Exception as exc:
+            self._database_error = f"{type(exc).__name__}: {exc}"[:200]
 
     def readiness(self) -> dict[str, str]:
         failing = {}
@@ -136,6 +147,8 @@ class GatewayProcess:
             failing["gateway"] = "draining"
         if not self.nats.is_connected:
             failing["nats"] = "disconnected"
+        if self._database_error is not None:
+            failing["postgres"] = self._database_error
         return failing
 
     async def drain(self) -> None:
@@ -189,5 +202,7 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await process.drain()
-    await asyncio.sleep(0.5)  # let the last close frames go out
+    # Users who did not come back on another gateway go offline after the grace period; wait
+    # for that verdict, or nobody would announce it.
+    await process.presence.settle(wait_seconds=cfg.presence_grace_seconds + 2)
     await process.stop()

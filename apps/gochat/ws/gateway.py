@@ -83,8 +83,8 @@ class Gateway:
 
     def received(self, session: Session, raw: bytes) -> None:
         if len(raw) > self.svc.config.max_frame_bytes:
-            limit = self.svc.config.max_frame_bytes
-            self.close(session, CloseCode.FRAME_TOO_LARGE, f"frame exceeds {limit} bytes")
+            size = self.svc.config.max_frame_bytes
+            self.close(session, CloseCode.FRAME_TOO_LARGE, f"frame exceeds {size} bytes")
             return
         now = time.monotonic()
         started, count = session.inbound
@@ -92,8 +92,8 @@ class Gateway:
             started, count = now, 0
         session.inbound = (started, count + 1)
         if count >= INBOUND_FRAMES_PER_WINDOW:
-            limit = f"{INBOUND_FRAMES_PER_WINDOW} frames per {INBOUND_WINDOW_SECONDS:.0f} s"
-            self.close(session, CloseCode.RATE_LIMITED, f"more than {limit}")
+            rate = f"{INBOUND_FRAMES_PER_WINDOW} frames per {INBOUND_WINDOW_SECONDS:.0f} s"
+            self.close(session, CloseCode.RATE_LIMITED, f"more than {rate}")
             return
         try:
             frame = protocol.decode(raw)

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from types import FrameType
 
 from gochat.core import config, logs, server, tracing
@@ -50,10 +53,19 @@ def main(argv: list[str]) -> int:
 
 
 def _supervise(workers: int, argv: list[str]) -> int:
-    rest = [arg for arg in argv if not arg.startswith("--workers")]
-    rest = [arg for i, arg in enumerate(rest) if not (i and rest[i - 1] == "--workers")]
+    rest: list[str] = []
+    skip_value = False
+    for arg in argv:  # every option but --workers goes to the workers
+        if skip_value:
+            skip_value = False
+        elif arg == "--workers":
+            skip_value = True
+        elif not arg.startswith("--workers="):
+            rest.append(arg)
+    metrics_dir = tempfile.mkdtemp(prefix="gochat-ws-metrics-")
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
     children = [
-        subprocess.Popen([sys.executable, "-m", "gochat", "ws", *rest, "--workers", "1"])
+        subprocess.Popen([sys.executable, "-m", "gochat", "ws", *rest, "--workers", "1"], env=env)
         for _ in range(workers)
     ]
 
@@ -65,4 +77,5 @@ def _supervise(workers: int, argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
     codes = [child.wait() for child in children]
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return max(codes)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge
 
-CONNECTIONS = Gauge("gochat_ws_connections", "Open WebSocket connections on this process.")
-SESSIONS = Gauge("gochat_ws_sessions", "Identified (live) sessions on this process.")
+# With `gochat ws --workers N` the workers share one port, so any of them may answer a scrape:
+# they write to PROMETHEUS_MULTIPROC_DIR and every answer sums over the live workers.
+CONNECTIONS = Gauge(
+    "gochat_ws_connections", "Open WebSocket connections (all workers of the pod).",
+    multiprocess_mode="livesum",
+)  # fmt: skip
+SESSIONS = Gauge(
+    "gochat_ws_sessions", "Identified sessions (all workers of the pod).",
+    multiprocess_mode="livesum",
+)  # fmt: skip
 DISPATCHES = Counter(
     "gochat_ws_dispatches_total", "Events queued for clients, by event type.", ["type"]
 )

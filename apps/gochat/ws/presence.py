@@ -130,6 +130,11 @@ class PresenceTracker:
             )
         return found
 
+    async def settle(self, *, wait_seconds: float) -> None:
+        """Wait (at most `wait_seconds`) for pending offline verdicts."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=wait_seconds)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()

@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import socket
 from collections.abc import Callable
 from typing import Any, Literal
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 
 from gochat.ws import native
 from gochat.ws.gateway import Gateway
@@ -50,10 +51,18 @@ def route(
                 return _json(503, {"error": {"code": "not_ready", "details": failing}})
             return _json(200, {"status": "ready"})
         if path == "/metrics":
-            return (200, CONTENT_TYPE_LATEST, generate_latest())
+            return (200, CONTENT_TYPE_LATEST, _metrics())
         return _json(404, {"error": {"code": "not_found", "message": "no such path"}})
 
     return answer
+
+
+def _metrics() -> bytes:
+    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:  # set by `gochat ws --workers N`
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        return generate_latest(registry)
+    return generate_latest()
 
 
 def _json(status: int, value: object) -> tuple[int, str, bytes]:

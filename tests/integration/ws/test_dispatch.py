@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import httpx
+
 from gochat.client.gateway import GatewayClient
 
 
@@ -45,3 +47,15 @@ async def test_worker_processes_share_one_port_and_all_drain(world, gateways):
         assert (await client.wait_closed(timeout=20))[0] == 4013
         assert client.reconnect_requested
     assert gateway.wait(20) == 0
+
+
+async def test_workers_report_connections_summed_over_the_pod(world, gateways):
+    gateway = gateways("--workers", "2")
+    owner = await world.user()
+    clients = [await GatewayClient.connect(gateway.url) for _ in range(6)]
+    for client in clients:
+        await client.identify(owner.token)
+    async with httpx.AsyncClient() as http:
+        for _ in range(4):  # whichever worker answers, the figure is the pod's
+            text = (await http.get(f"{gateway.http}/metrics")).text
+            assert "gochat_ws_connections 6.0" in text
