@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import datetime
 import json
 import os
 import pathlib
@@ -81,7 +82,7 @@ def cluster_body(index: int) -> dict[str, Any]:
 
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(round(fraction * (len(ordered) - 1))))], 2)
+    return round(ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))], 2)
 
 
 def reconciles_total(operator: k8s_support.OperatorProcess) -> float:
@@ -124,6 +125,51 @@ def wait_all_ready(
     return {name: ready_at[name] - applied[name] for name in ready_at}
 
 
+def timestamp(value: str) -> float:
+    return datetime.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").timestamp()
+
+
+def condition_time(body: dict[str, Any], kind: str, field: str = "lastTransitionTime") -> float:
+    conditions = body.get("status", {}).get("conditions", [])
+    return timestamp(next(c[field] for c in conditions if c["type"] == kind))
+
+
+def breakdown(gochat: k8s_support.Cluster, names: set[str]) -> dict[str, float]:
+    """Where the time to Ready went (p50 seconds, API timestamps of 1 s resolution): the
+    operator's steps (to the Job, from the Job to the Deployments, from their availability to
+    Ready) and the control plane's (the Job's pod, the Deployments' rollout)."""
+    clusters = {c["metadata"]["name"]: c for c in gochat.items("gochatcluster")}
+    jobs, deployments = {}, {}
+    for job in gochat.items("job"):
+        jobs[job["metadata"]["labels"]["app.kubernetes.io/instance"]] = job
+    for deployment in gochat.items("deployment"):
+        instance = deployment["metadata"]["labels"]["app.kubernetes.io/instance"]
+        deployments.setdefault(instance, []).append(deployment)
+    steps: dict[str, list[float]] = {}
+    for name in names & set(clusters):
+        try:
+            created = timestamp(clusters[name]["metadata"]["creationTimestamp"])
+            job = jobs[name]
+            job_created = timestamp(job["metadata"]["creationTimestamp"])
+            job_done = timestamp(job["status"]["completionTime"])
+            rolled = [timestamp(d["metadata"]["creationTimestamp"]) for d in deployments[name]]
+            available = [
+                condition_time(d, "Available", "lastUpdateTime") for d in deployments[name]
+            ]
+            ready = condition_time(clusters[name], "Ready")
+        except (KeyError, StopIteration):
+            continue
+        for step, seconds in {
+            "operator_create_to_job": job_created - created,
+            "control_plane_job_run": job_done - job_created,
+            "operator_job_to_deployments": max(rolled) - job_done,
+            "control_plane_rollout": max(available) - max(rolled),
+            "operator_available_to_ready": ready - max(available),
+        }.items():
+            steps.setdefault(step, []).append(seconds)
+    return {step: round(statistics.median(values), 1) for step, values in steps.items()}
+
+
 def settle(operator: k8s_support.OperatorProcess, *, quiet: float = 15, limit: float = 180) -> None:
     """Wait until no reconcile happened for `quiet` seconds: Deployment status updates trail
     readiness by a while on a loaded machine, and "at rest" means after they stopped."""
@@ -155,6 +201,7 @@ def run_round(
         "apply_to_ready_mean_s": round(statistics.fmean(values), 2),
         "all_ready_after_s": round(converged - began, 2),
         "operator_during_rollout": sampler.window(began, converged),
+        "p50_breakdown_s": breakdown(gochat, set(applied)),
     }
     settle(operator)
     rest_start, count_before = time.monotonic(), reconciles_total(operator)
@@ -213,7 +260,7 @@ def main() -> None:
                     total=total,
                     rest_seconds=args.rest_seconds,
                     timeout=args.timeout,
-                )  # fmt: skip
+                )
             )
             print(json.dumps(rounds[-1]), flush=True)
             start = total
