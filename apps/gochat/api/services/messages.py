@@ -53,10 +53,26 @@ async def open_channel(
 ) -> Target:
     async with ctx.directory.read("message_channel_access") as tx:
         found = await access.channel_access(tx, channel_id, user_id)
+    return _usable(found, needed)
+
+
+def _usable(found: access.ChannelAccess, needed: Permission) -> Target:
     found.require(needed)
     if found.channel_type == "category":
         raise errors.BadRequest("categories hold no messages")
     return Target(found, found.recipient_ids)
+
+
+async def _open_channel_as_author(
+    ctx: ApiContext, *, channel_id: int, user_id: int, needed: Permission
+) -> tuple[Target, schemas.User]:
+    """`open_channel` plus the caller's profile, on one pooled connection: a send needs both,
+    and each separate checkout costs a round trip of its own (the pool's reset on release)."""
+    async with ctx.directory.read("message_send_context") as tx:
+        found = await access.channel_access(tx, channel_id, user_id)
+        target = _usable(found, needed)
+        authors = await tx.get_users([user_id])
+    return target, authors[user_id]
 
 
 def _validate_content(ctx: ApiContext, content: str) -> str:
@@ -83,11 +99,13 @@ async def to_schema(
     *,
     viewer_id: int,
     reactions: dict[int, list[ReactionSummary]] | None = None,
+    authors: dict[int, schemas.User] | None = None,
 ) -> list[schemas.Message]:
     if not records:
         return []
-    async with ctx.directory.read("message_authors") as tx:
-        authors = await tx.get_users(list({r.author_id for r in records}))
+    if authors is None:
+        async with ctx.directory.read("message_authors") as tx:
+            authors = await tx.get_users(list({r.author_id for r in records}))
     if reactions is None:
         reactions = await ctx.messages.reactions([r.id for r in records], viewer_id=viewer_id)
     return [
@@ -123,7 +141,7 @@ async def send_message(
     reply_to_id: int | None,
 ) -> tuple[schemas.Message, bool]:
     """The stored message and whether it is new (False: a retry with the same nonce)."""
-    target = await open_channel(
+    target, author = await _open_channel_as_author(
         ctx,
         channel_id=channel_id,
         user_id=user_id,
@@ -146,7 +164,9 @@ async def send_message(
         mention_ids=mention_ids,
         mention_everyone=mention_everyone,
     )
-    [message] = await to_schema(ctx, [record], viewer_id=user_id, reactions={})
+    [message] = await to_schema(
+        ctx, [record], viewer_id=user_id, reactions={}, authors={user_id: author}
+    )
     try:
         await ctx.messages.create(record, events=[target.event(ctx, "MESSAGE_CREATE", message)])
     except DuplicateNonce as duplicate:
