@@ -22,19 +22,35 @@ NOTIFY_CHANNEL = "gochat_outbox"
 _LOCK_NAMESPACE = 0x6F7574  # "out": keeps these keys apart from other advisory locks
 
 
+# One round trip: the scope locks, the rows and the wake-up. Every lock is taken before any row
+# draws its seq: the rows are built from `locked`'s one row, which exists only once its
+# aggregate has called pg_advisory_xact_lock for every key (in the sorted order given, as
+# unnest returns elements in array order), and seq's default is computed per built row.
+_APPEND = f"""
+WITH locked AS (
+    SELECT count(pg_advisory_xact_lock({_LOCK_NAMESPACE}, key)) AS keys
+      FROM unnest($1::int[]) AS key),
+queued AS (
+    INSERT INTO outbox (event_id, subject, payload, headers)
+    SELECT e.event_id, e.subject, e.payload, $5::jsonb
+      FROM locked, unnest($2::bigint[], $3::text[], $4::bytea[]) AS e(event_id, subject, payload)
+    RETURNING seq)
+SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_row"""
+
+
 async def append(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     """Record `events` in the caller's transaction; they are published after it commits."""
     if not events:
         return
-    for key in sorted({_scope_lock_key(e) for e in events}):
-        await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", _LOCK_NAMESPACE, key)
-    headers = json.dumps(tracing.inject_headers())
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, subject, payload, headers) VALUES ($1, $2, $3, $4::jsonb)",
-        [(e.id, e.subject, e.model_dump_json().encode(), headers) for e in events],
+    # pg_notify is delivered at commit: it wakes the relay at once instead of at its next poll.
+    await conn.execute(
+        _APPEND,
+        sorted({_scope_lock_key(e) for e in events}),
+        [e.id for e in events],
+        [e.subject for e in events],
+        [e.model_dump_json().encode() for e in events],
+        json.dumps(tracing.inject_headers()),
     )
-    # Delivered at commit: wakes the relay at once instead of waiting for its poll.
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def _scope_lock_key(event: Event) -> int:
