@@ -22,8 +22,10 @@ from gochat.core import events as domain_events
 MAX_PAGE = 100
 _COLUMNS = """id, channel_id, guild_id, author_id, content, created_at, nonce, reply_to_id,
               mention_ids, mention_everyone, pinned_at, edited_at"""
-# The insert and the channel's last_message_id in one round trip; nothing is inserted, and the
-# channel is left alone, when the author already used this nonce in this channel.
+# The insert, the channel's last_message_id and the events in one statement, hence one round trip
+# and one transaction (the statement's own: it holds the outbox locks through its commit).
+# Nothing is inserted, and the channel and the outbox are left alone, when the author already
+# used this nonce in this channel.
 _INSERT = f"""
 WITH inserted AS (
     INSERT INTO messages ({_COLUMNS})
@@ -33,8 +35,9 @@ WITH inserted AS (
 bumped AS (
     UPDATE channels SET last_message_id = inserted.id FROM inserted
     WHERE channels.id = inserted.channel_id
-      AND (channels.last_message_id IS NULL OR channels.last_message_id < inserted.id))
-SELECT count(*) FROM inserted"""
+      AND (channels.last_message_id IS NULL OR channels.last_message_id < inserted.id)),
+{outbox.queue_ctes(first=11, gate="inserted")}
+SELECT (SELECT count(*) FROM inserted) AS inserted, {outbox.WAKE_RELAY} AS queued"""
 
 
 class PostgresMessageStore:
@@ -47,9 +50,10 @@ class PostgresMessageStore:
         """Raises DuplicateNonce with the stored message when (channel, author, nonce) exists."""
         # Twice at most: the conflicting message may be deleted between our insert and read.
         for _ in range(2):
-            async with self._db.transaction("create_message") as conn:
-                if await conn.fetchval(_INSERT, *_insert_args(message)):
-                    await outbox.append(conn, events)
+            async with self._db.connection("create_message") as conn:
+                if await conn.fetchval(
+                    _INSERT, *_insert_args(message), *outbox.queue_arguments(events)
+                ):
                     return
                 row = await conn.fetchrow(
                     f"""SELECT {_COLUMNS} FROM messages

@@ -5,6 +5,10 @@ advisory lock taken before their rows get sequence numbers, so within a scope se
 order. The relay publishes unpublished rows in seq order, so no committed change is reordered,
 and a row that commits late (another scope) is still picked up because the relay looks for
 `published_at IS NULL`, not past a cursor.
+
+`append` does it in one round trip. A writer whose change is itself one statement can put the
+same work into that statement's WITH clause (`queue_ctes`, `queue_arguments`, `WAKE_RELAY`) and
+skip the explicit transaction: the statement's own transaction holds the locks through commit.
 """
 
 from __future__ import annotations
@@ -20,37 +24,55 @@ from gochat.core.events import Event
 
 NOTIFY_CHANNEL = "gochat_outbox"
 _LOCK_NAMESPACE = 0x6F7574  # "out": keeps these keys apart from other advisory locks
+QUEUE_PARAMETERS = 5
+# pg_notify is delivered at commit: it wakes the relay at once instead of at its next poll.
+# Several notifications with one payload in one transaction reach the listener as one.
+WAKE_RELAY = f"(SELECT count(pg_notify('{NOTIFY_CHANNEL}', '')) FROM queued)"
 
 
-# One round trip: the scope locks, the rows and the wake-up. Every lock is taken before any row
-# draws its seq: the rows are built from `locked`'s one row, which exists only once its
-# aggregate has called pg_advisory_xact_lock for every key (in the sorted order given, as
-# unnest returns elements in array order), and seq's default is computed per built row.
-_APPEND = f"""
-WITH locked AS (
-    SELECT count(pg_advisory_xact_lock({_LOCK_NAMESPACE}, key)) AS keys
-      FROM unnest($1::int[]) AS key),
-queued AS (
-    INSERT INTO outbox (event_id, subject, payload, headers)
-    SELECT e.event_id, e.subject, e.payload, $5::jsonb
-      FROM locked, unnest($2::bigint[], $3::text[], $4::bytea[]) AS e(event_id, subject, payload)
-    RETURNING seq)
-SELECT pg_notify('{NOTIFY_CHANNEL}', '') FROM (SELECT 1 FROM queued LIMIT 1) AS any_row"""
+def queue_ctes(*, first: int, gate: str | None = None) -> str:
+    """Two CTEs, `locked` then `queued`, for a WITH clause; they use parameters $first to
+    $first + 4, bound to `queue_arguments(events)`. With `gate` (the name of an earlier CTE),
+    nothing is locked or queued unless that CTE returned a row.
+
+    Every lock is taken before any row draws its seq: `queued` builds its rows from `locked`'s
+    one row, which exists only once its aggregate has called pg_advisory_xact_lock for every key
+    (in the sorted order given: unnest returns elements in array order), and seq's default is
+    computed for each built row."""
+    keys, ids, subjects, payloads, headers = (f"${first + i}" for i in range(QUEUE_PARAMETERS))
+    gated = f"{gate}, " if gate else ""
+    return f"""
+    locked AS (
+        SELECT count(pg_advisory_xact_lock({_LOCK_NAMESPACE}, key)) AS keys
+          FROM {gated}unnest({keys}::int[]) AS key),
+    queued AS (
+        INSERT INTO outbox (event_id, subject, payload, headers)
+        SELECT e.event_id, e.subject, e.payload, {headers}::jsonb
+          FROM locked,
+               unnest({ids}::bigint[], {subjects}::text[], {payloads}::bytea[])
+                 AS e(event_id, subject, payload)
+         WHERE locked.keys > 0
+        RETURNING seq)"""
 
 
-async def append(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
-    """Record `events` in the caller's transaction; they are published after it commits."""
-    if not events:
-        return
-    # pg_notify is delivered at commit: it wakes the relay at once instead of at its next poll.
-    await conn.execute(
-        _APPEND,
+def queue_arguments(events: Sequence[Event]) -> tuple[object, ...]:
+    return (
         sorted({_scope_lock_key(e) for e in events}),
         [e.id for e in events],
         [e.subject for e in events],
         [e.model_dump_json().encode() for e in events],
         json.dumps(tracing.inject_headers()),
     )
+
+
+_APPEND = f"WITH {queue_ctes(first=1)} SELECT {WAKE_RELAY}"
+
+
+async def append(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    """Record `events` in the caller's transaction; they are published after it commits."""
+    if not events:
+        return
+    await conn.execute(_APPEND, *queue_arguments(events))
 
 
 def _scope_lock_key(event: Event) -> int:
