@@ -198,6 +198,11 @@ class Hub:
         elif event.type in AUDIENCE_BEFORE_APPLY:
             audience = list(state.audience(event))
             state.apply(event)
+        elif event.type == "CHANNEL_UPDATE":
+            could_view = set(state.audience(event))
+            state.apply(event)
+            audience = state.audience(event)
+            self._channel_hidden(could_view.difference(audience), event, seq)
         else:
             state.apply(event)
             audience = state.audience(event)
@@ -212,14 +217,26 @@ class Hub:
                 self._leave(state.guild_id, session)
             self.guilds.pop(state.guild_id, None)
 
+    def _channel_hidden(self, lost: set[Session], event: events.Event, seq: int | None) -> None:
+        """Who can no longer view an updated channel sees it go, as if it were deleted."""
+        if lost:
+            gone = events.ChannelDeleted(id=int(event.data["id"]), guild_id=event.guild_id)
+            head = protocol.dispatch_head("CHANNEL_DELETE", protocol.model_json(gone))
+            self._push(lost, head, "CHANNEL_DELETE", seq)
+
     def _send(self, audience: Iterable[Session], event: events.Event, seq: int | None) -> None:
         head = protocol.dispatch_head(event.type, orjson.dumps(event.data))
+        self._push(audience, head, event.type, seq)
+
+    def _push(
+        self, audience: Iterable[Session], head: bytes, event_type: str, seq: int | None
+    ) -> None:
         count = 0
         for session in audience:
             if session.state is State.LIVE and (seq is None or seq > session.skip_through):
                 session.push(head, seq)
                 count += 1
-        metrics.DISPATCHES.labels(event.type).inc(count)
+        metrics.DISPATCHES.labels(event_type).inc(count)
 
     # --- catching up --------------------------------------------------------------------------
 

@@ -101,3 +101,21 @@ async def test_read_state_of_a_channel_the_user_cannot_view_is_refused(guild, ga
         f"/channels/{channel_id}/messages/{sent.json()['id']}/ack", json={"mention_count": -1}
     )
     assert bad.status_code == 422 and "mention_count" in bad.text
+
+
+async def test_guilds_created_and_joined_while_connected_start_streaming(api, gateways):  # noqa: F811
+    gateway = gateways()
+    owner, joiner = await api.user(), await api.user()
+    owner_client = await _connect(gateway.url, owner)
+    joiner_client = await _connect(gateway.url, joiner)
+
+    guild_id, channel_id = await api.guild_with_channel(owner)
+    created = await owner_client.wait_for("GUILD_CREATE")
+    assert created.d["id"] == guild_id
+    await api.join(owner, joiner, guild_id)
+    added = await joiner_client.wait_for("GUILD_MEMBER_ADD")
+    assert added.d["user"]["id"] == str(joiner.id)
+
+    await owner.post(f"/channels/{channel_id}/messages", json={"content": "welcome"})
+    for client in (owner_client, joiner_client):
+        assert (await client.wait_for("MESSAGE_CREATE")).d["content"] == "welcome"

@@ -82,6 +82,12 @@ async def test_overwrite_change_applies_to_the_next_event() -> None:
     await _settle(outbox)
     assert _contents(sessions[MEMBER][1]) == ["before"]
     assert _contents(sessions[OWNER_ID][1]) == ["before", "after"]
+    member_frames = sessions[MEMBER][1].dispatches()
+    assert [(f["t"], f["s"]) for f in member_frames] == [
+        ("MESSAGE_CREATE", 1),
+        ("CHANNEL_DELETE", 2),
+    ]
+    assert member_frames[1]["d"] == {"id": str(CHANNEL), "guild_id": str(GUILD_ID)}
 
 
 async def test_kicked_member_hears_the_kick_and_nothing_after() -> None:
