@@ -153,6 +153,10 @@ class Hub:
         for user_id in self._recipient_ids(event):
             if str(user_id) != sender:
                 audience.update(self.by_user.get(user_id, ()))
+        if event.type == "CHANNEL_CREATE" and event.scope == "dm":
+            recipients = tuple(int(u) for u in event.data.get("recipient_ids", []))
+            for session in audience:  # typing in the new DM is allowed at once
+                session.dm_channels[event.scope_id] = recipients
         if audience:
             self._send(audience, event, seq)
 

@@ -119,3 +119,17 @@ async def test_guilds_created_and_joined_while_connected_start_streaming(api, ga
     await owner.post(f"/channels/{channel_id}/messages", json={"content": "welcome"})
     for client in (owner_client, joiner_client):
         assert (await client.wait_for("MESSAGE_CREATE")).d["content"] == "welcome"
+
+
+async def test_direct_messages_and_typing_reach_only_the_two_recipients(guild, gateways):
+    owner, member, _, _ = guild
+    gateway = gateways()
+    sender, receiver = await _connect(gateway.url, owner), await _connect(gateway.url, member)
+    dm = (await owner.post("/users/@me/channels", json={"recipient_id": str(member.id)})).json()
+    assert (await receiver.wait_for("CHANNEL_CREATE")).d["id"] == dm["id"]
+
+    await owner.post(f"/channels/{dm['id']}/messages", json={"content": "psst"})
+    assert (await receiver.wait_for("MESSAGE_CREATE")).d["content"] == "psst"
+    await sender.typing(dm["id"])
+    typing = await receiver.wait_for("TYPING_START")
+    assert typing.d["channel_id"] == dm["id"] and typing.d["user_id"] == str(owner.id)

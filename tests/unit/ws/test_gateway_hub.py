@@ -204,3 +204,17 @@ async def test_full_queue_on_a_backed_up_socket_is_too_slow() -> None:
     assert overflowed == [session]
     await asyncio.sleep(0)
     assert transport.writes == []
+
+
+async def test_a_new_dm_reaches_both_recipients_and_allows_typing() -> None:
+    hub, outbox, sessions = await _hub_with(OWNER_ID, MEMBER, 3)
+    dm = schemas.Channel(id=77, type="dm", recipient_ids=[OWNER_ID, MEMBER], created_at=fakes.NOW)
+    hub.handle(
+        1, events.build("CHANNEL_CREATE", dm, event_id=1000, scope="dm", scope_id=77,
+                        channel_id=77, user_ids=[OWNER_ID, MEMBER])
+    )  # fmt: skip
+    await _settle(outbox)
+    for user_id in (OWNER_ID, MEMBER):
+        assert [f["t"] for f in sessions[user_id][1].dispatches()] == ["CHANNEL_CREATE"]
+        assert sessions[user_id][0].dm_channels == {77: (OWNER_ID, MEMBER)}
+    assert sessions[3][1].dispatches() == []
