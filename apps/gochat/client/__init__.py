@@ -5,6 +5,10 @@ and the benchmark:
     ready = await client.identify(token)
     event = await client.wait_for("MESSAGE_CREATE")
     ...
-    again = await gateway.GatewayClient.connect(url)
-    replayed = await again.resume(token, client.session_id, client.seq)
+    # after op 7 RECONNECT (client.reconnect_requested) or a dropped connection:
+    client, replayed = await client.resume_elsewhere(url, token)
+
+`seq` is the last sequence received (sent in heartbeats and RESUME); `gaps` counts sequence
+jumps seen (a correct gateway never causes one); `close_code`/`close_reason` say why the
+gateway closed (codes in gochat.ws.protocol.CloseCode, docs/gateway.md).
 """

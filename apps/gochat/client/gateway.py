@@ -100,6 +100,19 @@ class GatewayClient:
                 return replayed
             replayed.append(event)
 
+    async def resume_elsewhere(
+        self, url: str, token: str, *, timeout: float = 10
+    ) -> tuple[GatewayClient, list[Dispatch]]:
+        """After RECONNECT or a dropped connection: a new connection to `url` (any gateway)
+        resuming this session; returns it and the replayed dispatches. InvalidSession when the
+        session cannot be resumed (identify on the returned client instead)."""
+        if self.session_id is None:
+            raise RuntimeError("no session to resume: identify first")
+        await self.close()
+        again = await GatewayClient.connect(url, auto_heartbeat=self._auto_heartbeat)
+        replayed = await again.resume(token, self.session_id, self.seq, timeout=timeout)
+        return again, replayed
+
     async def send(self, op: Op | int, d: Any = None) -> None:
         await self.ws.send(json.dumps({"op": int(op), "d": d}))
 

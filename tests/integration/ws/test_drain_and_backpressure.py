@@ -44,8 +44,7 @@ async def test_drained_gateways_clients_resume_elsewhere_with_no_gap(world, gate
             if event.t == "MESSAGE_CREATE":
                 seen.append(event.d["content"])
         assert client.reconnect_requested
-        resumed = await GatewayClient.connect(other.url)
-        replayed = await resumed.resume(owner.token, client.session_id, client.seq)
+        resumed, replayed = await client.resume_elsewhere(other.url, owner.token)
         seen += [e.d["content"] for e in replayed if e.t == "MESSAGE_CREATE"]
         received.append(seen)
         clients[clients.index(client)] = resumed
