@@ -43,7 +43,15 @@ def test_benchmark_smoke_mode_delivers_everything_and_writes_results(tmp_path: P
             "`python bench/ws/run.py --smoke` once or set GOCHAT_BENCH_SMOKE=1"
         )
     finished = subprocess.run(
-        [sys.executable, str(BENCH / "run.py"), "--smoke", "--out", str(tmp_path)],
+        [
+            sys.executable,
+            str(BENCH / "run.py"),
+            "--smoke",
+            "--code",
+            "worktree",
+            "--out",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
