@@ -35,8 +35,13 @@ WITH inserted AS (
 bumped AS (
     UPDATE channels SET last_message_id = inserted.id FROM inserted
     WHERE channels.id = inserted.channel_id
-      AND (channels.last_message_id IS NULL OR channels.last_message_id < inserted.id)),
-{outbox.queue_ctes(first=11, gate="inserted")}
+      AND (channels.last_message_id IS NULL OR channels.last_message_id < inserted.id)
+    RETURNING channels.id),
+-- Gating the outbox on this makes the channel row locked before the scope lock is taken: the
+-- order every writer that changes a channel and then appends uses, so none deadlocks with a
+-- send. (An unreferenced data-modifying CTE would run last, after the scope lock.)
+bump_done AS (SELECT count(*) FROM bumped),
+{outbox.queue_ctes(first=11, gate="inserted, bump_done")}
 SELECT (SELECT count(*) FROM inserted) AS inserted, {outbox.WAKE_RELAY} AS queued"""
 
 

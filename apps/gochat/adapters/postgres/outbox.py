@@ -32,8 +32,9 @@ WAKE_RELAY = f"(SELECT count(pg_notify('{NOTIFY_CHANNEL}', '')) FROM queued)"
 
 def queue_ctes(*, first: int, gate: str | None = None) -> str:
     """Two CTEs, `locked` then `queued`, for a WITH clause; they use parameters $first to
-    $first + 4, bound to `queue_arguments(events)`. With `gate` (the name of an earlier CTE),
-    nothing is locked or queued unless that CTE returned a row.
+    $first + 4, bound to `queue_arguments(events)`. With `gate` (earlier CTEs, as a FROM list),
+    nothing is locked or queued unless each returned a row, and no lock is taken before they
+    have all run.
 
     Every lock is taken before any row draws its seq: `queued` builds its rows from `locked`'s
     one row, which exists only once its aggregate has called pg_advisory_xact_lock for every key
