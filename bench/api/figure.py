@@ -1,5 +1,5 @@
 """The benchmark's figure: throughput, latency and CPU split per scenario, connection count and
-code variant (solid: the working tree; dashed: the baseline commit, when one was measured)."""
+code variant (solid: the last variant measured; dotted, dash-dotted, dashed: the earlier ones)."""
 
 from __future__ import annotations
 
@@ -43,11 +43,11 @@ def draw(result: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(1, 4, figsize=(20, 4.8))
     rate, p50, p99, cpu = axes
     names = list(result["variants"])
-    for index, name in enumerate(names):
-        newest = index == len(names) - 1
+    earlier = [":", "-.", "--"][-(len(names) - 1) :] if len(names) > 1 else []
+    styles = [*earlier, "-"]
+    for name, style in zip(names, styles, strict=True):
         suffix = "" if len(names) == 1 else f" ({name})"
-        _lines((rate, p50, p99), result["variants"][name]["summary"],
-               style="-" if newest else "--", suffix=suffix)  # fmt: skip
+        _lines((rate, p50, p99), result["variants"][name]["summary"], style=style, suffix=suffix)
     rate.set(ylabel="requests/s (median; bars: min-max of runs)", title="Throughput")
     p50.set(yscale="log", ylabel="ms (median of runs)", title="Latency p50")
     p99.set(yscale="log", ylabel="ms (median of runs)", title="Latency p99")

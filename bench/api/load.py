@@ -21,6 +21,7 @@ _MARKER = "BENCH_JSON "
 @dataclass(frozen=True)
 class Load:
     mode: str  # "send" or "history"
+    targets: str  # "one_guild" or "many_guilds"
     connections: int
     seconds: float  # time bound (wrk takes whole seconds)
     max_requests: int  # count bound (per wrk thread; one thread here)

@@ -23,7 +23,19 @@ SERVICES = ("api", "auth")
 
 
 def start(*, log_path: Path, api_command: Sequence[str] | None = None) -> dev.DevPlatform:
-    """`api_command` replaces `gochat api` (to run it under a profiler)."""
+    """`api_command` replaces `gochat api` (to run it under a profiler or from another tree).
+    Free ports are chosen before the servers bind them, and other work on a shared machine
+    may take one in between: a failed start is retried with new ports, twice."""
+    for attempt in range(3):
+        try:
+            return _start_once(log_path=log_path, api_command=api_command)
+        except (dev.PlatformError, process.ServerStartError):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_once(*, log_path: Path, api_command: Sequence[str] | None) -> dev.DevPlatform:
     root = Path(tempfile.mkdtemp(prefix="gochat-bench-api-"))
     services = [
         dev.Service(
@@ -40,10 +52,14 @@ def start(*, log_path: Path, api_command: Sequence[str] | None = None) -> dev.De
         pg_port=process.free_port(),
         nats_port=process.free_port(),
         nats_monitor_port=process.free_port(),
-        output=log_path.open("w"),
+        output=log_path.open("a"),
         ready_timeout=90,
     )
-    running.start()
+    try:
+        running.start()
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     return running
 
 

@@ -19,18 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from bench.api import breakdown, load, platform_setup, seed
-from bench.api.run import RESULTS, say
 
+from bench.api import breakdown, load, platform_setup, seed, variants
+from bench.api.run import RESULTS, say
 from gochat import dev
 
 LOADS = (("send", "one_guild", 1), ("send", "one_guild", 32), ("send", "many_guilds", 32),
          ("history", "one_guild", 8))  # fmt: skip
 
 
-def _api_under_pyinstrument(out: Path) -> list[str]:
-    return [sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(out),
-            "-m", "gochat", "api"]  # fmt: skip
+def _api_under_pyinstrument(out: Path) -> tuple[str, ...]:
+    return (sys.executable, "-m", "pyinstrument", "-r", "pyisession", "-o", str(out),
+            "-m", "gochat", "api")  # fmt: skip
 
 
 async def profile_one(
@@ -44,7 +44,7 @@ async def profile_one(
         )
         sampler = breakdown.WaitSampler(ctx["admin_dsn"])
         sampler.start()
-        spec = load.Load(mode, connections, ctx["seconds"], 100_000)
+        spec = load.Load(mode, targets, connections, ctx["seconds"], 100_000)
         result = await asyncio.to_thread(
             load.run, spec, base_url=ctx["api"], targets_file=ctx["files"][targets],
             watched=ctx["watched"],
@@ -79,8 +79,10 @@ async def main(args: argparse.Namespace) -> None:
     stamp = datetime.now(UTC).strftime("%Y-%m-%d")
     name = f"api-profile-{stamp}" + (f"-{args.label}" if args.label else "")
     session = work / "api.pyisession"
-    running = platform_setup.start(log_path=work / "platform.log", api_command=(
-        _api_under_pyinstrument(session) if args.pyinstrument else None))  # fmt: skip
+    command = variants.at_commit(args.ref).api_command if args.ref else None
+    if args.pyinstrument:
+        command = (*(command or ())[:2], *_api_under_pyinstrument(session))
+    running = platform_setup.start(log_path=work / "platform.log", api_command=command)
     try:
         assert running.postgres is not None
         admin = running.postgres.admin_dsn
@@ -122,4 +124,5 @@ if __name__ == "__main__":
     parser.add_argument("--pyinstrument", action="store_true")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--label", default="")
+    parser.add_argument("--ref", default="", help="profile apps/gochat as at this commit")
     asyncio.run(main(parser.parse_args()))

@@ -1,10 +1,12 @@
 """The REST API benchmark: sends (one guild, many guilds) and history reads at 1, 8 and 32
 connections, each a bounded wrk load against the platform started as `make dev` starts it.
 
-    .venv/bin/python -m bench.api.run                     # 3 repetitions (~9 min)
+    .venv/bin/python -m bench.api.run                     # 3 repetitions (~8 min)
     .venv/bin/python -m bench.api.run --smoke             # 1 repetition, short loads (~1 min)
     .venv/bin/python -m bench.api.run --baseline-ref HEAD~2 --no-fsync-pairs --label ab
                                                           # that commit vs the working tree
+    .venv/bin/python -m bench.api.run --baseline-ref HEAD --candidate a=a.diff \\
+        --candidate ab=a.diff,b.diff                      # each change's increment, one run
 
 Writes bench/results/api-<date>[-<label>].json and a .png figure beside it. Medians of the
 repetitions are what to quote; min and max show how noisy the shared machine was. A fourth
@@ -21,11 +23,13 @@ import os
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.api import figure, load, platform_setup, seed, variants
+from gochat import dev
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 SCENARIOS = (("send", "one_guild"), ("send", "many_guilds"), ("history", "one_guild"))
@@ -54,71 +58,97 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-async def measure_variant(
-    variant: variants.Variant, *, args: argparse.Namespace, fsync_pairs: bool
-) -> dict[str, list[dict[str, Any]]]:
-    """One repetition: a fresh platform running `variant`, seeded, every scenario once."""
+@dataclass
+class Prepared:
+    """One variant's platform, up and seeded, and what its loads have measured so far."""
+
+    variant: variants.Variant
+    running: dev.DevPlatform
+    files: dict[str, Path]
+    watched: dict[str, tuple[int, bool]]
+    runs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def once(self, key: str, spec: load.Load) -> None:
+        result = load.run(
+            spec, base_url=self.running.urls["api"], targets_file=self.files[spec.targets],
+            watched=self.watched,
+        )  # fmt: skip
+        self.runs.setdefault(key, []).append(result)
+        cores = result["cpu_cores"]
+        say(
+            f"{self.variant.name[:24]:<24} {key:<30} {result['requests_per_second']:>7.1f}/s "
+            f"p50 {result['p50_us'] / 1000:6.2f} ms p99 {result['p99_us'] / 1000:7.2f} ms | "
+            f"cores api {cores['api']:.2f} pg {cores['postgres']:.2f} "
+            f"wrk {cores['wrk']:.2f} elsewhere {cores['elsewhere']:.2f}"
+        )
+
+
+async def prepare(variant: variants.Variant, *, users: int) -> Prepared:
     work = Path(tempfile.mkdtemp(prefix="gochat-bench-api-run-"))
     say(f"{variant.name}: starting the platform (log: {work / 'platform.log'})")
     running = platform_setup.start(log_path=work / "platform.log", api_command=variant.api_command)
-    runs: dict[str, list[dict[str, Any]]] = {}
     try:
         api, pg = running.urls["api"], running.pg_dsn or ""
-        seeded = await seed.seed(
-            api_url=api, dsn=pg, keys_dir=running.root / "jwt", users=args.users
-        )
+        seeded = await seed.seed(api_url=api, dsn=pg, keys_dir=running.root / "jwt", users=users)
         files = {
             "one_guild": seed.write_targets(seeded.one_guild, work / "one_guild.txt"),
             "many_guilds": seed.write_targets(seeded.many_guilds, work / "many_guilds.txt"),
         }
-        watched = platform_setup.watched_pids(running)
-        runs["_postgres"] = [await platform_setup.postgres_settings(pg)]
+        return Prepared(variant, running, files, platform_setup.watched_pids(running))
+    except BaseException:
+        platform_setup.stop(running)
+        raise
 
-        def once(key: str, mode: str, targets: str, connections: int, seconds: float) -> None:
-            spec = load.Load(mode, connections, seconds, args.max_requests)
-            result = load.run(spec, base_url=api, targets_file=files[targets], watched=watched)
-            runs.setdefault(key, []).append(result)
-            cores = result["cpu_cores"]
-            say(
-                f"{key:<32} {result['requests_per_second']:>8.1f}/s "
-                f"p50 {result['p50_us'] / 1000:6.2f} ms p99 {result['p99_us'] / 1000:7.2f} ms | "
-                f"cores api {cores['api']:.2f} pg {cores['postgres']:.2f} "
-                f"wrk {cores['wrk']:.2f} elsewhere {cores['elsewhere']:.2f}"
-            )
 
-        for mode, targets in SCENARIOS:
-            once("_warmup", mode, targets, 8, args.warmup)
+async def measure(prepared: list[Prepared], *, args: argparse.Namespace) -> None:
+    """Every variant's platform stays up; each load runs on one variant right after another, so
+    variants compared are measured seconds apart, not minutes (the machine drifts in minutes)."""
+
+    def each(key: str, spec: load.Load) -> None:
+        for one in prepared:
+            one.once(key, spec)
+
+    for mode, targets in SCENARIOS:
+        each("_warmup", load.Load(mode, targets, 8, args.warmup, args.max_requests))
+    for repetition in range(args.repeats):
+        say(f"repetition {repetition + 1}/{args.repeats}")
         for mode, targets in SCENARIOS:
             for connections in args.connections:
-                once(f"{mode}/{targets}/c{connections}", mode, targets, connections, args.seconds)
-        if fsync_pairs:
-            # Paired on/off in the same minute: the difference is what the commit's fsync costs.
+                spec = load.Load(mode, targets, connections, args.seconds, args.max_requests)
+                each(f"{mode}/{targets}/c{connections}", spec)
+        if args.fsync_pairs:
+            # synchronous_commit off and on in the same minute: the difference is the fsync.
             for on in (False, True):
-                await platform_setup.set_synchronous_commit(running, on=on)
+                for one in prepared:
+                    await platform_setup.set_synchronous_commit(one.running, on=on)
                 await asyncio.sleep(0.5)
                 for targets in ("one_guild", "many_guilds"):
                     for connections in (1, max(args.connections)):
-                        key = f"sync_{'on' if on else 'off'}/send/{targets}/c{connections}"
-                        once(key, "send", targets, connections, args.seconds)
-    finally:
-        platform_setup.stop(running)
-    runs.pop("_warmup", None)
-    return runs
+                        spec = load.Load(
+                            "send", targets, connections, args.seconds, args.max_requests
+                        )
+                        each(f"sync_{'on' if on else 'off'}/send/{targets}/c{connections}", spec)
+    for one in prepared:
+        one.runs.pop("_warmup", None)
 
 
 async def main(args: argparse.Namespace) -> Path:
     load.ensure_wrk()
     compared = [variants.working_tree()]
     if args.baseline_ref:
-        compared.insert(0, variants.at_commit(args.baseline_ref))
-    by_variant: dict[str, dict[str, list[dict[str, Any]]]] = {v.name: {} for v in compared}
+        candidates = [variants.parse_candidate(c, ref=args.baseline_ref) for c in args.candidate]
+        compared = [variants.at_commit(args.baseline_ref), *(candidates or compared)]
     machine = platform_setup.machine(Path(tempfile.gettempdir()))
-    for repetition in range(args.repeats):
+    prepared: list[Prepared] = []
+    try:
         for variant in compared:
-            say(f"repetition {repetition + 1}/{args.repeats}, {variant.name}")
-            got = await measure_variant(variant, args=args, fsync_pairs=args.fsync_pairs)
-            for key, value in got.items():
-                by_variant[variant.name].setdefault(key, []).extend(value)
+            prepared.append(await prepare(variant, users=args.users))
+        settings = await platform_setup.postgres_settings(prepared[0].running.pg_dsn or "")
+        await measure(prepared, args=args)
+    finally:
+        for one in prepared:
+            platform_setup.stop(one.running)
+    by_variant = {one.variant.name: one.runs for one in prepared}
     result = {
         "benchmark": "api",
         "label": args.label,
@@ -127,6 +157,7 @@ async def main(args: argparse.Namespace) -> Path:
         "api_pool_max": args.pool_max or "default (config pg_pool_max)",
         "load_generator": "wrk 4.1, 1 thread, Lua script bench/api/load.lua",
         "services": list(platform_setup.SERVICES),
+        "postgres": settings,
         "shape": {
             "repeats": args.repeats,
             "seconds_per_run": args.seconds,
@@ -137,15 +168,17 @@ async def main(args: argparse.Namespace) -> Path:
         "variants": {
             v.name: {
                 "commit": v.commit,
-                "postgres": by_variant[v.name].pop("_postgres")[0],
                 "summary": {k: _summary(r) for k, r in by_variant[v.name].items()},
                 "runs": by_variant[v.name],
             }
             for v in compared
         },
     }
-    if args.baseline_ref:
-        result["ratios_working_tree_over_baseline"] = _ratios(result["variants"], compared)
+    if len(compared) > 1:
+        result["ratios_over_baseline"] = {
+            v.name: _ratios(result["variants"], baseline=compared[0], candidate=v)
+            for v in compared[1:]
+        }
     RESULTS.mkdir(parents=True, exist_ok=True)
     name = f"api-{args.started[:10]}" + (f"-{args.label}" if args.label else "")
     out = RESULTS / f"{name}.json"
@@ -155,9 +188,11 @@ async def main(args: argparse.Namespace) -> Path:
     return out
 
 
-def _ratios(measured: dict[str, Any], compared: list[variants.Variant]) -> dict[str, Any]:
-    """Per scenario: median requests/s and p50 of the working tree over the baseline's."""
-    base, new = measured[compared[0].name]["summary"], measured[compared[1].name]["summary"]
+def _ratios(
+    measured: dict[str, Any], *, baseline: variants.Variant, candidate: variants.Variant
+) -> dict[str, Any]:
+    """Per scenario: the candidate's medians over the baseline's (requests/s, p50, API CPU)."""
+    base, new = measured[baseline.name]["summary"], measured[candidate.name]["summary"]
     return {
         key: {
             "requests_per_second": round(
@@ -191,6 +226,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--label", default="", help="suffix of the result file names")
     parser.add_argument(
         "--baseline-ref", default="", help="also measure apps/gochat at this commit"
+    )
+    parser.add_argument(
+        "--candidate",
+        action="append",
+        default=[],
+        help="NAME=PATCH[,PATCH]: the baseline ref with these patches (repeatable); "
+        "default: the working tree",
     )
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",")]

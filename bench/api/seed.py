@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
 from tests.fixtures import accounts
 
 TOKEN_TTL_SECONDS = 4 * 3600  # outlives the whole benchmark

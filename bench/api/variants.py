@@ -9,6 +9,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +23,10 @@ class Variant:
     commit: str
 
 
-def _head() -> str:
-    done = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True
-    )
-    return done.stdout.strip()
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(REPO), *args], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def working_tree() -> Variant:
@@ -34,13 +34,14 @@ def working_tree() -> Variant:
         ["git", "-C", str(REPO), "status", "--porcelain", "apps/gochat"],
         capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
-    return Variant("working tree", None, _head() + (" + uncommitted apps/gochat" if dirty else ""))
+    head = _git("rev-parse", "HEAD")
+    return Variant("working tree", None, head + (" + uncommitted apps/gochat" if dirty else ""))
 
 
-def at_commit(ref: str) -> Variant:
-    commit = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", ref], capture_output=True, text=True, check=True
-    ).stdout.strip()
+def at_commit(ref: str, *, patches: Sequence[Path] = (), name: str = "") -> Variant:
+    """apps/gochat as at `ref`, with `patches` (git diffs) applied in order: measures a change
+    before it is committed, while the working tree keeps changing."""
+    commit = _git("rev-parse", ref)
     folder = Path(tempfile.mkdtemp(prefix=f"gochat-bench-api-{commit[:8]}-"))
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", commit, "apps/gochat"], capture_output=True, check=True
@@ -50,5 +51,14 @@ def at_commit(ref: str) -> Variant:
         raw.seek(0)
         with tarfile.open(fileobj=raw) as tar:
             tar.extractall(folder, filter="data")
+    for patch in patches:
+        subprocess.run(["git", "apply", str(Path(patch).resolve())], cwd=folder, check=True)
     command = ("env", f"PYTHONPATH={folder / 'apps'}", sys.executable, "-m", "gochat", "api")
-    return Variant(f"at {ref}", command, commit)
+    described = commit + "".join(f" + {Path(p).name}" for p in patches)
+    return Variant(name or f"at {ref}", command, described)
+
+
+def parse_candidate(text: str, *, ref: str) -> Variant:
+    """`NAME=PATCH[,PATCH...]`: `ref` with those patches."""
+    name, _, patches = text.partition("=")
+    return at_commit(ref, patches=[Path(p) for p in patches.split(",") if p], name=name)
