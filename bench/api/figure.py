@@ -22,7 +22,7 @@ def _counts(summary: dict[str, Any], scenario: str) -> list[int]:
 
 
 def _lines(axes: Any, summary: dict[str, Any], *, style: str, suffix: str) -> None:
-    rate, p50, p99 = axes
+    rate, p50, p99, api_cpu, pg_cpu = axes
     for scenario in _SCENARIOS:
         counts = _counts(summary, scenario)
         rows = [summary[f"{scenario}/c{c}"] for c in counts]
@@ -37,26 +37,34 @@ def _lines(axes: Any, summary: dict[str, Any], *, style: str, suffix: str) -> No
         for axis, key in ((p50, "p50_us"), (p99, "p99_us")):
             values = [r[key]["median"] / 1000 for r in rows]
             axis.plot(counts, values, ls=style, color=colour, marker="o", label=label)
+        for axis, process in ((api_cpu, "api"), (pg_cpu, "postgres")):
+            values = [r["cpu_us_per_request_median"][process] for r in rows]
+            axis.plot(counts, values, ls=style, color=colour, marker="o", label=label)
 
 
 def draw(result: dict[str, Any], path: Path) -> None:
-    fig, axes = plt.subplots(1, 4, figsize=(20, 4.8))
-    rate, p50, p99, cpu = axes
+    fig, axes = plt.subplots(2, 3, figsize=(18, 10))
+    (rate, p50, p99), (api_cpu, pg_cpu, cpu) = axes
     names = list(result["variants"])
     earlier = [":", "-.", "--"][-(len(names) - 1) :] if len(names) > 1 else []
     styles = [*earlier, "-"]
     for name, style in zip(names, styles, strict=True):
         suffix = "" if len(names) == 1 else f" ({name})"
-        _lines((rate, p50, p99), result["variants"][name]["summary"], style=style, suffix=suffix)
+        _lines((rate, p50, p99, api_cpu, pg_cpu), result["variants"][name]["summary"],
+               style=style, suffix=suffix)  # fmt: skip
     rate.set(ylabel="requests/s (median; bars: min-max of runs)", title="Throughput")
     p50.set(yscale="log", ylabel="ms (median of runs)", title="Latency p50")
     p99.set(yscale="log", ylabel="ms (median of runs)", title="Latency p99")
-    for axis in (rate, p50, p99):
+    api_cpu.set(ylabel="µs (median of runs)", title="API process CPU per request (steadiest)")
+    pg_cpu.set(ylabel="µs (median of runs)", title="PostgreSQL CPU per request")
+    for axis in (api_cpu, pg_cpu):
+        axis.set_ylim(bottom=0)
+    for axis in (rate, p50, p99, api_cpu, pg_cpu):
         axis.set_xscale("log")
         axis.set_xlabel("connections")
         axis.set_xticks([1, 8, 32], labels=["1", "8", "32"])
         axis.grid(alpha=0.3)
-    rate.legend(fontsize=7)
+    rate.legend(fontsize=6)
     summary = result["variants"][names[-1]]["summary"]
     top = max(c for s in _SCENARIOS for c in _counts(summary, s))
     bars = [(f"{s}\n{n[:12]}", result["variants"][n]["summary"][f"{s}/c{top}"]["cpu_cores_median"])
@@ -66,7 +74,7 @@ def draw(result: dict[str, Any], path: Path) -> None:
         values = [b.get(process, 0.0) for _, b in bars]
         cpu.bar(range(len(bars)), values, bottom=bottoms, label=process)
         bottoms = [x + y for x, y in zip(bottoms, values, strict=True)]
-    cpu.set_xticks(range(len(bars)), labels=[label for label, _ in bars], fontsize=6)
+    cpu.set_xticks(range(len(bars)), labels=[label for label, _ in bars], fontsize=6, rotation=90)
     cpu.axhline(result["machine"]["nproc"], color="k", lw=0.8, ls=":")
     cpu.set(ylabel="cores busy (median)", title=f"CPU split at {top} connections")
     cpu.legend(fontsize=7)
