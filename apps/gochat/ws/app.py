@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import signal
@@ -87,10 +88,9 @@ class GatewayProcess:
         )
         await records.serve_takeovers(self.gateway_id, self.gateway.takeover)
         await self.feed.on_ephemeral(self._ephemeral)
-        self._tasks = [
-            asyncio.create_task(self._read_stream()),
-            asyncio.create_task(self._tick()),
-        ]
+        self._reader = asyncio.create_task(self._read_stream())
+        self._reconnects = self.nats.stats["reconnects"]
+        self._tasks = [asyncio.create_task(self._tick())]
         self.server = await server.serve(
             self.gateway,
             host=cfg.host,
@@ -98,6 +98,11 @@ class GatewayProcess:
             readiness=self.readiness,
             library=self.library,
         )
+        # Start-up objects (modules, pools, schemas) never die: keep them out of every collection,
+        # and collect the young generation less often. Full collections walking every live
+        # session were the gateway's worst latency spikes (bench/ws/FINDINGS.md).
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 20)
         log.info("gateway listening", extra={"port": cfg.port, "gateway_id": self.gateway_id})
 
     async def _guild_size(self, guild_id: int) -> int:
@@ -124,6 +129,7 @@ class GatewayProcess:
         while True:
             await asyncio.sleep(TICK_SECONDS)
             self.gateway.expire()
+            self._restart_reader_after_reconnect()
             beats += 1
             if beats % 5 == 0:
                 await self._check_database()
@@ -132,6 +138,15 @@ class GatewayProcess:
                     await self.presence.refresh()
                 except Exception:
                     log.exception("presence refresh failed")
+
+    def _restart_reader_after_reconnect(self) -> None:
+        """After NATS came back, read the stream again from the hub's position at once, instead
+        of waiting for the ordered consumer to notice its missing heartbeats (~15-20 s)."""
+        reconnects = self.nats.stats["reconnects"]
+        if reconnects != self._reconnects:
+            self._reconnects = reconnects
+            self._reader.cancel()
+            self._reader = asyncio.create_task(self._read_stream())
 
     async def _check_database(self) -> None:
         """Readiness is answered synchronously by the server, so the database is pinged here."""
@@ -177,6 +192,7 @@ class GatewayProcess:
 
     async def stop(self) -> None:
         self.server.close()
+        self._tasks.append(self._reader)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -169,6 +169,9 @@ FLUSH_INTERVAL_SECONDS = 0.02
 # duration, up to this: the process then spends at most about half its time in writes, and
 # batches grow with the load instead of latency growing without bound.
 MAX_FLUSH_INTERVAL_SECONDS = 0.1
+# A flush that wrote to fewer connections than this was cheap: the next one goes at once, so a
+# small audience (a DM, a small channel) pays no window (latency), a large fan-out does (writes).
+SMALL_FLUSH_CONNECTIONS = 100
 
 
 class Outbox:
@@ -196,6 +199,7 @@ class Outbox:
             loop = self._loop or asyncio.get_running_loop()
             if self._window > 0:
                 loop.call_later(self._window, self.flush)
+                self._window = self._interval  # a window is earned by each large flush anew
             else:
                 loop.call_soon(self.flush)
         self._dirty.append(session)
@@ -217,5 +221,8 @@ class Outbox:
             except Exception:  # a dead socket must not stop the others' flush
                 session.transport.close(CloseCode.UNKNOWN_ERROR, "write failed")
         if self._interval > 0:
-            took = time.perf_counter() - started
-            self._window = min(MAX_FLUSH_INTERVAL_SECONDS, max(self._interval, 2 * took))
+            if len(dirty) < SMALL_FLUSH_CONNECTIONS:
+                self._window = 0.0
+            else:
+                took = time.perf_counter() - started
+                self._window = min(MAX_FLUSH_INTERVAL_SECONDS, max(self._interval, 2 * took))

@@ -218,3 +218,16 @@ async def test_a_new_dm_reaches_both_recipients_and_allows_typing() -> None:
         assert [f["t"] for f in sessions[user_id][1].dispatches()] == ["CHANNEL_CREATE"]
         assert sessions[user_id][0].dm_channels == {77: (OWNER_ID, MEMBER)}
     assert sessions[3][1].dispatches() == []
+
+
+async def test_small_flushes_go_at_once_and_large_ones_earn_a_window() -> None:
+    outbox = Outbox(interval=0.05, queue_max=100, on_overflow=lambda s: None)
+    few = [fakes.live_session(outbox, n) for n in range(3)]
+    for session, _ in few:  # the very first flush waits for the window
+        session.push(b'{"op":0,"t":"X","d":null,"s":', 1)
+    await asyncio.sleep(0.08)
+    assert all(len(t.writes) == 1 for _, t in few)
+    for session, _ in few:  # after a small flush: no window
+        session.push(b'{"op":0,"t":"X","d":null,"s":', 2)
+    await asyncio.sleep(0.001)
+    assert all(len(t.writes) == 2 for _, t in few)
