@@ -5,9 +5,9 @@ for messages published to the event stream (the API's relay path minus the API).
     .venv/bin/python bench/ws/gateway_capacity.py [--connections 2000] [--messages 300]
         [--rate 1000] [--workers 1]
 
-Clients run in a separate process (picows, identify + count frames). Results:
-bench/ws/gateway_capacity.json. This is a developer's probe of the gateway's own path; the
-comparison against the centrifuge anchor is bench/ws/run.py.
+Clients run in a separate process (picows, identify + count frames). Results are printed as
+JSON lines (one per run, then the medians); figures worth keeping go to SERVER_CHOICE.md. This
+is a developer's probe of the gateway's own path; the anchor comparison is bench/ws/run.py.
 """
 
 from __future__ import annotations
