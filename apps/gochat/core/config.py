@@ -125,6 +125,13 @@ class WsConfig(ServiceConfig, NatsSettings):
     send_queue_max: int = Field(1024, ge=16, le=1_000_000)
     drain_window_seconds: float = Field(10.0, ge=0, le=600)
     presence_grace_seconds: float = Field(10.0, ge=0, le=600)
+    workers: int = Field(1, ge=1, le=64, description="Gateway processes sharing the port.")
+    server: Literal["native", "picows"] = Field(
+        "native", description="WebSocket server implementation (bench/ws/SERVER_CHOICE.md)."
+    )
+    flush_interval_ms: float = Field(
+        20.0, ge=0, le=1000, description="How long queued frames wait to be coalesced."
+    )
 
 
 class IndexerConfig(ServiceConfig, NatsSettings):

@@ -19,36 +19,42 @@ import tempfile
 from types import FrameType
 
 from gochat.core import config, logs, server, tracing
-from gochat.ws import app, session
-from gochat.ws import server as server_seam
+from gochat.ws import app
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gochat ws", description="Run the WebSocket gateway.")
     parser.add_argument(
-        "--workers", type=int, default=1, help="gateway processes sharing the port (default 1)"
+        "--workers",
+        type=int,
+        default=None,
+        help="gateway processes sharing the port (config: workers)",
     )
     parser.add_argument(
         "--server",
         choices=["native", "picows"],
-        default=server_seam.DEFAULT_LIBRARY,
-        help="WebSocket server implementation (default: native; see bench/ws/SERVER_CHOICE.md)",
+        default=None,
+        help="WebSocket server implementation (config: server; see bench/ws/SERVER_CHOICE.md)",
     )
     parser.add_argument(
         "--flush-interval-ms",
         type=float,
-        default=session.FLUSH_INTERVAL_SECONDS * 1000,
-        help="how long queued frames wait to be coalesced into one write (default 20)",
+        default=None,
+        help="how long queued frames wait to be coalesced (config: flush_interval_ms)",
     )
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        parser.error("--workers must be at least 1")
     cfg = server.load_or_exit(config.WsConfig, service="ws")
-    if args.workers > 1:
-        return _supervise(args.workers, argv)
+    # Flags win over the config file and GOCHAT_* variables (the operator sets those).
+    workers = cfg.workers if args.workers is None else args.workers
+    library = args.server or cfg.server
+    flush_ms = cfg.flush_interval_ms if args.flush_interval_ms is None else args.flush_interval_ms
+    if workers < 1:
+        parser.error("--workers must be at least 1")
+    if workers > 1:
+        return _supervise(workers, argv)
     logs.setup_logging(service="ws", level=cfg.log_level, fmt=cfg.log_format)
     tracing.setup_tracing(service="ws", otlp_endpoint=cfg.otlp_endpoint)
-    asyncio.run(app.run(cfg, library=args.server, flush_interval=args.flush_interval_ms / 1000))
+    asyncio.run(app.run(cfg, library=library, flush_interval=flush_ms / 1000))
     return 0
 
 
