@@ -49,6 +49,7 @@ def build_app(config: ApiConfig) -> FastAPI:
             yield
         finally:
             await pipeline.stop(grace_seconds=config.shutdown_grace_seconds)
+            await ctx.verifier.aclose()
             await db.close()
 
     async def database_ready() -> None:

@@ -57,14 +57,27 @@ class TokenVerifier:
 
     async def refresh(self) -> None:
         async with self._lock:
-            client = self._client or httpx.AsyncClient(timeout=5.0)
-            try:
-                response = await client.get(self._jwks_url)
-                response.raise_for_status()
-                self.load_jwks(response.json())
-            finally:
-                if self._client is None:
-                    await client.aclose()
+            await self._fetch()
+
+    async def _fetch(self) -> None:
+        if self._client is None:
+            # One client for the verifier's life: a connect storm must not open a socket each.
+            self._client = httpx.AsyncClient(timeout=5.0)
+        response = await self._client.get(self._jwks_url)
+        response.raise_for_status()
+        self.load_jwks(response.json())
+
+    async def _refresh_for(self, kid: str) -> None:
+        """Fetch keys for an unknown kid, once for everyone asking at the same moment."""
+        async with self._lock:
+            if kid in self._keys or time.monotonic() - self._fetched_at <= self._refresh_interval:
+                return  # another caller fetched while we waited, or fetched too recently
+            await self._fetch()
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
 
     async def verify(self, token: str) -> AccessClaims:
         """Claims of a valid access token; Unauthorized for anything else."""
@@ -79,7 +92,7 @@ class TokenVerifier:
             raise errors.Unauthorized("token has no key id")
         if kid not in self._keys and time.monotonic() - self._fetched_at > self._refresh_interval:
             try:
-                await self.refresh()
+                await self._refresh_for(kid)
             except (httpx.HTTPError, ValueError) as exc:
                 raise errors.Unavailable(f"cannot fetch signing keys: {exc}") from None
         key = self._keys.get(kid)
