@@ -135,3 +135,21 @@ async def test_reactions(api: Api) -> None:
         "reactions"
     ] == []
     assert (await owner.put(f"{base}/has%20space/@me")).status_code == 422
+
+
+async def test_mentions_count_as_unread_for_members_who_can_see_the_channel(api: Api) -> None:
+    owner, member, outsider = await api.user(), await api.user(), await api.user()
+    guild_id, channel = await api.guild_with_channel(owner)
+    await api.join(owner, member, guild_id)
+    content = f"hey <@{member.id}> and <@{outsider.id}> and <@{owner.id}> and <@12345>"
+    assert (
+        await owner.post(f"/channels/{channel}/messages", json={"content": content})
+    ).status_code == 201
+    await owner.post(f"/channels/{channel}/messages", json={"content": f"<@{member.id}> again"})
+
+    def count(states: list[dict[str, object]]) -> object:
+        return next((s["mention_count"] for s in states if s["channel_id"] == channel), 0)
+
+    assert count((await member.get("/users/@me/read-states")).json()) == 2
+    assert count((await outsider.get("/users/@me/read-states")).json()) == 0
+    assert count((await owner.get("/users/@me/read-states")).json()) == 0

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from gochat.adapters.postgres import read_states
 from gochat.api.context import ApiContext
 from gochat.api.services import access, emit
 from gochat.core import errors, events, schemas
@@ -172,7 +173,26 @@ async def send_message(
     except DuplicateNonce as duplicate:
         [existing] = await to_schema(ctx, [duplicate.existing], viewer_id=user_id)
         return existing, False
+    await _count_mentions(
+        ctx, channel_id=channel_id, user_ids=[u for u in mention_ids if u != user_id]
+    )
     return message, True
+
+
+async def _count_mentions(ctx: ApiContext, *, channel_id: int, user_ids: list[int]) -> None:
+    """One more unread mention for each mentioned user who can see the channel (a mention of
+    a stranger, or of someone the channel is hidden from, counts for nobody)."""
+    if not user_ids:
+        return
+    async with ctx.directory.transaction("count_mentions") as tx:
+        readers = []
+        for mentioned in user_ids:
+            try:
+                await access.channel_access(tx, channel_id, mentioned)
+            except (errors.NotFound, errors.Forbidden):
+                continue
+            readers.append(mentioned)
+        await read_states.add_mentions(tx.conn, channel_id=channel_id, user_ids=readers)
 
 
 async def get_message(
