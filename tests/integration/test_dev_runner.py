@@ -12,10 +12,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from tests.fixtures import servers
 
 from gochat import dev
 from gochat.embedded import process
+from tests.fixtures import servers
 
 FAKE_SERVICE = Path(__file__).with_name("fake_service.py")
 

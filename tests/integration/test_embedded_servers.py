@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 import asyncpg
 import nats as nats_client
 import pytest
-from tests.fixtures import servers
 
 from gochat.embedded import nats, postgres, process
+from tests.fixtures import servers
 
 
 def new_postgres(data_dir: Path) -> postgres.EmbeddedPostgres:

@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+
 from tests.fixtures.accounts import AuthService
 
 

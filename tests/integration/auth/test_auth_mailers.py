@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
-from tests.fixtures.accounts import mail_token
 
 from gochat import ports
 from gochat.adapters.localfs import mail_outbox
 from gochat.adapters.smtp import mailer as smtp_mailer
 from gochat.auth import mails
 from gochat.embedded import process
+from tests.fixtures.accounts import mail_token
 
 SENDER = "GoChat <no-reply@gochat.test>"
 

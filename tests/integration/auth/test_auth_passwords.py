@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from tests.fixtures.accounts import DEFAULT_PASSWORD, AuthService
 
 NEW_PASSWORD = "a much better passphrase"

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from tests.fixtures import accounts
 from tests.fixtures.accounts import DEFAULT_PASSWORD
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.fixtures.accounts import AuthService, mail_token
 
 from gochat.auth import opaque_tokens
+from tests.fixtures.accounts import AuthService, mail_token
 
 ADA = {"username": "ada", "email": "ada@example.com", "password": "correct horse battery"}
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.fixtures import accounts
-from tests.fixtures.accounts import AuthService, mail_token
 
 from gochat import ports
 from gochat.core import tokens
 from gochat.embedded import process
+from tests.fixtures import accounts
+from tests.fixtures.accounts import AuthService, mail_token
 
 
 async def test_probes_report_live_and_ready(auth_service: AuthService) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from tests.fixtures.accounts import DEFAULT_PASSWORD, AuthService
 
 from gochat.core import errors, tokens
+from tests.fixtures.accounts import DEFAULT_PASSWORD, AuthService
 
 
 async def verifier_for(auth_service: AuthService) -> tokens.TokenVerifier:

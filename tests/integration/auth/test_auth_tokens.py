@@ -12,11 +12,11 @@ from pathlib import Path
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from tests.fixtures import accounts
-from tests.fixtures.accounts import DEFAULT_PASSWORD, AuthService
 
 from gochat.auth import keys
 from gochat.core import errors, tokens
+from tests.fixtures import accounts
+from tests.fixtures.accounts import DEFAULT_PASSWORD, AuthService
 
 
 async def verifier_for(auth_service: AuthService) -> tokens.TokenVerifier:

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio import client as nats_client
-from tests.fixtures import servers
-from tests.integration.events import pipeline
 
 from gochat.adapters.nats import connection, publisher, stream
 from gochat.adapters.postgres import database, migrations, outbox_relay
+from tests.fixtures import servers
+from tests.integration.events import pipeline
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from datetime import timedelta
 import pytest
 from nats.aio import client as nats_client
 from nats.js import api as js_api
-from tests.fixtures import servers
-from tests.integration.events import pipeline
 
 from gochat.adapters.nats import connection, publisher, stream
+from tests.fixtures import servers
+from tests.integration.events import pipeline
 
 
 @pytest.fixture

@@ -10,12 +10,12 @@ from datetime import timedelta
 
 import asyncpg
 from opentelemetry.sdk import trace as sdk_trace
-from tests.fixtures import servers
-from tests.integration.events import pipeline
-from tests.integration.events.pipeline import RelayFactory
 
 from gochat.adapters.postgres import database, outbox, outbox_relay
 from gochat.core import events, metrics
+from tests.fixtures import servers
+from tests.integration.events import pipeline
+from tests.integration.events.pipeline import RelayFactory
 
 
 def assert_exactly_once_in_commit_order(

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import pytest
-from tests.integration.ports import message_world
 
 from gochat.adapters.postgres import database, messages, migrations
 from gochat.core import events
+from tests.integration.ports import message_world
 
 
 @asynccontextmanager

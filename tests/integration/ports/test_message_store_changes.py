@@ -7,11 +7,11 @@ import dataclasses
 from datetime import timedelta
 
 import pytest
-from tests.integration.ports import message_world as world
-from tests.integration.ports.message_world import MessageStoreHarness
 
 from gochat import ports
 from gochat.core import errors
+from tests.integration.ports import message_world as world
+from tests.integration.ports.message_world import MessageStoreHarness
 
 
 async def stored(harness: MessageStoreHarness, **fields: object) -> ports.MessageRecord:

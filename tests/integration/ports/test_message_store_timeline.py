@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.integration.ports import message_world as world
-from tests.integration.ports.message_world import MessageStoreHarness
 
 from gochat import ports
 from gochat.core import errors
+from tests.integration.ports import message_world as world
+from tests.integration.ports.message_world import MessageStoreHarness
 
 
 async def send_many(

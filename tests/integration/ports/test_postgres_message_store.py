@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncpg
 import pytest
-from tests.integration.ports import message_world as world
 
 from gochat import ports
 from gochat.adapters.postgres import database, messages
 from gochat.core import events
+from tests.integration.ports import message_world as world
 
 
 @pytest.fixture

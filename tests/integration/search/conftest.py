@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 from nats.js import errors as nats_errors
-from tests.fixtures import servers
-from tests.integration.search import support
 
 from gochat.adapters.nats import connection, stream
 from gochat.adapters.postgres import migrations
 from gochat.adapters.postgres.database import Database
 from gochat.core import config
+from tests.fixtures import servers
+from tests.integration.search import support
 
 
 @pytest.fixture

@@ -15,13 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.integration.search.support import Chat, make_indexer_config
-
 from gochat.adapters.nats import connection, stream
 from gochat.adapters.postgres import migrations
 from gochat.adapters.postgres.database import Database
 from gochat.embedded import nats, postgres, process
 from gochat.indexer import app as indexer_app
+from tests.integration.search.support import Chat, make_indexer_config
 
 WORDS = [
     "alpha",

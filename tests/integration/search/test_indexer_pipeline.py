@@ -7,9 +7,6 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 from prometheus_client import REGISTRY
-from tests.fixtures import servers
-from tests.integration.search import support
-from tests.integration.search.support import Chat, EventsOut, eventually
 
 from gochat.adapters.nats import indexer_consumer
 from gochat.adapters.postgres.database import Database
@@ -18,6 +15,9 @@ from gochat.core import config, events
 from gochat.indexer import app as indexer_app
 from gochat.indexer.worker import IndexWorker
 from gochat.ports import SearchDocument, SearchQuery, SearchResult
+from tests.fixtures import servers
+from tests.integration.search import support
+from tests.integration.search.support import Chat, EventsOut, eventually
 
 GENERAL, RANDOM = support.next_id(), support.next_id()
 

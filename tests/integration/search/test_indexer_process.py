@@ -13,14 +13,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.integration.search import support
-from tests.integration.search.support import Chat, EventsOut, eventually
 
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.search import PostgresSearchIndex
 from gochat.core import config
 from gochat.embedded import process
 from gochat.ports import SearchQuery
+from tests.integration.search import support
+from tests.integration.search.support import Chat, EventsOut, eventually
 
 CHANNEL = support.next_id()
 # uvicorn re-raises the stop signal after its orderly shutdown, so a clean stop by SIGTERM exits
