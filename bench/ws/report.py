@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import figures
+import pinned
 import scenarios
 
 # (figure name, scenario, load or None, path into a run, better when "lower"/"higher", target)
@@ -172,6 +173,7 @@ def document(
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "smoke": smoke,
         "machine": machine(),
+        "platform_code": pinned.describe(),
         "gateway_processes": gateways,
         "anchor": "github.com/centrifugal/centrifuge v0.40.1, GOMAXPROCS=2, one process",
         "scenarios": [
