@@ -113,7 +113,9 @@ class ChildApplier:
             return cached.body or manifest
         if manifest["kind"] == "Deployment" and "replicas" not in manifest["spec"]:
             await self.hand_replicas_to_hpa(manifest)
-        result = await self.kube.apply(manifest)
+        # Deployments (and their HPAs) move a rollout on; everything else is bulk.
+        bulk = manifest["kind"] not in ("Deployment", "HorizontalPodAutoscaler")
+        result = await self.kube.apply(manifest, bulk=bulk)
         result_meta = result["metadata"]
         self.applied[key] = Applied(
             digest,
@@ -130,7 +132,7 @@ class ChildApplier:
         key = (ref.kind, namespace, ref.name)
         if key in self.absent:
             return
-        await self.kube.delete(ref.api_version, ref.kind, namespace, ref.name)
+        await self.kube.delete(ref.api_version, ref.kind, namespace, ref.name, bulk=True)
         self.applied.pop(key, None)
         self.absent.add(key)
 
@@ -150,14 +152,18 @@ class ChildApplier:
         await self.kube.apply(handover, manager=f"{meta.MANAGER}-hpa-handover")
 
     async def apply_all(
-        self, cluster_input: inputs.ClusterInput, *, restored: Callable[[Manifest], None]
+        self,
+        cluster_input: inputs.ClusterInput,
+        *,
+        restored: Callable[[Manifest], None],
+        prune: bool = True,
     ) -> dict[str, Manifest]:
         """Apply every desired child, prune unwanted ones; Deployments as returned, by component."""
         children = bundle.render_children(cluster_input)
         # Independent objects: sent together, so one cluster's latency is a few round trips.
         await asyncio.gather(
             *(self.apply(manifest, restored=restored) for manifest in children.base),
-            *(self.prune(ref, cluster_input.namespace) for ref in children.prune),
+            *(self.prune(ref, cluster_input.namespace) for ref in children.prune if prune),
         )
         workloads = await asyncio.gather(
             *(self.apply(manifest, restored=restored) for manifest in children.workloads)

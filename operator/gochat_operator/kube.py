@@ -54,13 +54,18 @@ class Kube:
     """Async facade over the official client, configured from the default configuration
     (in-cluster or kubeconfig, loaded beforehand)."""
 
-    def __init__(self, *, threads: int = 24) -> None:
+    def __init__(self, *, threads: int = 16, bulk_threads: int = 16) -> None:
         configuration = client.Configuration.get_default_copy()
         # One pooled connection per thread: beyond the pool, urllib3 opens and discards a
         # connection per request, a TLS handshake each time.
-        configuration.connection_pool_maxsize = threads
+        configuration.connection_pool_maxsize = threads + bulk_threads
         self.api_client = client.ApiClient(configuration)
+        # Two lanes: first-time applies of many clusters' children (bulk) must not queue
+        # ahead of what moves a rollout on (reads, Jobs, Deployments, status).
         self.pool = concurrent.futures.ThreadPoolExecutor(threads, thread_name_prefix="kube")
+        self.bulk_pool = concurrent.futures.ThreadPoolExecutor(
+            bulk_threads, thread_name_prefix="kube-bulk"
+        )
 
     def _request(
         self,
@@ -94,11 +99,16 @@ class Kube:
             raise ApiError(response.status, message, action=action)
         return json.loads(data) if data else {}
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> Manifest | None:
+    async def request(
+        self, method: str, path: str, *, bulk: bool = False, **kwargs: Any
+    ) -> Manifest | None:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, lambda: self._request(method, path, **kwargs))
+        pool = self.bulk_pool if bulk else self.pool
+        return await loop.run_in_executor(pool, lambda: self._request(method, path, **kwargs))
 
-    async def apply(self, manifest: Manifest, *, manager: str = meta.MANAGER) -> Manifest:
+    async def apply(
+        self, manifest: Manifest, *, manager: str = meta.MANAGER, bulk: bool = False
+    ) -> Manifest:
         """Server-side apply: we own exactly the fields in `manifest`; `force` takes back
         those someone edited by hand, and fields we never send stay with their managers."""
         metadata = manifest["metadata"]
@@ -112,6 +122,7 @@ class Kube:
             query=[("fieldManager", manager), ("force", "true")],
             body=manifest,
             content_type="application/apply-patch+yaml",
+            bulk=bulk,
         )
         assert result is not None
         return result
@@ -120,10 +131,12 @@ class Kube:
         path = resource_path(api_version, kind, namespace, name)
         return await self.request("GET", path, action=f"get {kind} {name}")
 
-    async def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+    async def delete(
+        self, api_version: str, kind: str, namespace: str, name: str, *, bulk: bool = False
+    ) -> None:
         path = resource_path(api_version, kind, namespace, name)
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "propagationPolicy": "Background"}
-        await self.request("DELETE", path, action=f"delete {kind} {name}", body=body)
+        await self.request("DELETE", path, action=f"delete {kind} {name}", body=body, bulk=bulk)
 
     async def create(self, manifest: Manifest) -> Manifest | None:
         """Create, or None if it already exists (for objects we must never overwrite)."""

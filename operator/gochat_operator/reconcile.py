@@ -113,7 +113,10 @@ class Reconciler:
         for event in decision.events:
             self.emit(body, *event)
         desired = dataclasses.replace(with_secrets, serving=decision.serving)
-        deployments = await self.children.apply_all(desired, restored=self.restored(body))
+        # A cluster never reconciled before has nothing to prune: skip those requests.
+        deployments = await self.children.apply_all(
+            desired, restored=self.restored(body), prune=bool(previous.get("observedGeneration"))
+        )
         observation = status.Observation(
             generation=generation, paused=False, problems=[], migration=decision.state,
             migration_message=decision.message, serving=decision.serving,

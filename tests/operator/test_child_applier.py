@@ -16,7 +16,9 @@ class RecordingKube:
         self.applied: list[str] = []
         self.version = 0
 
-    async def apply(self, manifest: dict[str, Any], *, manager: str = "") -> dict[str, Any]:
+    async def apply(
+        self, manifest: dict[str, Any], *, manager: str = "", bulk: bool = False
+    ) -> dict[str, Any]:
         self.applied.append(manifest["metadata"]["name"])
         self.version += 1
         metadata = {**manifest["metadata"], "resourceVersion": str(self.version), "uid": "u1"}
