@@ -1,8 +1,7 @@
 """CPU seconds of the processes under test, read from /proc/<pid>/stat (utime + stime).
 
 PostgreSQL is a process tree (postmaster and one backend per connection): its figure is the sum
-over the postmaster and its live children, which is right as long as the pool's connections stay
-open across the measured interval (they do: the pools keep them).
+over the postmaster, its live children and the children it has reaped.
 """
 
 from __future__ import annotations
@@ -32,8 +31,14 @@ def process_seconds(pid: int) -> float:
 
 
 def tree_seconds(root_pid: int) -> float:
-    """The process and its direct children (PostgreSQL's backends are the postmaster's)."""
-    total = process_seconds(root_pid)
+    """The process and its direct children (PostgreSQL's backends are the postmaster's), the
+    live ones and those it has reaped: a pool may close a connection in the middle of a load
+    (asyncpg recycles one after 50,000 queries), and its backend's CPU then moves into the
+    postmaster's cutime/cstime instead of vanishing from the sum."""
+    fields = _stat_fields(root_pid)
+    if fields is None:
+        return 0.0
+    total = sum(int(x) for x in fields[11:15]) / CLK_TCK  # utime, stime, cutime, cstime
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             fields = _stat_fields(int(entry.name))
