@@ -14,7 +14,7 @@ from gochat.core.tokens import AccessClaims
 _bearer = HTTPBearer(auto_error=False, description="Access token from the auth service")
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
@@ -25,7 +25,7 @@ async def get_caller(
 ) -> AccessClaims:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise errors.Unauthorized("missing bearer token")
-    ctx = get_context(request)
+    ctx: ApiContext = request.app.state.ctx
     return await ctx.verifier.verify(credentials.credentials)
 
 
