@@ -169,8 +169,11 @@ FLUSH_INTERVAL_SECONDS = 0.02
 # duration, up to this: the process then spends at most about half its time in writes, and
 # batches grow with the load instead of latency growing without bound.
 MAX_FLUSH_INTERVAL_SECONDS = 0.1
-# A flush that wrote to fewer connections than this was cheap: the next one goes at once, so a
-# small audience (a DM, a small channel) pays no window (latency), a large fan-out does (writes).
+# A flush that wrote to fewer connections than this was cheap: when traffic is also sparse (the
+# previous flush was more than a window ago) the next one goes at once, so a quiet DM or small
+# channel pays no window. Under steady traffic every flush keeps the window, whatever its size:
+# judging by size alone turned a busy fan-out to ~50 connections a process into one write per
+# event and halved deliveries/s (bench/ws/FINDINGS.md).
 SMALL_FLUSH_CONNECTIONS = 100
 
 
@@ -193,6 +196,7 @@ class Outbox:
         self._loop = loop
         self._interval = interval
         self._window = interval
+        self._last_flush = 0.0
 
     def mark(self, session: Session) -> None:
         if not self._dirty:
@@ -221,7 +225,9 @@ class Outbox:
             except Exception:  # a dead socket must not stop the others' flush
                 session.transport.close(CloseCode.UNKNOWN_ERROR, "write failed")
         if self._interval > 0:
-            if len(dirty) < SMALL_FLUSH_CONNECTIONS:
+            sparse = started - self._last_flush > self._interval
+            self._last_flush = started
+            if sparse and len(dirty) < SMALL_FLUSH_CONNECTIONS:
                 self._window = 0.0
             else:
                 took = time.perf_counter() - started
