@@ -64,6 +64,7 @@ async def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) 
     settings_ = reconcile.Settings(
         migration_backoff=env_seconds("GOCHAT_OPERATOR_MIGRATION_BACKOFF", 30),
         problem_backoff=env_seconds("GOCHAT_OPERATOR_PROBLEM_BACKOFF", 30),
+        problem_backoff_cap=env_seconds("GOCHAT_OPERATOR_PROBLEM_BACKOFF_CAP", 600),
         secret_cache_ttl=env_seconds("GOCHAT_OPERATOR_SECRET_CACHE_SECONDS", 30),
     )
     memo.reconciler = reconcile.Reconciler(kube.Kube(), emit=post_event, settings=settings_)

@@ -37,6 +37,7 @@ class Outcome:
 class Settings:
     migration_backoff: float = 30.0
     problem_backoff: float = 30.0
+    problem_backoff_cap: float = 600.0
     capability_ttl: float = 60.0
     secret_cache_ttl: float = 30.0
 
@@ -47,6 +48,9 @@ class Reconciler:
         self.emit = emit
         self.settings = settings
         self.locks: dict[tuple[str, str], asyncio.Lock] = {}
+        # Consecutive reconciles that found bad references, per cluster: the retry delay doubles
+        # with each (kept in memory: a restarted operator simply starts the backoff again).
+        self.problem_attempts: dict[str, int] = {}
         self.children = children.ChildApplier(k)
         self.secrets = references.SecretCache(ttl=settings.secret_cache_ttl)
         self.capabilities: tuple[float, bool] = (0.0, False)
@@ -106,6 +110,7 @@ class Reconciler:
             )
         if checked.problems:
             return await self.report_problems(body, previous, generation, checked.problems)
+        self.problem_attempts.pop(body["metadata"]["uid"], None)
         with_secrets = dataclasses.replace(unchecked, secret_digests=checked.digests)
         decision = await migrations.decide(
             self.kube, with_secrets, previous, backoff_base=self.settings.migration_backoff
@@ -169,7 +174,12 @@ class Reconciler:
         # Children are left as they are: what runs keeps running while the inputs are fixed.
         new_status["components"] = previous.get("components") or new_status["components"]
         await self.publish(body, previous, new_status)
-        return Outcome("Degraded", self.settings.problem_backoff, "; ".join(problems))
+        uid = body["metadata"]["uid"]
+        attempts = self.problem_attempts[uid] = self.problem_attempts.get(uid, 0) + 1
+        delay = migrations.backoff_seconds(
+            attempts, base=self.settings.problem_backoff, cap=self.settings.problem_backoff_cap
+        )
+        return Outcome("Degraded", delay, "; ".join(problems))
 
     async def publish(
         self, body: dict[str, Any], previous: dict[str, Any], new: dict[str, Any]

@@ -60,7 +60,8 @@ class OperatorProcess:
         env = {
             **self.cluster.env,
             "GOCHAT_OPERATOR_MIGRATION_BACKOFF": "2",
-            "GOCHAT_OPERATOR_PROBLEM_BACKOFF": "2",
+            "GOCHAT_OPERATOR_PROBLEM_BACKOFF": "1",
+            "GOCHAT_OPERATOR_PROBLEM_BACKOFF_CAP": "4",
             **self.env,
         }
         command = [
