@@ -17,9 +17,10 @@ import nats.errors
 import orjson
 from nats.aio import client as nats_client
 from nats.aio import msg as nats_msg
-from nats.js import api as js_api
 from nats.js import errors as js_errors
 from nats.js import kv as js_kv
+
+from gochat.adapters.nats import kv as kv_buckets
 
 log = logging.getLogger(__name__)
 BUCKET = "gochat_ws_sessions"
@@ -41,13 +42,9 @@ class SessionRecords:
         self._kv: js_kv.KeyValue | None = None
 
     async def open(self) -> None:
-        js = self._client.jetstream()
-        try:
-            self._kv = await js.key_value(self._bucket)
-        except js_errors.BucketNotFoundError:
-            self._kv = await js.create_key_value(
-                js_api.KeyValueConfig(bucket=self._bucket, ttl=RECORD_TTL_SECONDS, history=1)
-            )
+        self._kv = await kv_buckets.open_bucket(
+            self._client, self._bucket, ttl_seconds=RECORD_TTL_SECONDS
+        )
 
     @property
     def kv(self) -> js_kv.KeyValue:

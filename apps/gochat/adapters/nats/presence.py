@@ -14,9 +14,10 @@ from typing import Any
 
 import orjson
 from nats.aio import client as nats_client
-from nats.js import api as js_api
 from nats.js import errors as js_errors
 from nats.js import kv as js_kv
+
+from gochat.adapters.nats import kv as kv_buckets
 
 BUCKET = "gochat_presence"
 CONNECTION_TTL_SECONDS = 90.0  # gateways refresh their keys every third of this
@@ -29,13 +30,9 @@ class PresenceStore:
         self._kv: js_kv.KeyValue | None = None
 
     async def open(self) -> None:
-        js = self._client.jetstream()
-        try:
-            self._kv = await js.key_value(self._bucket)
-        except js_errors.BucketNotFoundError:
-            self._kv = await js.create_key_value(
-                js_api.KeyValueConfig(bucket=self._bucket, ttl=CONNECTION_TTL_SECONDS, history=1)
-            )
+        self._kv = await kv_buckets.open_bucket(
+            self._client, self._bucket, ttl_seconds=CONNECTION_TTL_SECONDS
+        )
 
     @property
     def kv(self) -> js_kv.KeyValue:
