@@ -58,9 +58,14 @@ class PresenceTracker:
             return
         previous = self._status.get(user_id)
         self._status[user_id] = status
-        await self._store.set_connected(user_id, self._gateway_id, status)
-        if status != previous:
-            await self._announce(user_id, status, None)
+        # Presence is best effort, as on the way offline: a NATS blip must not end a session
+        # that is already live. The key is re-put by `refresh`; the next change announces again.
+        try:
+            await self._store.set_connected(user_id, self._gateway_id, status)
+            if status != previous:
+                await self._announce(user_id, status, None)
+        except Exception:
+            log.exception("presence: could not record or announce", extra={"user_id": user_id})
 
     def disconnected(self, user_id: int) -> None:
         left = self._connections.get(user_id, 0) - 1
