@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
-from gochat.embedded import process
+from gochat.embedded import process, server
 
 
 def server_binary() -> Path:
@@ -29,8 +27,11 @@ def server_binary() -> Path:
     return Path(on_path)
 
 
-class EmbeddedNats:
+class EmbeddedNats(server.EmbeddedServer):
     """One nats-server; JetStream data under `data_dir/jetstream`, its log in `data_dir`."""
+
+    display_name = "NATS"
+    stop_signal = signal.SIGTERM  # nats-server flushes JetStream and exits
 
     def __init__(
         self,
@@ -48,7 +49,6 @@ class EmbeddedNats:
         self.host, self.port = host, port
         self.monitor_port = monitor_port if monitor_port is not None else process.free_port(host)
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -57,14 +57,6 @@ class EmbeddedNats:
     @property
     def monitor_url(self) -> str:
         return f"http://{self.host}:{self.monitor_port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None and self.running else None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start, or restart after `stop()`, with the same port and store; no-op when running."""
@@ -77,12 +69,10 @@ class EmbeddedNats:
             stop_signal=signal.SIGTERM,
             timeout=self.stop_timeout,
         )
-        for port in (self.port, self.monitor_port):
-            if process.port_in_use(self.host, port):
-                raise process.ServerStartError(
-                    f"NATS cannot listen on {self.host}:{port}: the port is in use "
-                    "(choose another port, or point GOCHAT_NATS_URL at the server already there)"
-                )
+        self._require_free_ports(
+            (self.port, self.monitor_port),
+            hint="choose another port, or point GOCHAT_NATS_URL at the server already there",
+        )
         command = [
             str(server_binary()),
             "-js",
@@ -92,34 +82,7 @@ class EmbeddedNats:
             "-m", str(self.monitor_port),
             "-P", str(self.pid_path),
         ]  # fmt: skip
-        with self.log_path.open("ab") as log:
-            self._process = process.spawn(command, log_file=log.fileno(), cwd=self.data_dir)
-        if not process.wait_until(
-            self._healthy, timeout=self.start_timeout, alive=lambda: self.running
-        ):
-            self.stop()
-            raise process.ServerStartError(
-                f"NATS did not start on {self.host}:{self.port}; "
-                f"last lines of {self.log_path}:\n{process.log_tail(self.log_path)}"
-            )
-
-    def stop(self) -> None:
-        """SIGTERM (nats-server flushes JetStream and exits), kill after `stop_timeout`."""
-        if self._process is not None:
-            process.stop_process(self._process, timeout=self.stop_timeout)
-            self._process = None
-
-    def __enter__(self) -> EmbeddedNats:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+        self._launch(command, ready=self._healthy, cwd=self.data_dir)
 
     def _healthy(self) -> bool:
         # /healthz answers 200 only once JetStream is up, not merely the client port.

@@ -14,9 +14,8 @@ import signal
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
-from gochat.embedded import process
+from gochat.embedded import process, server
 
 SUPERUSER = "postgres"
 # A dev and test server only: it listens on loopback and the password is no secret.
@@ -50,13 +49,16 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'app_database', :'app_user')
 """
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(server.EmbeddedServer):
     """One PostgreSQL server. `dsn` is the application's; `admin_dsn` the superuser's.
 
     As root the server runs as `system_user`, so every ancestor of `data_dir` must stay
     traversable by that user (start() adds the search bit where missing). Avoid pytest's
     `tmp_path` for it: each new pytest session resets /tmp/pytest-of-<user> to 0700.
     """
+
+    display_name = "PostgreSQL"
+    stop_signal = signal.SIGINT  # fast shutdown, as `pg_ctl stop -m fast`
 
     def __init__(
         self,
@@ -80,7 +82,6 @@ class EmbeddedPostgres:
         self.settings = dict(settings or {})
         self.system_user = system_user
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
-        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def dsn(self) -> str:
@@ -93,14 +94,6 @@ class EmbeddedPostgres:
     def dsn_for(self, database: str) -> str:
         """The application role's DSN for another database on this server."""
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{database}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self.running else None  # type: ignore[union-attr]
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self) -> None:
         """Start (initialising a new data directory first); a no-op when already running."""
@@ -116,28 +109,18 @@ class EmbeddedPostgres:
             stop_signal=signal.SIGINT,
             timeout=self.stop_timeout,
         )
-        if process.port_in_use(self.host, self.port):
-            raise process.ServerStartError(
-                f"PostgreSQL cannot listen on {self.host}:{self.port}: the port is in use "
-                "(choose another port, or point GOCHAT_PG_DSN at the server already there)"
-            )
-        with self.log_path.open("ab") as log:
-            self._process = process.spawn(
-                self._server_command(),
-                log_file=log.fileno(),
-                cwd=self.data_dir,
-                user=account,
-                env=self._child_env(),
-                parent_death_signal=signal.SIGINT,
-            )
-        if not process.wait_until(
-            self._accepting_connections, timeout=self.start_timeout, alive=lambda: self.running
-        ):
-            self.stop()
-            raise process.ServerStartError(
-                f"PostgreSQL did not start on {self.host}:{self.port}; "
-                f"last lines of {self.log_path}:\n{process.log_tail(self.log_path)}"
-            )
+        self._require_free_ports(
+            (self.port,),
+            hint="choose another port, or point GOCHAT_PG_DSN at the server already there",
+        )
+        self._launch(
+            self._server_command(),
+            ready=self._accepting_connections,
+            cwd=self.data_dir,
+            user=account,
+            env=self._child_env(),
+            parent_death_signal=signal.SIGINT,
+        )
         run_sql(
             self.admin_dsn,
             _BOOTSTRAP_SQL,
@@ -147,26 +130,6 @@ class EmbeddedPostgres:
                 "app_database": self.database,
             },
         )
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGINT, as `pg_ctl stop -m fast`), then kill after `stop_timeout`."""
-        if self._process is not None:
-            process.stop_process(
-                self._process, first_signal=signal.SIGINT, timeout=self.stop_timeout
-            )
-            self._process = None
-
-    def __enter__(self) -> EmbeddedPostgres:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _server_account(self) -> pwd.struct_passwd | None:
         """PostgreSQL refuses to run as root: as root, run it as an unprivileged system user."""
