@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from gochat.adapters.postgres.directory.base import Queries
+from gochat.adapters.postgres.directory.base import Queries, set_clause
 from gochat.core import schemas
 
 _CHANNEL_COLUMNS = (
@@ -92,15 +92,11 @@ class ChannelQueries(Queries):
         return int(value)
 
     async def update_channel(self, channel_id: int, changes: dict[str, Any]) -> None:
-        fields = [name for name in _CHANNEL_FIELDS if name in changes]
-        if not fields:
-            return
-        assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(fields))
-        await self.conn.execute(
-            f"UPDATE channels SET {assignments} WHERE id = $1",
-            channel_id,
-            *[changes[name] for name in fields],
-        )
+        assignments, values = set_clause(_CHANNEL_FIELDS, changes)
+        if assignments:
+            await self.conn.execute(
+                f"UPDATE channels SET {assignments} WHERE id = $1", channel_id, *values
+            )
 
     async def set_channel_positions(self, guild_id: int, positions: dict[int, int]) -> None:
         await self.conn.executemany(

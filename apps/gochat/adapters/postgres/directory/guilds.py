@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from gochat.adapters.postgres.directory.base import USER_COLUMNS, Queries, user_from
+from gochat.adapters.postgres.directory.base import USER_COLUMNS, Queries, set_clause, user_from
 from gochat.core import schemas
 
 _GUILD_COLUMNS = "id, name, description, icon_url, owner_id, created_at"
@@ -64,13 +64,17 @@ class GuildQueries(Queries):
         return guild_from(row) if row else None
 
     async def update_guild(self, guild_id: int, changes: dict[str, Any]) -> schemas.Guild:
-        fields = [name for name in _GUILD_FIELDS if name in changes]
-        assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(fields))
-        row = await self.conn.fetchrow(
-            f"UPDATE guilds SET {assignments} WHERE id = $1 RETURNING {_GUILD_COLUMNS}",
-            guild_id,
-            *[changes[name] for name in fields],
-        )
+        assignments, values = set_clause(_GUILD_FIELDS, changes)
+        if not assignments:
+            row = await self.conn.fetchrow(
+                f"SELECT {_GUILD_COLUMNS} FROM guilds WHERE id = $1", guild_id
+            )
+        else:
+            row = await self.conn.fetchrow(
+                f"UPDATE guilds SET {assignments} WHERE id = $1 RETURNING {_GUILD_COLUMNS}",
+                guild_id,
+                *values,
+            )
         return guild_from(row)
 
     async def delete_guild(self, guild_id: int) -> None:

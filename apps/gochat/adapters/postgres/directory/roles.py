@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from gochat.adapters.postgres.directory.base import Queries
+from gochat.adapters.postgres.directory.base import Queries, set_clause
 from gochat.core import schemas
 
 _ROLE_COLUMNS = "id, guild_id, name, color, permissions, position, mentionable, hoist"
@@ -58,13 +58,17 @@ class RoleQueries(Queries):
         return role_from(row) if row else None
 
     async def update_role(self, role_id: int, changes: dict[str, Any]) -> schemas.Role:
-        fields = [name for name in _ROLE_FIELDS if name in changes]
-        assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(fields))
-        row = await self.conn.fetchrow(
-            f"UPDATE roles SET {assignments} WHERE id = $1 RETURNING {_ROLE_COLUMNS}",
-            role_id,
-            *[changes[name] for name in fields],
-        )
+        assignments, values = set_clause(_ROLE_FIELDS, changes)
+        if not assignments:
+            row = await self.conn.fetchrow(
+                f"SELECT {_ROLE_COLUMNS} FROM roles WHERE id = $1", role_id
+            )
+        else:
+            row = await self.conn.fetchrow(
+                f"UPDATE roles SET {assignments} WHERE id = $1 RETURNING {_ROLE_COLUMNS}",
+                role_id,
+                *values,
+            )
         return role_from(row)
 
     async def set_role_positions(self, guild_id: int, positions: dict[int, int]) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gochat.adapters.postgres.directory.base import USER_COLUMNS, Queries, user_from
+from gochat.adapters.postgres.directory.base import USER_COLUMNS, Queries, set_clause, user_from
 from gochat.core import schemas
 
 _PROFILE_FIELDS = ("display_name", "bio", "avatar_url")
@@ -23,15 +23,14 @@ class UserQueries(Queries):
         return {row["id"]: user_from(row) for row in rows}
 
     async def update_profile(self, user_id: int, changes: dict[str, Any]) -> schemas.User | None:
-        fields = [name for name in _PROFILE_FIELDS if name in changes]
-        if not fields:
+        assignments, values = set_clause(_PROFILE_FIELDS, changes)
+        if not assignments:
             return await self.get_user(user_id)
-        assignments = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(fields))
         row = await self.conn.fetchrow(
             f"UPDATE users u SET {assignments}, updated_at = now() WHERE u.id = $1 "
             f"RETURNING {USER_COLUMNS}",
             user_id,
-            *[changes[name] for name in fields],
+            *values,
         )
         return user_from(row) if row else None
 
