@@ -4,8 +4,6 @@ logged, so `make dev` needs no mail server and a person (or a test) opens the fi
 from __future__ import annotations
 
 import asyncio
-import email.message
-import email.utils
 import logging
 import os
 import re
@@ -14,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gochat import ports
+from gochat.adapters import email_message
 
 log = logging.getLogger(__name__)
 _LINK = re.compile(r"https?://\S+")
@@ -34,7 +33,7 @@ class OutboxMailer:
 
     def _write(self, mail: ports.OutgoingMail) -> Path:
         self._directory.mkdir(parents=True, exist_ok=True)
-        message = build_message(mail, sender=self._sender)
+        message = email_message.build(mail, sender=self._sender)
         # Sortable by time; a partial file is never visible under its final name.
         name = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{mail.kind}-{uuid.uuid4().hex[:8]}.eml"
         final = self._directory / name
@@ -42,19 +41,3 @@ class OutboxMailer:
         partial.write_bytes(message.as_bytes())
         os.replace(partial, final)
         return final
-
-
-def build_message(mail: ports.OutgoingMail, *, sender: str) -> email.message.EmailMessage:
-    message = email.message.EmailMessage()
-    message["From"] = sender
-    message["To"] = mail.to
-    message["Subject"] = mail.subject
-    message["Date"] = email.utils.formatdate(localtime=False)
-    message["Message-ID"] = email.utils.make_msgid(domain=_domain_of(sender))
-    message["X-GoChat-Kind"] = mail.kind
-    message.set_content(mail.text)
-    return message
-
-
-def _domain_of(sender: str) -> str:
-    return email.utils.parseaddr(sender)[1].partition("@")[2] or "gochat.local"
