@@ -18,7 +18,6 @@ import orjson
 from nats.aio import client as nats_client
 from nats.aio import msg as nats_msg
 from nats.js import errors as js_errors
-from nats.js import kv as js_kv
 
 from gochat.adapters.nats import kv as kv_buckets
 
@@ -35,22 +34,11 @@ def _control_subject(gateway_id: str) -> str:
     return f"gochat.wsctl.{gateway_id}.takeover"
 
 
-class SessionRecords:
+class SessionRecords(kv_buckets.BucketStore):
+    ttl_seconds = RECORD_TTL_SECONDS
+
     def __init__(self, client: nats_client.Client, *, bucket: str = BUCKET) -> None:
-        self._client = client
-        self._bucket = bucket
-        self._kv: js_kv.KeyValue | None = None
-
-    async def open(self) -> None:
-        self._kv = await kv_buckets.open_bucket(
-            self._client, self._bucket, ttl_seconds=RECORD_TTL_SECONDS
-        )
-
-    @property
-    def kv(self) -> js_kv.KeyValue:
-        if self._kv is None:
-            raise RuntimeError("SessionRecords.open() was not awaited")
-        return self._kv
+        super().__init__(client, bucket=bucket)
 
     async def put(self, session_id: str, record: Record) -> None:
         await self.kv.put(session_id, orjson.dumps(record))

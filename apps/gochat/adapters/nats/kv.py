@@ -1,4 +1,4 @@
-"""JetStream key-value buckets shared by the gateway's stores."""
+"""JetStream key-value buckets, and the open-once skeleton of the gateway's stores on them."""
 
 from __future__ import annotations
 
@@ -19,3 +19,24 @@ async def open_bucket(
         return await js.create_key_value(
             js_api.KeyValueConfig(bucket=bucket, ttl=ttl_seconds, history=1)
         )
+
+
+class BucketStore:
+    """A store kept in one bucket: `await open()` once (creating the bucket if needed), then
+    use `kv`. Subclasses set `ttl_seconds`, how long an entry lives without being rewritten."""
+
+    ttl_seconds: float
+
+    def __init__(self, client: nats_client.Client, *, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._kv: js_kv.KeyValue | None = None
+
+    async def open(self) -> None:
+        self._kv = await open_bucket(self._client, self._bucket, ttl_seconds=self.ttl_seconds)
+
+    @property
+    def kv(self) -> js_kv.KeyValue:
+        if self._kv is None:
+            raise RuntimeError(f"{type(self).__name__}.open() was not awaited")
+        return self._kv

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 from nats.aio import client as nats_client
 from nats.js import errors as js_errors
-from nats.js import kv as js_kv
 
 from gochat.adapters.nats import kv as kv_buckets
 
@@ -23,22 +22,11 @@ BUCKET = "gochat_presence"
 CONNECTION_TTL_SECONDS = 90.0  # gateways refresh their keys every third of this
 
 
-class PresenceStore:
+class PresenceStore(kv_buckets.BucketStore):
+    ttl_seconds = CONNECTION_TTL_SECONDS
+
     def __init__(self, client: nats_client.Client, *, bucket: str = BUCKET) -> None:
-        self._client = client
-        self._bucket = bucket
-        self._kv: js_kv.KeyValue | None = None
-
-    async def open(self) -> None:
-        self._kv = await kv_buckets.open_bucket(
-            self._client, self._bucket, ttl_seconds=CONNECTION_TTL_SECONDS
-        )
-
-    @property
-    def kv(self) -> js_kv.KeyValue:
-        if self._kv is None:
-            raise RuntimeError("PresenceStore.open() was not awaited")
-        return self._kv
+        super().__init__(client, bucket=bucket)
 
     async def set_connected(self, user_id: int, gateway_id: str, status: str) -> None:
         await self.kv.put(f"conn.{user_id}.{gateway_id}", status.encode())
