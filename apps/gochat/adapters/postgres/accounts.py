@@ -24,6 +24,7 @@ import asyncpg
 from gochat.adapters.postgres.accounts_limits import LimitQueries
 from gochat.adapters.postgres.accounts_sessions import SessionQueries
 from gochat.adapters.postgres.database import Database
+from gochat.adapters.postgres.directory.base import user_from
 from gochat.core import schemas
 
 _USER_COLUMNS = "id, username, display_name, bio, avatar_url, created_at"
@@ -83,7 +84,7 @@ class AccountsTx(SessionQueries, LimitQueries):
                 raise
             raise DuplicateAccount(field) from None
         assert row is not None
-        return _user_from(row)
+        return user_from(row)
 
     async def account_by_username(self, username: str) -> Account | None:
         row = await self.conn.fetchrow(
@@ -118,7 +119,7 @@ class AccountsTx(SessionQueries, LimitQueries):
             user_id,
             now,
         )
-        return _user_from(row) if row else None
+        return user_from(row) if row else None
 
     async def insert_mail_token(
         self, *, token_hash: bytes, user_id: int, purpose: str, expires_at: datetime
@@ -183,20 +184,9 @@ class Accounts:
             yield AccountsTx(conn)
 
 
-def _user_from(row: asyncpg.Record) -> schemas.User:
-    return schemas.User(
-        id=row["id"],
-        username=row["username"],
-        display_name=row["display_name"],
-        bio=row["bio"],
-        avatar_url=row["avatar_url"],
-        created_at=row["created_at"],
-    )
-
-
 def _account_from(row: asyncpg.Record) -> Account:
     return Account(
-        user=_user_from(row),
+        user=user_from(row),
         email=row["email"],
         password_hash=row["password_hash"],
         email_confirmed_at=row["email_confirmed_at"],
