@@ -47,6 +47,11 @@ class ServiceConfig(BaseModel):
     )
     pg_pool_min: int = Field(1, ge=0, le=100)
     pg_pool_max: int = Field(10, ge=1, le=500)
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="Event loop of the HTTP server: uvloop (libuv, less CPU per request; "
+        "bench/api/FINDINGS.md) or the standard library's asyncio.",
+    )
 
 
 class NatsSettings(BaseModel):

@@ -42,6 +42,11 @@ def run_service(
             app,
             host=cfg.host,
             port=cfg.port,
+            # Both in C: uvloop's event loop and httptools' HTTP/1.1 parser spend less CPU per
+            # request than asyncio and h11 (bench/api/FINDINGS.md). uvicorn's "auto" picks them
+            # too but silently falls back when one is missing; named, a missing one fails loudly.
+            loop=cfg.event_loop,
+            http="httptools",
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=int(cfg.shutdown_grace_seconds),

@@ -24,6 +24,7 @@ def test_defaults_then_yaml_then_env(tmp_path: Path) -> None:
         ("colour: red\n", {}, "colour"),
         ("", {"GOCHAT_PORT": "eighty"}, "port"),
         ("", {"GOCHAT_MESSAGE_STORE": "mongo"}, "message_store"),
+        ("event_loop: tokio\n", {}, "event_loop"),
         ("- a list\n", {}, "api.yaml"),
     ],
 )
