@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from gochat.adapters.postgres import database
 from gochat.api.app import build_app
 from gochat.api.context import ApiContext
 from gochat.core import config
@@ -90,6 +92,37 @@ def api_config(dsn: str, nats_url: str, **overrides: Any) -> config.ApiConfig:
         "outbox_poll_seconds": 0.2,
     }
     return config.ApiConfig(**(values | overrides))
+
+
+# Session state a released connection could carry to its next borrower: the pool does not reset
+# it (database._keep_session says why none is left). One query, names of what is left. The
+# unnamed cursor is this query's own portal; a setting changed and set back is no leak (asyncpg
+# turns `jit` off around its type introspection and then restores it with set_config).
+_LEFT_ON_SESSION = """
+SELECT array_remove(ARRAY[
+    (SELECT 'LISTEN ' || string_agg(c, ', ') FROM pg_listening_channels() AS c),
+    (SELECT 'advisory locks ' || count(*) FROM pg_locks
+      WHERE locktype = 'advisory' AND pid = pg_backend_pid() HAVING count(*) > 0),
+    (SELECT 'cursors ' || string_agg(name, ', ') FROM pg_cursors WHERE name <> ''),
+    (SELECT 'SET ' || string_agg(name, ', ') FROM pg_settings
+      WHERE source = 'session' AND setting IS DISTINCT FROM reset_val),
+    (SELECT 'temporary tables ' || string_agg(relname, ', ') FROM pg_class
+      WHERE relnamespace = pg_my_temp_schema())
+], NULL)"""
+
+
+@pytest.fixture(autouse=True)
+def session_state_leaks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every connection the API's pool takes back is checked for session state; the test
+    fails if any was left (a test that leaks on purpose clears the list)."""
+    leaks: list[str] = []
+
+    async def check_then_keep(conn: asyncpg.Connection) -> None:
+        leaks.extend(await conn.fetchval(_LEFT_ON_SESSION))
+
+    monkeypatch.setattr(database, "_keep_session", check_then_keep)
+    yield leaks
+    assert not leaks, f"pooled connections were released with session state: {leaks}"
 
 
 @pytest.fixture

@@ -25,7 +25,11 @@ class Database:
         cls, dsn: str, *, service: str, min_size: int = 1, max_size: int = 10
     ) -> Database:
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, command_timeout=30
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            command_timeout=30,
+            reset=_keep_session,
         )
         return cls(pool, service=service)
 
@@ -79,3 +83,23 @@ class Database:
 
     async def close(self) -> None:
         await self._pool.close()
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What the pool does to a released connection beyond asyncpg's own rollback of an open
+    transaction: nothing. asyncpg's default runs `SELECT pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL` there: a round trip per checkout, two of the five a send makes.
+
+    Safe because nothing that borrows a pooled connection leaves session state on it:
+    - settings: no `SET` / `set_config(..., false)`; the only session settings are the pool's
+      connect arguments, the same on every connection;
+    - locks: every advisory lock on a pooled connection is transaction-scoped
+      (`pg_advisory_xact_lock` in outbox.py), gone at COMMIT or ROLLBACK; the relay's
+      leadership lock (`pg_advisory_lock`) and the migrations' lock are taken on connections
+      of their own (`asyncpg.connect`), never on the pool's;
+    - LISTEN: only the relay's own connection listens (and asyncpg drops the Python-side
+      listeners of a released connection anyway);
+    - cursors and temporary tables: none are opened or created.
+    Code that needs any of these must take its own connection (or reset what it set before
+    release): the API tests check every released connection for leftovers
+    (tests/integration/api/conftest.py, `session_state_leaks`)."""
