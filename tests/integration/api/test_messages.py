@@ -1,5 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+
+from gochat import ports
 from gochat.core import ids
 from tests.integration.api.conftest import Api, error_of
 
@@ -153,3 +159,47 @@ async def test_mentions_count_as_unread_for_members_who_can_see_the_channel(api:
     assert count((await member.get("/users/@me/read-states")).json()) == 2
     assert count((await outsider.get("/users/@me/read-states")).json()) == 0
     assert count((await owner.get("/users/@me/read-states")).json()) == 0
+
+
+async def _mention_count(api: Api, user_id: int, channel_id: int) -> int:
+    async with api.ctx.db.connection("test_mention_count") as conn:
+        count = await conn.fetchval(
+            "SELECT mention_count FROM read_states WHERE user_id = $1 AND channel_id = $2",
+            user_id,
+            channel_id,
+        )
+    return int(count or 0)
+
+
+async def test_a_retried_send_counts_its_mentions_once(api: Api) -> None:
+    owner, member = await api.user(), await api.user()
+    guild_id, channel = await api.guild_with_channel(owner)
+    await api.join(owner, member, guild_id)
+    body = {"content": f"<@{member.id}> <@{member.id}> look", "nonce": "once"}
+    statuses = [
+        (await owner.post(f"/channels/{channel}/messages", json=body)).status_code for _ in range(3)
+    ]
+    assert statuses == [201, 200, 200]
+    assert await _mention_count(api, member.id, int(channel)) == 1
+
+
+async def test_a_failed_insert_counts_no_mentions(api: Api) -> None:
+    owner, member = await api.user(), await api.user()
+    guild_id, channel = await api.guild_with_channel(owner)
+    await api.join(owner, member, guild_id)
+    await owner.post(f"/channels/{channel}/messages", json={"content": f"<@{member.id}>"})
+    assert await _mention_count(api, member.id, int(channel)) == 1
+    doomed = ports.MessageRecord(
+        id=api.ctx.ids.next_id(),
+        channel_id=int(channel),
+        guild_id=int(guild_id),
+        author_id=999_999_999,  # no such user: the statement fails on the foreign key
+        content=f"<@{member.id}>",
+        created_at=datetime.now(UTC),
+        mention_ids=(member.id,),
+    )
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        await api.ctx.messages.create(doomed, events=[], mention_reader_ids=[member.id])
+    assert await _mention_count(api, member.id, int(channel)) == 1
+    history = (await owner.get(f"/channels/{channel}/messages")).json()
+    assert str(doomed.id) not in {m["id"] for m in history}

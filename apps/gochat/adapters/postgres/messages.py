@@ -15,17 +15,21 @@ from datetime import datetime
 import asyncpg
 
 from gochat import ports
-from gochat.adapters.postgres import database, outbox
+from gochat.adapters.postgres import database, outbox, read_states
 from gochat.core import errors
 from gochat.core import events as domain_events
 
 MAX_PAGE = 100
 _COLUMNS = """id, channel_id, guild_id, author_id, content, created_at, nonce, reply_to_id,
               mention_ids, mention_everyone, pinned_at, edited_at"""
-# The insert, the channel's last_message_id and the events in one statement, hence one round trip
-# and one transaction (the statement's own: it holds the outbox locks through its commit).
-# Nothing is inserted, and the channel and the outbox are left alone, when the author already
-# used this nonce in this channel.
+# The insert, the channel's last_message_id, the mentioned readers' unread counts and the events
+# in one statement, hence one round trip and one transaction (the statement's own: it holds the
+# outbox locks through its commit). Nothing is inserted, and the channel, the read states and the
+# outbox are left alone, when the author already used this nonce in this channel.
+# Lock order, the same for every writer, so none deadlocks with a send: the channel row, then the
+# read states (acknowledging a channel locks one and then the user's outbox scope), then the
+# outbox scope lock. Each later step is gated on the earlier ones having run to the end: an
+# unreferenced data-modifying CTE would run last, after the scope lock.
 _INSERT = f"""
 WITH inserted AS (
     INSERT INTO messages ({_COLUMNS})
@@ -37,11 +41,11 @@ bumped AS (
     WHERE channels.id = inserted.channel_id
       AND (channels.last_message_id IS NULL OR channels.last_message_id < inserted.id)
     RETURNING channels.id),
--- Gating the outbox on this makes the channel row locked before the scope lock is taken: the
--- order every writer that changes a channel and then appends uses, so none deadlocks with a
--- send. (An unreferenced data-modifying CTE would run last, after the scope lock.)
 bump_done AS (SELECT count(*) FROM bumped),
-{outbox.queue_ctes(first=11, gate="inserted, bump_done")}
+{read_states.count_mentions_cte(
+    name="mentioned", readers="$11", source="inserted", gate="bump_done")},
+mentions_done AS (SELECT count(*) FROM mentioned),
+{outbox.queue_ctes(first=12, gate="inserted, bump_done, mentions_done")}
 SELECT (SELECT count(*) FROM inserted) AS inserted, {outbox.WAKE_RELAY} AS queued"""
 
 
@@ -50,14 +54,23 @@ class PostgresMessageStore:
         self._db = db
 
     async def create(
-        self, message: ports.MessageRecord, *, events: Sequence[domain_events.Event]
+        self,
+        message: ports.MessageRecord,
+        *,
+        events: Sequence[domain_events.Event],
+        mention_reader_ids: Sequence[int] = (),
     ) -> None:
-        """Raises DuplicateNonce with the stored message when (channel, author, nonce) exists."""
+        """Raises DuplicateNonce with the stored message when (channel, author, nonce) exists.
+        Each of `mention_reader_ids` gets one more unread mention in the channel, atomically
+        with the insert (and not at all when nothing is inserted)."""
         # Twice at most: the conflicting message may be deleted between our insert and read.
         for _ in range(2):
             async with self._db.connection("create_message") as conn:
                 if await conn.fetchval(
-                    _INSERT, *_insert_args(message), *outbox.queue_arguments(events)
+                    _INSERT,
+                    *_insert_args(message),
+                    sorted(set(mention_reader_ids)),
+                    *outbox.queue_arguments(events),
                 ):
                     return
                 row = await conn.fetchrow(

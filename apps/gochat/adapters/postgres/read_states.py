@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import asyncpg
 
 from gochat.core import schemas
@@ -38,19 +36,20 @@ async def mark_read(
     return _from(row)
 
 
-async def add_mentions(
-    conn: asyncpg.Connection, *, channel_id: int, user_ids: Sequence[int]
-) -> None:
-    """Count one more unread mention in `channel_id` for each of `user_ids` (message creation
-    calls this in its own transaction)."""
-    await conn.executemany(
-        """
-        INSERT INTO read_states (user_id, channel_id, mention_count) VALUES ($1, $2, 1)
+def count_mentions_cte(*, name: str, readers: str, source: str, gate: str) -> str:
+    """A data-modifying CTE `name` for a WITH clause: one more unread mention in the channel of
+    `source`'s row (a CTE returning `channel_id`) for each user id in the bigint[] `readers`
+    (distinct). Nothing is counted unless `source` and every CTE in `gate` returned a row, and
+    no read state is touched before they have all run (a lock order: see messages._INSERT)."""
+    return f"""
+    {name} AS (
+        INSERT INTO read_states (user_id, channel_id, mention_count)
+        SELECT DISTINCT reader, {source}.channel_id, 1
+          FROM {source}, {gate}, unnest({readers}::bigint[]) AS reader
+         ORDER BY reader  -- concurrent sends lock the read states they share in one order
         ON CONFLICT (user_id, channel_id) DO UPDATE
            SET mention_count = read_states.mention_count + 1, updated_at = now()
-        """,
-        [(user_id, channel_id) for user_id in user_ids],
-    )
+        RETURNING user_id)"""
 
 
 async def of_user(conn: asyncpg.Connection, user_id: int) -> list[schemas.ReadState]:

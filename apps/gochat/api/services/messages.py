@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from gochat.adapters.postgres import read_states
 from gochat.api.context import ApiContext
 from gochat.api.services import access, emit
 from gochat.core import errors, events, schemas
@@ -64,16 +63,35 @@ def _usable(found: access.ChannelAccess, needed: Permission) -> Target:
     return Target(found, found.recipient_ids)
 
 
+@dataclass(frozen=True)
+class SendContext:
+    """What a send needs before its one insert statement."""
+
+    target: Target
+    author: schemas.User
+    mention_reader_ids: list[int]  # mentioned users who can see the channel (not the author)
+
+
 async def _open_channel_as_author(
-    ctx: ApiContext, *, channel_id: int, user_id: int, needed: Permission
-) -> tuple[Target, schemas.User]:
-    """`open_channel` plus the caller's profile, on one pooled connection: a send needs both,
-    and each separate checkout costs a round trip of its own (the pool's reset on release)."""
+    ctx: ApiContext, *, channel_id: int, user_id: int, content: str
+) -> SendContext:
+    """`open_channel` plus the caller's profile and who of the mentioned can read the channel,
+    on one pooled connection: each separate checkout costs round trips of its own."""
     async with ctx.directory.read("message_send_context") as tx:
         found = await access.channel_access(tx, channel_id, user_id)
-        target = _usable(found, needed)
+        target = _usable(found, Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES)
+        _validate_content(ctx, content)
         authors = await tx.get_users([user_id])
-    return target, authors[user_id]
+        readers = []
+        for mentioned in _mentioned_users(content):
+            if mentioned == user_id:
+                continue
+            try:
+                await access.channel_access(tx, channel_id, mentioned)
+            except (errors.NotFound, errors.Forbidden):
+                continue  # a stranger, or someone the channel is hidden from: counts for nobody
+            readers.append(mentioned)
+    return SendContext(target, authors[user_id], readers)
 
 
 def _validate_content(ctx: ApiContext, content: str) -> str:
@@ -86,8 +104,12 @@ def _validate_content(ctx: ApiContext, content: str) -> str:
     return content
 
 
+def _mentioned_users(content: str) -> tuple[int, ...]:
+    return tuple(dict.fromkeys(int(m) for m in _USER_MENTION.findall(content)))[:MAX_MENTIONS]
+
+
 def _mentions(content: str, target: Target) -> tuple[tuple[int, ...], bool]:
-    ids = tuple(dict.fromkeys(int(m) for m in _USER_MENTION.findall(content)))[:MAX_MENTIONS]
+    ids = _mentioned_users(content)
     everyone = ("@everyone" in content or "@here" in content) and bool(
         target.access.granted & Permission.MENTION_EVERYONE
     )
@@ -141,14 +163,13 @@ async def send_message(
     nonce: str | None,
     reply_to_id: int | None,
 ) -> tuple[schemas.Message, bool]:
-    """The stored message and whether it is new (False: a retry with the same nonce)."""
-    target, author = await _open_channel_as_author(
-        ctx,
-        channel_id=channel_id,
-        user_id=user_id,
-        needed=Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES,
+    """The stored message and whether it is new (False: a retry with the same nonce). Each
+    mentioned user who can see the channel gets one more unread mention, in the insert's own
+    statement: both happen or neither does, and a retry counts nothing again."""
+    send = await _open_channel_as_author(
+        ctx, channel_id=channel_id, user_id=user_id, content=content
     )
-    _validate_content(ctx, content)
+    target = send.target
     if reply_to_id is not None and await ctx.messages.get(channel_id, reply_to_id) is None:
         raise errors.ValidationFailed.for_field("reply_to_id", "no such message in this channel")
     mention_ids, mention_everyone = _mentions(content, target)
@@ -166,33 +187,18 @@ async def send_message(
         mention_everyone=mention_everyone,
     )
     [message] = await to_schema(
-        ctx, [record], viewer_id=user_id, reactions={}, authors={user_id: author}
+        ctx, [record], viewer_id=user_id, reactions={}, authors={user_id: send.author}
     )
     try:
-        await ctx.messages.create(record, events=[target.event(ctx, "MESSAGE_CREATE", message)])
+        await ctx.messages.create(
+            record,
+            events=[target.event(ctx, "MESSAGE_CREATE", message)],
+            mention_reader_ids=send.mention_reader_ids,
+        )
     except DuplicateNonce as duplicate:
         [existing] = await to_schema(ctx, [duplicate.existing], viewer_id=user_id)
         return existing, False
-    await _count_mentions(
-        ctx, channel_id=channel_id, user_ids=[u for u in mention_ids if u != user_id]
-    )
     return message, True
-
-
-async def _count_mentions(ctx: ApiContext, *, channel_id: int, user_ids: list[int]) -> None:
-    """One more unread mention for each mentioned user who can see the channel (a mention of
-    a stranger, or of someone the channel is hidden from, counts for nobody)."""
-    if not user_ids:
-        return
-    async with ctx.directory.transaction("count_mentions") as tx:
-        readers = []
-        for mentioned in user_ids:
-            try:
-                await access.channel_access(tx, channel_id, mentioned)
-            except (errors.NotFound, errors.Forbidden):
-                continue
-            readers.append(mentioned)
-        await read_states.add_mentions(tx.conn, channel_id=channel_id, user_ids=readers)
 
 
 async def get_message(
