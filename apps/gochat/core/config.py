@@ -96,6 +96,13 @@ class AuthConfig(ServiceConfig):
 
 class ApiConfig(ServiceConfig, NatsSettings):
     port: int = Field(8080, ge=1, le=65535)
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="API processes sharing the port (SO_REUSEPORT); each has its own pool of "
+        "pg_pool_max connections and a snowflake worker id of its own.",
+    )
     jwks_url: str = "http://127.0.0.1:8081/.well-known/jwks.json"
     jwt_issuer: str = "gochat"
     max_body_bytes: int = Field(1_048_576, ge=1024, le=100 * 1_048_576)
@@ -108,7 +115,11 @@ class ApiConfig(ServiceConfig, NatsSettings):
     outbox_batch_size: int = Field(256, ge=1, le=10_000)
     outbox_poll_seconds: float = Field(0.5, gt=0, le=60)
     snowflake_worker_id: int | None = Field(
-        None, ge=0, le=1023, description="Default: derived from the host name and pid."
+        None,
+        ge=0,
+        le=1023,
+        description="Default: derived from the host name and pid. With `workers` N, the "
+        "workers take this id and the N - 1 after it (modulo 1024).",
     )
     cassandra_hosts: str | None = None
     cassandra_keyspace: str = "gochat"

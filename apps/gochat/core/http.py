@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,11 +15,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from opentelemetry.trace import SpanKind
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gochat.core import errors, metrics, tracing
+from gochat.core import errors, metrics, tracing, workers
 from gochat.core.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ def create_app(
     _install_error_handlers(app)
     app.add_middleware(_MetricsMiddleware, service=service)
     app.add_middleware(_BodyLimitMiddleware, max_bytes=max_body_bytes)
-    app.add_middleware(_RequestIdMiddleware)
+    app.add_middleware(_RequestIdMiddleware, worker=workers.worker_index())
     _install_probes(app, readiness_checks)
     return app
 
@@ -129,12 +130,26 @@ def _install_probes(app: FastAPI, checks: Sequence[tuple[str, ReadinessCheck]]) 
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
     async def prometheus_metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(_all_workers_metrics(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _all_workers_metrics() -> bytes:
+    """This process's metrics, or with several workers (core/workers.py) all of theirs summed:
+    a scrape reaches one worker, and must not see counters that jump between workers."""
+    if workers.METRICS_ENV not in os.environ:
+        return generate_latest()
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    return generate_latest(registry)
 
 
 class _RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    """X-Request-Id on every response (the caller's, or a new one); and when the process is
+    one of several workers on a port, X-Gochat-Worker with its index (core/workers.py)."""
+
+    def __init__(self, app: ASGIApp, worker: int | None = None) -> None:
         self.app = app
+        self.extra_headers = [] if worker is None else [(b"x-gochat-worker", b"%d" % worker)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,7 +161,9 @@ class _RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
+                headers = message.setdefault("headers", [])
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(self.extra_headers)
             await send(message)
 
         try:

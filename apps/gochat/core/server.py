@@ -1,4 +1,5 @@
-"""Run a service: validate config, set up logs and tracing, serve with graceful shutdown."""
+"""Run a service: validate config, set up logs and tracing, serve with graceful shutdown; or
+supervise several worker processes of it on one port (core/workers.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from gochat.core import config as config_module
-from gochat.core import logs, tracing
+from gochat.core import logs, tracing, workers
 
 ConfigT = TypeVar("ConfigT", bound=config_module.ServiceConfig)
 log = logging.getLogger(__name__)
@@ -37,6 +38,10 @@ def run_service(
     logs.setup_logging(service=service, level=cfg.log_level, fmt=cfg.log_format)
     tracing.setup_tracing(service=service, otlp_endpoint=cfg.otlp_endpoint)
     app = build_app(cfg)
+    # A worker among several binds the port itself, in the group its siblings share.
+    sockets = None
+    if workers.worker_index() is not None:
+        sockets = [workers.listening_socket(cfg.host, cfg.port, reuse_port=True)]
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -58,9 +63,38 @@ def run_service(
     # normal exit makes a clean stop exit 0, so supervisors can tell it from a crash.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _exit_cleanly)
-    log.info("starting", extra={"host": cfg.host, "port": cfg.port})
-    server.run()
+    log.info(
+        "starting",
+        extra={
+            "host": cfg.host,
+            "port": cfg.port,
+            "loop": cfg.event_loop,
+            "worker": workers.worker_index(),
+        },
+    )
+    server.run(sockets=sockets)
     return 0
+
+
+def run_workers(
+    *,
+    service: str,
+    cfg: config_module.ServiceConfig,
+    count: int,
+    worker_args: list[str],
+    env_for: Callable[[int], dict[str, str]] = lambda index: {},
+) -> int:
+    """Supervise `count` processes of `gochat <service> <worker_args>` sharing `cfg.port`."""
+    logs.setup_logging(service=service, level=cfg.log_level, fmt=cfg.log_format)
+    return workers.supervise(
+        service=service,
+        count=count,
+        command=[sys.executable, "-m", "gochat", service, *worker_args],
+        host=cfg.host,
+        port=cfg.port,
+        grace_seconds=cfg.shutdown_grace_seconds,
+        env_for=env_for,
+    )
 
 
 def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
