@@ -71,11 +71,12 @@ def stop(running: dev.DevPlatform) -> None:
 
 
 def watched_pids(running: dev.DevPlatform) -> dict[str, tuple[int, bool]]:
-    """name -> (pid, include children) for the CPU split."""
+    """name -> (pid, include children) for the CPU split. The API's children count: with
+    `--workers N` its process is the supervisor and the workers are its children."""
     assert running.postgres is not None and running.postgres.pid is not None
     assert running.nats is not None and running.nats.pid is not None
     return {
-        "api": (running.children["api"].pid, False),
+        "api": (running.children["api"].pid, True),
         "auth": (running.children["auth"].pid, False),
         "postgres": (running.postgres.pid, True),
         "nats": (running.nats.pid, False),

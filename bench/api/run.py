@@ -7,6 +7,8 @@ connections, each a bounded wrk load against the platform started as `make dev` 
                                                           # that commit vs the working tree
     .venv/bin/python -m bench.api.run --baseline-ref HEAD --candidate a=a.diff \\
         --candidate ab=a.diff,b.diff                      # each change's increment, one run
+    .venv/bin/python -m bench.api.run --at asyncio=abc123,GOCHAT_EVENT_LOOP=asyncio \\
+        --at uvloop=abc123 --at two=def456,GOCHAT_WORKERS=2   # commits and settings, one run
 
 Writes bench/results/api-<date>[-<label>].json and a .png figure beside it. Medians of the
 repetitions are what to quote; min and max show how noisy the shared machine was. A fourth
@@ -135,7 +137,9 @@ async def measure(prepared: list[Prepared], *, args: argparse.Namespace) -> None
 async def main(args: argparse.Namespace) -> Path:
     load.ensure_wrk()
     compared = [variants.working_tree()]
-    if args.baseline_ref:
+    if args.at:
+        compared = [variants.parse_at(text) for text in args.at]
+    elif args.baseline_ref:
         candidates = [variants.parse_candidate(c, ref=args.baseline_ref) for c in args.candidate]
         compared = [variants.at_commit(args.baseline_ref), *(candidates or compared)]
     machine = platform_setup.machine(Path(tempfile.gettempdir()))
@@ -233,6 +237,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         default=[],
         help="NAME=PATCH[,PATCH]: the baseline ref with these patches (repeatable); "
         "default: the working tree",
+    )
+    parser.add_argument(
+        "--at",
+        action="append",
+        default=[],
+        help="NAME=REF[,KEY=VALUE...]: measure apps/gochat at commit REF with these settings "
+        "of the API (repeatable; the first is the baseline of the ratios)",
     )
     args = parser.parse_args(argv)
     args.connections = [int(c) for c in args.connections.split(",")]

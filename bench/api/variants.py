@@ -38,9 +38,12 @@ def working_tree() -> Variant:
     return Variant("working tree", None, head + (" + uncommitted apps/gochat" if dirty else ""))
 
 
-def at_commit(ref: str, *, patches: Sequence[Path] = (), name: str = "") -> Variant:
+def at_commit(
+    ref: str, *, patches: Sequence[Path] = (), name: str = "", env: Sequence[str] = ()
+) -> Variant:
     """apps/gochat as at `ref`, with `patches` (git diffs) applied in order: measures a change
-    before it is committed, while the working tree keeps changing."""
+    before it is committed, while the working tree keeps changing. `env`: KEY=VALUE settings
+    for the API process (GOCHAT_EVENT_LOOP=asyncio, GOCHAT_WORKERS=2, ...)."""
     commit = _git("rev-parse", ref)
     folder = Path(tempfile.mkdtemp(prefix=f"gochat-bench-api-{commit[:8]}-"))
     archive = subprocess.run(
@@ -53,8 +56,14 @@ def at_commit(ref: str, *, patches: Sequence[Path] = (), name: str = "") -> Vari
             tar.extractall(folder, filter="data")
     for patch in patches:
         subprocess.run(["git", "apply", str(Path(patch).resolve())], cwd=folder, check=True)
-    command = ("env", f"PYTHONPATH={folder / 'apps'}", sys.executable, "-m", "gochat", "api")
-    described = commit + "".join(f" + {Path(p).name}" for p in patches)
+    command = (
+        "env", f"PYTHONPATH={folder / 'apps'}", *env, sys.executable, "-m", "gochat", "api"
+    )  # fmt: skip
+    described = (
+        commit
+        + "".join(f" + {Path(p).name}" for p in patches)
+        + "".join(f" {setting}" for setting in env)
+    )
     return Variant(name or f"at {ref}", command, described)
 
 
@@ -62,3 +71,10 @@ def parse_candidate(text: str, *, ref: str) -> Variant:
     """`NAME=PATCH[,PATCH...]`: `ref` with those patches."""
     name, _, patches = text.partition("=")
     return at_commit(ref, patches=[Path(p) for p in patches.split(",") if p], name=name)
+
+
+def parse_at(text: str) -> Variant:
+    """`NAME=REF[,KEY=VALUE...]`: the commit `ref` as it is, run with those settings."""
+    name, _, rest = text.partition("=")
+    ref, *env = rest.split(",")
+    return at_commit(ref, name=name, env=env)
