@@ -166,6 +166,7 @@ def document(
     plan: list[scenarios.Scenario],
     smoke: bool,
     gateways: int,
+    api_workers: int,
     seconds: float,
 ) -> dict[str, Any]:
     return {
@@ -175,6 +176,7 @@ def document(
         "machine": machine(),
         "platform_code": pinned.describe(),
         "gateway_processes": gateways,
+        "api_processes": api_workers,
         "anchor": "github.com/centrifugal/centrifuge v0.40.1, GOMAXPROCS=2, one process",
         "scenarios": [
             {

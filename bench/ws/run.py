@@ -164,6 +164,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--smoke", action="store_true", help="tiny loads, one repetition")
     parser.add_argument("--repeats", type=int, default=None, help="interleaved repetitions")
     parser.add_argument("--gateways", type=int, default=2, help="gateway processes (one port)")
+    parser.add_argument(
+        "--api-workers", type=int, default=2, help="API processes (one port) for the API loads"
+    )
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument(
@@ -196,8 +199,8 @@ def main(argv: list[str]) -> int:
             for s in plan
         ]
     repeats = args.repeats or (1 if args.smoke else 3)
-    if not 1 <= repeats <= 10 or not 1 <= args.gateways <= 8:
-        parser.error("--repeats must be 1-10 and --gateways 1-8")
+    if not 1 <= repeats <= 10 or not 1 <= args.gateways <= 8 or not 1 <= args.api_workers <= 8:
+        parser.error("--repeats must be 1-10, --gateways and --api-workers 1-8")
     limit = raise_open_files_limit()
     say(f"open-files limit {limit}; platform code: {pinned.describe()}; building the Go parts")
     ctx: dict[str, Any] = {"binaries": gobuild.build(log=say), "gateways": args.gateways}
@@ -215,7 +218,7 @@ def main(argv: list[str]) -> int:
     runs: list[dict[str, Any]] = []
     try:
         say(f"starting the platform in {ctx['root']}")
-        ctx["platform"] = targets.start_platform(ctx["root"])
+        ctx["platform"] = targets.start_platform(ctx["root"], api_workers=args.api_workers)
         say("creating users and guilds")
         shapes = asyncio.run(create_shapes(ctx, plan))
         for rep in range(repeats):
@@ -243,6 +246,7 @@ def main(argv: list[str]) -> int:
         plan=plan,
         smoke=args.smoke,
         gateways=args.gateways,
+        api_workers=args.api_workers,
         seconds=time.monotonic() - started,
     )
     paths = report.write(document, out=args.out, smoke=args.smoke)

@@ -24,10 +24,13 @@ HOST = "127.0.0.1"
 PAGE_SIZE = 4096
 
 
-def start_platform(root: Path, *, log_to: TextIO | None = None) -> dev.DevPlatform:
+def start_platform(
+    root: Path, *, api_workers: int = 1, log_to: TextIO | None = None
+) -> dev.DevPlatform:
+    """`api_workers` > 1 runs `gochat api --workers N` (one port, SO_REUSEPORT), as a pod would."""
     wanted = {"api", "auth"}
     services = [
-        dev.Service(s.name, process.free_port(), s.command)
+        dev.Service(s.name, process.free_port(), s.command + _workers_flag(s.name, api_workers))
         for s in dev.available_services({})
         if s.name in wanted
     ]
@@ -42,6 +45,11 @@ def start_platform(root: Path, *, log_to: TextIO | None = None) -> dev.DevPlatfo
     )
     platform.start()
     return platform
+
+
+def _workers_flag(service: str, api_workers: int) -> tuple[str, ...]:
+    # Only when asked: code pinned to a commit older than `--workers` must still start.
+    return ("--workers", str(api_workers)) if service == "api" and api_workers > 1 else ()
 
 
 @dataclass
