@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> None:
     import kopf
     import prometheus_client
 
-    from gochat_operator import handlers  # noqa: F401  (registers the handlers)
+    from gochat_operator import handlers, secret_watch  # noqa: F401  (register the handlers)
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

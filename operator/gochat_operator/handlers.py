@@ -4,7 +4,8 @@
   waiting (migration running or failed, a Secret missing) is requeued with its backoff;
 - events of children (server-side filtered on managed-by=gochat-operator) requeue their
   owner, so a child edited or deleted by hand is put back within a second;
-- a jittered resync requeues every cluster every few minutes (Secret rotation, safety net).
+- events of referenced Secrets requeue the clusters referencing them (`secret_watch`);
+- a jittered resync requeues every cluster every few minutes (safety net).
 No timers or daemons: those would add a finalizer, which blocks deleting a GoChatCluster
 whenever the operator is down.
 """

@@ -1,4 +1,5 @@
-"""Referenced Secrets: check they exist and are well-formed, digest them, make the JWT one.
+"""Referenced Secrets: check they exist and are well-formed, digest them, make the JWT one;
+name them for the watch that reconciles a cluster when one of its Secrets changes.
 
 A missing or malformed Secret is reported as a problem naming it (the cluster turns
 Degraded and the reconcile retries with backoff); it is never an exception that would
@@ -13,9 +14,14 @@ import dataclasses
 import hashlib
 import json
 import time
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
 
 from gochat_operator import jwt_keys, kube
 from gochat_operator.specs import auth_backends, backends, inputs, secrets
+from gochat_operator.specs.model import cluster as cluster_model
 
 
 @dataclasses.dataclass
@@ -65,11 +71,21 @@ async def ensure_jwt_secret(k: kube.Kube, cluster: inputs.ClusterInput) -> kube.
 class SecretCache:
     """Valid Secrets remembered for a short while: every wake-up of every cluster would
     otherwise re-read the same Secrets. Invalid or missing ones are always read afresh, so
-    a fix is seen at the next retry; a rotation is seen within `ttl` seconds."""
+    a fix is seen at the next retry. A watch event for a Secret (`changed`) drops its entry
+    at once, so a rotation is seen by the reconcile that event triggers, not after `ttl`."""
 
     def __init__(self, *, ttl: float) -> None:
         self.ttl = ttl
         self.entries: dict[tuple[str, str], tuple[float, kube.Manifest]] = {}
+        # Bumped by each watch event: a read that started before the event may hold the old
+        # data and must not be cached over it.
+        self.epochs: dict[tuple[str, str], int] = {}
+        # (namespace, name, resourceVersion) of Secrets we created: their ADDED event is our
+        # own write coming back, not news.
+        self.own_writes: set[tuple[str, str, str]] = set()
+
+    def epoch(self, namespace: str, name: str) -> int:
+        return self.epochs.get((namespace, name), 0)
 
     def get(self, namespace: str, name: str) -> kube.Manifest | None:
         entry = self.entries.get((namespace, name))
@@ -77,15 +93,32 @@ class SecretCache:
             return None
         return entry[1]
 
-    def put(self, namespace: str, name: str, secret: kube.Manifest) -> None:
-        if self.ttl > 0:
+    def put(self, namespace: str, name: str, secret: kube.Manifest, *, epoch: int) -> None:
+        """Remember `secret`, read when `epoch(namespace, name)` was `epoch`."""
+        if self.ttl > 0 and self.epoch(namespace, name) == epoch:
             self.entries[(namespace, name)] = (time.monotonic(), {"data": secret.get("data")})
+
+    def created(self, namespace: str, name: str, secret: kube.Manifest) -> None:
+        version = secret.get("metadata", {}).get("resourceVersion")
+        if version:
+            self.own_writes.add((namespace, name, version))
+
+    def changed(self, namespace: str, name: str, resource_version: str) -> bool:
+        """A watch event for a Secret: forget what we know of it. False if the event is only
+        the echo of our own create (nothing to reconcile)."""
+        if (namespace, name, resource_version) in self.own_writes:
+            self.own_writes.discard((namespace, name, resource_version))
+            return False
+        self.entries.pop((namespace, name), None)
+        self.epochs[(namespace, name)] = self.epoch(namespace, name) + 1
+        return True
 
 
 async def check(k: kube.Kube, cluster: inputs.ClusterInput, *, cache: SecretCache) -> Checked:
     result = Checked()
     jwt_name = cluster.jwt_secret_name
     for need in auth_backends.secret_needs(cluster):
+        epoch = cache.epoch(cluster.namespace, need.name)
         secret = cache.get(cluster.namespace, need.name) or await k.get(
             "v1", "Secret", cluster.namespace, need.name
         )
@@ -93,6 +126,7 @@ async def check(k: kube.Kube, cluster: inputs.ClusterInput, *, cache: SecretCach
             secret = await ensure_jwt_secret(k, cluster)
             if secret is not None:
                 result.generated_jwt_secret = jwt_name
+                cache.created(cluster.namespace, jwt_name, secret)
             else:
                 secret = await k.get("v1", "Secret", cluster.namespace, need.name)
         problems = need_problems(need, secret)
@@ -105,5 +139,17 @@ async def check(k: kube.Kube, cluster: inputs.ClusterInput, *, cache: SecretCach
         if secret is not None:
             result.digests[need.name] = digest(secret.get("data") or {})
             if not problems:
-                cache.put(cluster.namespace, need.name, secret)
+                cache.put(cluster.namespace, need.name, secret, epoch=epoch)
     return result
+
+
+def referenced_names(*, namespace: str, name: str, spec: Mapping[str, Any]) -> set[str]:
+    """The Secrets a GoChatCluster's reconcile reads and hashes into its pods, so a change to
+    any of them must reconcile it. Empty for a spec that does not validate (it reconciles to
+    Degraded whatever the Secrets hold)."""
+    try:
+        parsed = cluster_model.GoChatClusterSpec.model_validate(dict(spec))
+    except pydantic.ValidationError:
+        return set()
+    probe = inputs.ClusterInput(name=name, namespace=namespace, uid="", spec=parsed, serving=None)
+    return {need.name for need in auth_backends.secret_needs(probe)}

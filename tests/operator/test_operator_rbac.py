@@ -1,13 +1,16 @@
 """The ClusterRole in operator/deploy is enough: the operator, running as its ServiceAccount
-with only that role, brings a cluster to Ready (a missing verb fails this test)."""
+with only that role, brings a cluster to Ready, prunes, and follows a Secret rotation (a missing
+verb fails this test)."""
 
 from __future__ import annotations
 
+import base64
 import pathlib
 
 import pytest
 import yaml
 
+from gochat_operator.specs import meta
 from tests.operator import k8s_support
 
 pytestmark = pytest.mark.k8s
@@ -46,6 +49,11 @@ def service_account_kubeconfig(
     return path
 
 
+def config_hash(gochat: k8s_support.Cluster) -> str:
+    template = (gochat.get("deployment", "chat-api") or {})["spec"]["template"]
+    return str(template["metadata"]["annotations"][meta.CONFIG_HASH_ANNOTATION])
+
+
 def test_operator_reaches_ready_with_only_its_cluster_role(
     gochat: k8s_support.Cluster, tmp_path: pathlib.Path
 ) -> None:
@@ -66,6 +74,13 @@ def test_operator_reaches_ready_with_only_its_cluster_role(
         gochat.patch("gochatcluster", "chat", {"spec": {"monitoring": {"dashboards": False}}})
         gochat.wait_ready("chat", generation=2)
         assert gochat.get("configmap", "chat-dashboards") is None
+        # Secrets are watched (list, watch): a rotation rolls the pods long before a resync.
+        before = config_hash(gochat)
+        rotated = base64.b64encode(b"postgresql://u:rotated@pg:5432/gochat").decode()
+        gochat.patch("secret", "chat-postgres", {"data": {"dsn": rotated}})
+        k8s_support.wait_until(
+            "pod template hash changes", lambda: config_hash(gochat) != before, timeout=15
+        )
         assert "Forbidden" not in operator.log() and "HTTP 403" not in operator.log(), (
             operator.log()
         )
