@@ -131,6 +131,15 @@ class Kube:
         path = resource_path(api_version, kind, namespace, name)
         return await self.request("GET", path, action=f"get {kind} {name}")
 
+    async def list_labelled(
+        self, api_version: str, kind: str, namespace: str, *, label_selector: str
+    ) -> list[Manifest]:
+        path = resource_path(api_version, kind, namespace)
+        found = await self.request(
+            "GET", path, action=f"list {kind}", query=[("labelSelector", label_selector)]
+        )
+        return list((found or {}).get("items", []))
+
     async def delete(
         self, api_version: str, kind: str, namespace: str, name: str, *, bulk: bool = False
     ) -> None:

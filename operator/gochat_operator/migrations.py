@@ -5,7 +5,8 @@
   succeeded -> serve the desired release; running -> keep serving the old one;
   failed -> keep the old one, report, and after a backoff delete and recreate the Job.
 Attempts and the last failure time live in `status.migration`, so a restarted operator
-continues the same backoff instead of starting a storm of Jobs.
+continues the same backoff instead of starting a storm of Jobs. Once a migration succeeded,
+the Jobs of versions older than the previous one are deleted.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import datetime
 from typing import Any
 
 from gochat_operator import kube, status
-from gochat_operator.specs import bundle, inputs, migration
+from gochat_operator.specs import bundle, inputs, meta, migration
 
 POLL_WHILE_RUNNING = 15.0  # the Job watch usually wakes us first; this is the safety net
 
@@ -83,6 +84,8 @@ async def decide(
     outcome, when = job_outcome(job)
     if outcome == "succeeded":
         events = [("Normal", "MigrationSucceeded", f"Job {name} migrated to {desired.version}")]
+        keep = {desired.version, *([old.version] if old else [])}
+        events += await prune_old_jobs(k, cluster, keep_versions=keep)
         return Decision(desired, "complete", f"Job {name} succeeded", {}, None, events)
     if outcome == "running":
         return Decision(old, "running", f"Job {name} running", record, POLL_WHILE_RUNNING)
@@ -115,3 +118,28 @@ async def handle_failure(
     record["attempts"] = int(record.get("attempts", 1)) + 1
     events.append(("Normal", "MigrationRetry", f"recreating Job {job_name}"))
     return Decision(old, "failed", message, record, 1.0, events)
+
+
+async def prune_old_jobs(
+    k: kube.Kube, cluster: inputs.ClusterInput, *, keep_versions: set[str]
+) -> list[tuple[str, str, str]]:
+    """Delete the cluster's migration Jobs of versions other than `keep_versions` (the one now
+    serving and the one before it, kept for debugging a rollback); their pods go with them.
+    A Job still running is never deleted (a later upgrade prunes it). The Events to post."""
+    selector = ",".join(
+        f"{key}={value}" for key, value in meta.selector_labels(cluster, "migrate").items()
+    )
+    events = []
+    for job in await k.list_labelled("batch/v1", "Job", cluster.namespace, label_selector=selector):
+        metadata = job["metadata"]
+        version = (metadata.get("annotations") or {}).get(migration.VERSION_ANNOTATION)
+        ours = any(ref.get("uid") == cluster.uid for ref in metadata.get("ownerReferences") or [])
+        if not ours or version is None or version in keep_versions:
+            continue
+        if metadata.get("deletionTimestamp") or job_outcome(job)[0] == "running":
+            continue
+        await k.delete("batch/v1", "Job", cluster.namespace, metadata["name"], bulk=True)
+        events.append(
+            ("Normal", "MigrationJobPruned", f"deleted Job {metadata['name']} of version {version}")
+        )
+    return events

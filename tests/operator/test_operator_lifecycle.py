@@ -103,6 +103,34 @@ def test_upgrade_runs_the_migration_before_rolling_out(
         assert new["metadata"]["creationTimestamp"] >= migrated_at
 
 
+def test_old_migration_jobs_are_deleted_keeping_the_current_and_previous_one(
+    gochat: k8s_support.Cluster, operator: k8s_support.OperatorProcess
+) -> None:
+    gochat.create_dsn_secret()
+    gochat.apply(k8s_support.sample())
+    gochat.wait_ready("chat")
+    for generation, version in enumerate(("0.2.0", "0.3.0", "0.4.0"), start=2):
+        gochat.patch(
+            "gochatcluster", "chat", {"spec": {"version": version, "image": {"tag": version}}}
+        )
+        gochat.wait_ready("chat", generation=generation)
+
+    def job_versions() -> set[str]:
+        jobs = gochat.items("job", "app.kubernetes.io/component=migrate")
+        return {j["metadata"]["annotations"]["gochat.dev/version"] for j in jobs}
+
+    k8s_support.wait_until("only the two newest Jobs", lambda: job_versions() == {"0.3.0", "0.4.0"})
+    pruned = sorted(e["message"] for e in gochat.events("MigrationJobPruned"))
+    assert [m.rsplit(" ", 1)[-1] for m in pruned] == ["0.1.0", "0.2.0"]
+
+    def pod_versions() -> set[str]:
+        pods = gochat.items("pod", "app.kubernetes.io/component=migrate")
+        return {p["metadata"]["labels"]["app.kubernetes.io/version"] for p in pods}
+
+    # Deleted with propagationPolicy Background: their pods go too.
+    k8s_support.wait_until("old migration pods gone", lambda: pod_versions() == {"0.3.0", "0.4.0"})
+
+
 def test_failed_migration_keeps_the_old_version_and_retries_with_backoff(
     gochat: k8s_support.Cluster, operator: k8s_support.OperatorProcess
 ) -> None:
