@@ -12,6 +12,7 @@ the bulk of most namespaces' Secrets and never hold what a GoChatCluster referen
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import kopf
@@ -21,6 +22,7 @@ from gochat_operator.specs.model import base
 
 SecretKey = tuple[str, str]  # (namespace, Secret name)
 IGNORED_TYPES = ("helm.sh/release.v1", "kubernetes.io/service-account-token")
+logger = logging.getLogger(__name__)
 
 
 @kopf.on.startup()
@@ -62,5 +64,7 @@ async def secret_changed(
     version = str(body.metadata.get("resourceVersion", ""))
     if not memo.reconciler.secrets.changed(namespace, name, version):
         return  # our own write (the JWT Secret we just created) coming back
-    for cluster in clusters_referencing(namespace, name, kwargs):
+    clusters = clusters_referencing(namespace, name, kwargs)
+    logger.info("Secret %s/%s %s: reconciling %s", namespace, name, type.lower(), clusters)
+    for cluster in clusters:
         memo.queue.request((namespace, cluster))

@@ -70,9 +70,9 @@ def test_rotated_secret_rolls_the_pods_within_seconds(
     gochat.apply(k8s_support.sample())
     gochat.wait_ready("chat")
     before = {c: config_hash(gochat, c) for c in meta.COMPONENTS}
-    # At rest nothing reconciles: in particular the JWT Secret the operator created does not
-    # wake its cluster over and over.
+    # At rest nothing reconciles; the JWT Secret the operator created did not wake its cluster.
     assert_quiet(slow_operator)
+    assert f"Secret {gochat.namespace}/chat-jwt" not in slow_operator.log()
 
     rotated = base64.b64encode(b"postgresql://u:rotated@pg:5432/gochat").decode()
     gochat.patch("secret", "chat-postgres", {"data": {"dsn": rotated}})
@@ -83,6 +83,7 @@ def test_rotated_secret_rolls_the_pods_within_seconds(
         timeout=PROMPTLY,
     )
     assert time.monotonic() - started < PROMPTLY
+    assert f"Secret {gochat.namespace}/chat-postgres modified" in slow_operator.log()
     after = {c: config_hash(gochat, c) for c in meta.COMPONENTS}
     assert all(after[c] != before[c] for c in meta.COMPONENTS), (before, after)
     gochat.wait_ready("chat")
