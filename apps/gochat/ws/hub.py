@@ -16,10 +16,12 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 
 import orjson
+import prometheus_client
 
 from gochat.adapters.postgres.directory import Directory
 from gochat.core import events
 from gochat.ws import metrics, protocol
+from gochat.ws import session as session_module
 from gochat.ws.guild_state import AUDIENCE_BEFORE_APPLY, GuildState
 from gochat.ws.session import Session, State
 
@@ -39,6 +41,7 @@ class Hub:
         self._recent_seqs: deque[int] = deque(maxlen=RECENT_EVENTS)
         self._recent: deque[events.Event] = deque(maxlen=RECENT_EVENTS)
         self._joins: list[asyncio.Task[None]] = []
+        self._dispatch_counters: dict[str, prometheus_client.Counter] = {}
 
     # --- sessions -----------------------------------------------------------------------------
 
@@ -235,12 +238,11 @@ class Hub:
     def _push(
         self, audience: Iterable[Session], head: bytes, event_type: str, seq: int | None
     ) -> None:
-        count = 0
-        for session in audience:
-            if session.state is State.LIVE and (seq is None or seq > session.skip_through):
-                session.push(head, seq)
-                count += 1
-        metrics.DISPATCHES.labels(event_type).inc(count)
+        count = session_module.deliver(audience, head, seq)
+        counter = self._dispatch_counters.get(event_type)
+        if counter is None:
+            counter = self._dispatch_counters[event_type] = metrics.DISPATCHES.labels(event_type)
+        counter.inc(count)
 
     # --- catching up --------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -22,7 +22,7 @@ class Transport(Protocol):
     """The seam to the WebSocket server library (see ws/server.py)."""
 
     def write(self, data: bytes) -> None:
-        """Write already-framed bytes (wire.text_frames) to the socket."""
+        """Write already-framed bytes (WebSocket frames, ws/wire.py) to the socket."""
 
     def close(self, code: int, reason: str) -> None: ...
 
@@ -112,6 +112,8 @@ class Session:
         self.user_id = 0
         self.session_id = ""
         self.point = ResumePoint()
+        # Queued frames, two pieces each (header and payload, or for a dispatch the shared
+        # header+head and this session's `<seq>}`): joined into one write per flush.
         self.out: list[bytes] = []
         self.paused = False
         self.heartbeat_deadline = deadline
@@ -125,37 +127,72 @@ class Session:
     def push(self, head: bytes, stream_seq: int | None) -> None:
         """Queue a dispatch built by protocol.dispatch_head. Durable events (with a stream
         position) take the next sequence number; ephemeral ones repeat the current one.
-        This runs once per delivery: it is written for speed (ResumePoint.record inlined)."""
+        The hub's fan-out uses `deliver`, which does the same for many sessions at once."""
         if self.closing or self.state is State.DETACHED:
             return
-        point = self.point
         if stream_seq is not None:
-            point.seq += 1
-            positions = point.positions
-            positions.append(stream_seq)
-            if len(positions) > self.outbox.resume_limit:
-                point.trim_to(point.base_seq + len(positions) - self.outbox.resume_limit // 2)
-        out = self.out
-        out.append(head + b"%d}" % point.seq)
-        if len(out) == 1:
-            self.outbox.mark(self)
-        elif len(out) > self.outbox.queue_max:
-            self.outbox.overflow(self)
+            self.point.record(stream_seq, limit=self.outbox.resume_limit)
+        tail = b"%d}" % self.point.seq
+        self._queue(wire.frame_header(len(head) + len(tail)) + head, tail)
 
     def send_raw(self, payload: bytes) -> None:
+        """Queue one complete JSON frame."""
         if self.closing or self.state is State.DETACHED:
             return
+        self._queue(wire.frame_header(len(payload)), payload)
+
+    def _queue(self, first: bytes, second: bytes) -> None:
         out = self.out
-        out.append(payload)
-        if len(out) == 1:
+        out.append(first)
+        out.append(second)
+        if len(out) == 2:
             self.outbox.mark(self)
-        elif len(out) > self.outbox.queue_max:
+        elif len(out) > self.outbox.queue_items_max:
             self.outbox.overflow(self)
 
     def flush(self) -> None:
         if self.out and not self.paused and self.state is not State.DETACHED:
-            self.transport.write(wire.text_frames(self.out))
+            self.transport.write(b"".join(self.out))
             self.out = []
+
+
+def deliver(sessions: Iterable[Session], head: bytes, stream_seq: int | None) -> int:
+    """Queue one event's dispatch (`head` from protocol.dispatch_head) for every live session
+    in `sessions` that has not had it replayed; returns how many got it.
+
+    This is the gateway's innermost loop (once per delivery), so it is written for speed: the
+    frame header and the shared head are joined once per length of the sequence number, each
+    session's queue holds that shared prefix and its own `<seq>}` as two pieces (no per-
+    recipient copy of the head), and ResumePoint.record is inlined."""
+    live = State.LIVE
+    prefixes: dict[int, bytes] = {}
+    head_length = len(head)
+    count = 0
+    for session in sessions:
+        if session.state is not live or session.closing:
+            continue
+        point = session.point
+        if stream_seq is not None:
+            if stream_seq <= session.skip_through:
+                continue
+            point.seq += 1
+            positions = point.positions
+            positions.append(stream_seq)
+            if len(positions) > session.outbox.resume_limit:
+                point.trim_to(point.base_seq + len(positions) - session.outbox.resume_limit // 2)
+        tail = b"%d}" % point.seq
+        prefix = prefixes.get(len(tail))
+        if prefix is None:
+            prefix = prefixes[len(tail)] = wire.frame_header(head_length + len(tail)) + head
+        out = session.out
+        out.append(prefix)
+        out.append(tail)
+        if len(out) == 2:
+            session.outbox.mark(session)
+        elif len(out) > session.outbox.queue_items_max:
+            session.outbox.overflow(session)
+        count += 1
+    return count
 
 
 # Frames queued within this window after the first one go out in one write per connection.
@@ -190,6 +227,7 @@ class Outbox:
         interval: float = FLUSH_INTERVAL_SECONDS,
     ) -> None:
         self.queue_max = queue_max
+        self.queue_items_max = queue_max * 2  # Session.out holds two pieces per frame
         self.resume_limit = queue_max * 2
         self._on_overflow = on_overflow
         self._dirty: list[Session] = []
