@@ -191,9 +191,31 @@ class BlobStore(Protocol):
     async def delete(self, key: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class OutboundEvent:
+    subject: str
+    payload: bytes
+    msg_id: str  # the event id: the backend drops a second copy with the same id
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class PublishConflict(Exception):
+    """An event was refused because the one before it in the batch was not the last thing
+    stored: another writer got in between, or the earlier event was an old duplicate. Nothing
+    is lost; publishing again starting from the refused event succeeds."""
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    stored: int  # events from the front of the batch that are stored (or were already)
+    error: Exception | None = None  # what stopped the rest; None when all are stored
+
+
 class EventPublisher(Protocol):
     """Where the outbox relay sends committed events (JetStream in every deployment)."""
 
-    async def publish(
-        self, *, subject: str, payload: bytes, msg_id: str, headers: dict[str, str]
-    ) -> None: ...
+    async def publish_in_order(self, events: Sequence[OutboundEvent]) -> PublishOutcome:
+        """Store `events` in the order given: event k+1 is never stored unless event k is. The
+        first event is stored unconditionally (the caller knows its predecessors are), so a
+        call makes progress whenever the backend is up. Never raises: a failure is the
+        outcome's `error` (`PublishConflict` when a retry may go on at once)."""

@@ -3,8 +3,9 @@ and writers that record what they committed so a test can compare it with what a
 
 from __future__ import annotations
 
+import typing
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 from nats.aio import client as nats_client
@@ -63,9 +64,21 @@ async def make_relay(
     """Started relays, each with its own NATS connection as replicas have; all stopped after."""
     started: list[tuple[outbox_relay.OutboxRelay, nats_client.Client]] = []
 
-    async def make(*, publish_delay: float = 0, **options: object) -> outbox_relay.OutboxRelay:
+    async def make(
+        *,
+        publish_delay: float = 0,
+        max_in_flight: int = 256,
+        wrap_client: Callable[[nats_client.Client], object] | None = None,
+        **options: object,
+    ) -> outbox_relay.OutboxRelay:
+        """`wrap_client` puts something between the publisher and its NATS connection."""
         client = await connection.connect(nats_server.url, name="test-relay")
-        jetstream = publisher.JetStreamPublisher(client, stream=event_stream.name, ack_timeout=2.0)
+        jetstream = publisher.JetStreamPublisher(
+            typing.cast(nats_client.Client, wrap_client(client) if wrap_client else client),
+            stream=event_stream.name,
+            ack_timeout=2.0,
+            max_in_flight=max_in_flight,
+        )
         relay = outbox_relay.OutboxRelay(
             dsn=migrated_dsn,
             database=db,

@@ -4,7 +4,7 @@ and remember what committed, compare the two."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from nats.aio import client as nats_client
@@ -29,16 +29,15 @@ async def remove_streams_capturing_events(client: nats_client.Client) -> None:
 
 @dataclass
 class SlowPublisher:
-    """The real publisher, slowed down: keeps a relay inside its batch for a while."""
+    """The real publisher, slowed down by `delay` per event before each batch goes out: keeps
+    a relay inside its batch for a while."""
 
     inner: ports.EventPublisher
     delay: float
 
-    async def publish(
-        self, *, subject: str, payload: bytes, msg_id: str, headers: dict[str, str]
-    ) -> None:
-        await asyncio.sleep(self.delay)
-        await self.inner.publish(subject=subject, payload=payload, msg_id=msg_id, headers=headers)
+    async def publish_in_order(self, events: Sequence[ports.OutboundEvent]) -> ports.PublishOutcome:
+        await asyncio.sleep(self.delay * len(events))
+        return await self.inner.publish_in_order(events)
 
 
 @dataclass
@@ -50,6 +49,8 @@ class EventStream:
         """Every message stored, in stream order."""
         js = self.client.jetstream()
         info = await js.stream_info(self.name)
+        if not info.state.messages:
+            return []
         return [
             await js.get_msg(self.name, seq)
             for seq in range(info.state.first_seq, info.state.last_seq + 1)
@@ -89,14 +90,19 @@ class Writers:
         for scope_id in scope_ids:
             self.committed[scope_id] = []
 
-    async def write(self, scope_id: int, *, count: int = 1, roll_back: bool = False) -> None:
+    async def write(
+        self, scope_id: int, *, count: int = 1, roll_back: bool = False, padding: int = 0
+    ) -> None:
+        """`padding` characters make each event that much bigger."""
         built: list[events.Event] = []
         try:
             async with self.db.transaction("write_events") as conn:
                 n = await conn.fetchval(
                     "UPDATE scope_counters SET n = n + 1 WHERE scope_id = $1 RETURNING n", scope_id
                 )
-                built = [self.event(scope_id, marker=n * 10 + i) for i in range(count)]
+                built = [
+                    self.event(scope_id, marker=n * 10 + i, padding=padding) for i in range(count)
+                ]
                 await outbox.append(conn, built)
                 if roll_back:
                     raise _RollBack
@@ -105,7 +111,18 @@ class Writers:
             return
         self.committed[scope_id].extend(int(event.data["message_id"]) for event in built)
 
-    def event(self, scope_id: int, *, marker: int) -> events.Event:
+    def event(self, scope_id: int, *, marker: int, padding: int = 0) -> events.Event:
+        if padding:
+            return events.build(
+                "MESSAGE_REACTION_ADD",
+                events.ReactionChanged(
+                    message_id=marker, channel_id=scope_id, user_id=1, emoji="x" * padding
+                ),
+                event_id=self.snowflakes.next_id(),
+                scope="guild",
+                scope_id=scope_id,
+                guild_id=scope_id,
+            )
         payload = events.PinsUpdated(channel_id=scope_id, message_id=marker, pinned=True)
         return events.build(
             "CHANNEL_PINS_UPDATE",
@@ -161,3 +178,69 @@ def per_scope_markers(arrived: list[events.Event]) -> dict[int, list[int]]:
     for event in arrived:
         markers.setdefault(event.scope_id, []).append(int(event.data["message_id"]))
     return markers
+
+
+def assert_exactly_once_in_commit_order(writers: Writers, arrived: list[events.Event]) -> None:
+    ids = [event.id for event in arrived]
+    assert len(ids) == len(set(ids)), "an event arrived twice"
+    assert not writers.rolled_back & set(ids), "a rolled-back event was published"
+    assert len(ids) == writers.total()
+    arrived_markers = per_scope_markers(arrived)
+    for scope_id, committed in writers.committed.items():
+        # Markers grow with each scope's commit order (the counter row serializes its writers).
+        got = arrived_markers.get(scope_id, [])
+        assert got == sorted(committed), (
+            f"scope {scope_id}: missing {sorted(set(committed) - set(got))}, "
+            f"unexpected {sorted(set(got) - set(committed))}, arrived {got}"
+        )
+
+
+async def outbox_event_ids(db: database.Database) -> list[int]:
+    """Every outbox row's event id, in seq order (the order the relay publishes in)."""
+    rows = await db.fetch("outbox_ids", "SELECT event_id FROM outbox ORDER BY seq")
+    return [int(row["event_id"]) for row in rows]
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], *, within: float = 15) -> None:
+    async with asyncio.timeout(within):
+        while True:
+            if await condition():
+                return
+            await asyncio.sleep(0.05)
+
+
+class InterleavingClient:
+    """A publisher's NATS client, except that before every `every`-th PUB of ours another
+    connection stores a message without an id, after all our earlier PUBs: another writer
+    getting in between two events of a batch, deterministically."""
+
+    def __init__(
+        self, inner: nats_client.Client, *, foreign: nats_client.Client, subject: str, every: int
+    ) -> None:
+        self._inner, self._foreign, self._subject = inner, foreign, subject
+        self._every, self._sent = every, 0
+        self.interleaved = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def stop_interleaving(self) -> None:
+        self._every = 0
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        reply: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self._sent += 1
+        if self._every and self._sent % self._every == 0:
+            # Our earlier PUBs reach the stream first. nats-py writes a flush's PING straight
+            # to the socket, ahead of PUBs still in its buffer: the second PING comes after.
+            await self._inner.flush()
+            await self._inner.flush()
+            ack = await self._foreign.jetstream().publish(self._subject, b"{}")
+            assert not ack.duplicate
+            self.interleaved += 1
+        await self._inner.publish(subject, payload, reply=reply, headers=headers)

@@ -10,6 +10,7 @@ import pytest
 from nats.aio import client as nats_client
 from nats.js import api as js_api
 
+from gochat import ports
 from gochat.adapters.nats import connection, publisher, stream
 from tests.fixtures import servers
 from tests.integration.events import pipeline
@@ -79,16 +80,18 @@ async def test_a_republished_event_is_stored_once(
     js = client.jetstream()
     await stream.ensure_stream(js, stream_name)
     events_publisher = publisher.JetStreamPublisher(client, stream=stream_name)
-    for _ in range(3):
-        await events_publisher.publish(
-            subject="gochat.ev.guild.1.GUILD_UPDATE",
-            payload=b"{}",
-            msg_id="123",
-            headers={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
-        )
-    await events_publisher.publish(
-        subject="gochat.ev.guild.1.GUILD_UPDATE", payload=b"{}", msg_id="124", headers={}
+    first = ports.OutboundEvent(
+        subject="gochat.ev.guild.1.GUILD_UPDATE",
+        payload=b"{}",
+        msg_id="123",
+        headers={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
     )
+    for _ in range(3):
+        assert await events_publisher.publish_in_order([first]) == ports.PublishOutcome(1)
+    second = ports.OutboundEvent(
+        subject="gochat.ev.guild.1.GUILD_UPDATE", payload=b"{}", msg_id="124"
+    )
+    assert await events_publisher.publish_in_order([second]) == ports.PublishOutcome(1)
 
     info = await js.stream_info(stream_name)
     assert info.state.messages == 2
@@ -103,5 +106,8 @@ async def test_publishing_to_a_subject_outside_the_stream_fails(
 ) -> None:
     await stream.ensure_stream(client.jetstream(), stream_name)
     events_publisher = publisher.JetStreamPublisher(client, stream=stream_name, ack_timeout=1)
-    with pytest.raises(Exception):  # noqa: B017 - no stream answers: the client's error varies
-        await events_publisher.publish(subject="elsewhere.1", payload=b"{}", msg_id="1", headers={})
+    outcome = await events_publisher.publish_in_order(
+        [ports.OutboundEvent(subject="elsewhere.1", payload=b"{}", msg_id="1")]
+    )
+    assert outcome.stored == 0
+    assert outcome.error is not None  # no stream answers: the client's error varies

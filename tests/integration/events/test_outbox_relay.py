@@ -11,24 +11,12 @@ from datetime import timedelta
 import asyncpg
 from opentelemetry.sdk import trace as sdk_trace
 
+from gochat import ports
 from gochat.adapters.postgres import database, outbox, outbox_relay
-from gochat.core import events, metrics
+from gochat.core import metrics
 from tests.fixtures import servers
 from tests.integration.events import pipeline
 from tests.integration.events.pipeline import RelayFactory
-
-
-def assert_exactly_once_in_commit_order(
-    writers: pipeline.Writers, arrived: list[events.Event]
-) -> None:
-    ids = [event.id for event in arrived]
-    assert len(ids) == len(set(ids)), "an event arrived twice"
-    assert not writers.rolled_back & set(ids), "a rolled-back event was published"
-    assert len(ids) == writers.total()
-    arrived_markers = pipeline.per_scope_markers(arrived)
-    for scope_id, committed in writers.committed.items():
-        # Markers grow with each scope's commit order (the counter row serializes its writers).
-        assert arrived_markers.get(scope_id, []) == sorted(committed), f"scope {scope_id}"
 
 
 async def test_committed_events_reach_jetstream_once_in_commit_order_per_scope(
@@ -38,7 +26,7 @@ async def test_committed_events_reach_jetstream_once_in_commit_order_per_scope(
     await writers.write_concurrently(writers=8, transactions=40, roll_back_every=7)
 
     await event_stream.wait_until_published(relay, expected=writers.total())
-    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
 
 
 async def test_events_written_before_the_relay_starts_are_published_when_it_does(
@@ -48,7 +36,7 @@ async def test_events_written_before_the_relay_starts_are_published_when_it_does
 
     relay = await make_relay(batch_size=16)
     await event_stream.wait_until_published(relay, expected=writers.total())
-    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
 
 
 async def test_a_rolled_back_transaction_publishes_nothing(
@@ -60,7 +48,7 @@ async def test_a_rolled_back_transaction_publishes_nothing(
 
     await event_stream.wait_until_published(relay, expected=1)
     await asyncio.sleep(0.5)  # a wrongly published row would have arrived by now
-    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
     assert len(writers.rolled_back) == 3
 
 
@@ -91,7 +79,7 @@ async def test_every_event_arrives_once_and_in_order_when_nats_stops_during_the_
     await asyncio.gather(writers.write_until(done, writers=6), outage())
 
     await event_stream.wait_until_published(relay, expected=writers.total(), within=90)
-    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
     assert written_during_outage > 100
     assert metrics.OUTBOX_PUBLISH_FAILURES._value.get() > failures_before
 
@@ -122,7 +110,7 @@ async def test_one_of_two_relays_leads_and_the_other_takes_over_when_it_dies(
     await asyncio.gather(writers.write_until(done, writers=6), kill_the_leader())
 
     await event_stream.wait_until_published(first, expected=writers.total())
-    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
     assert [first.is_leader, second.is_leader].count(True) == 1
     # Some rows were published by both leaders (or again after the lost UPDATE): de-duplicated.
     assert published_acks() - acks_before > writers.total()
@@ -140,7 +128,7 @@ async def test_a_stopped_relay_hands_leadership_to_the_next(
     await wait_for(lambda: second.is_leader)
     await writers.write(202, count=2)
     await event_stream.wait_until_published(second, expected=writers.total())
-    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
 
 
 async def test_stop_during_a_nats_outage_returns_promptly_and_keeps_the_rows(
@@ -164,7 +152,7 @@ async def test_stop_during_a_nats_outage_returns_promptly_and_keeps_the_rows(
 
     successor = await make_relay()
     await event_stream.wait_until_published(successor, expected=2)
-    assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
 
 
 async def test_trace_context_travels_in_nats_headers(
@@ -228,7 +216,7 @@ async def test_new_events_wake_the_relay_before_its_poll(
 
 
 class _NeverCalled:
-    async def publish(self, **_: object) -> None:
+    async def publish_in_order(self, batch: object) -> ports.PublishOutcome:
         raise AssertionError("nothing should be published")
 
 

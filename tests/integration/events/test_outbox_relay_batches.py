@@ -1,0 +1,182 @@
+"""The relay publishes whole batches with many PubAcks in flight and still never stores an event
+before the one committed ahead of it: not when JetStream refuses a row, not when another
+writer shares the stream, not when it re-sends rows a crashed leader had already stored."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from nats.aio import client as nats_client
+
+from gochat import ports
+from gochat.adapters.nats import connection, publisher, stream
+from gochat.adapters.postgres import database, outbox_relay
+from gochat.core import events, metrics
+from tests.fixtures import servers
+from tests.integration.events import pipeline
+from tests.integration.events.pipeline import RelayFactory
+
+FOREIGN_SCOPE = 999_999
+SMALL_MAX_MSG_SIZE = 1500
+
+
+async def our_events(event_stream: pipeline.EventStream) -> list[events.Event]:
+    """Events the relay stored, in stream order; messages of the foreign writer left out."""
+    foreign = f".{FOREIGN_SCOPE}."
+    return [
+        events.parse(message.data or b"")
+        for message in await event_stream.messages()
+        if foreign not in (message.subject or "")
+    ]
+
+
+def failures() -> float:
+    return float(metrics.OUTBOX_PUBLISH_FAILURES._value.get())
+
+
+def conflicts() -> float:
+    return float(outbox_relay.OUTBOX_PUBLISH_CONFLICTS._value.get())
+
+
+async def test_a_row_the_stream_refuses_holds_back_every_later_row_and_is_retried(
+    make_relay: RelayFactory,
+    writers: pipeline.Writers,
+    event_stream: pipeline.EventStream,
+    db: database.Database,
+) -> None:
+    js = event_stream.client.jetstream()
+    small = stream.StreamLimits(max_msg_size=SMALL_MAX_MSG_SIZE)
+    await stream.ensure_stream(js, event_stream.name, limits=small)
+    await writers.write(101, count=3)
+    await writers.write(202, count=2)
+    await writers.write(303, padding=SMALL_MAX_MSG_SIZE * 2)  # refused: over max_msg_size
+    await writers.write(101, count=3)
+    await writers.write(404, count=2)
+    failures_before = failures()
+
+    relay = await make_relay()
+
+    async def retried_three_times() -> bool:
+        return failures() >= failures_before + 3
+
+    await pipeline.eventually(retried_three_times)  # it keeps retrying that row
+    outbox_ids = await pipeline.outbox_event_ids(db)
+    assert [e.id for e in await our_events(event_stream)] == outbox_ids[:5]
+    assert (await relay.lag()).unpublished == 6
+
+    # As documented: an operator raises the limit (or removes the row) and the rest follows.
+    await stream.ensure_stream(js, event_stream.name)
+    await event_stream.wait_until_published(relay, expected=writers.total())
+    arrived = await our_events(event_stream)
+    assert [e.id for e in arrived] == outbox_ids
+    pipeline.assert_exactly_once_in_commit_order(writers, arrived)
+
+
+async def test_a_foreign_writer_during_a_large_drain_costs_retries_not_order(
+    make_relay: RelayFactory,
+    writers: pipeline.Writers,
+    event_stream: pipeline.EventStream,
+    nats_server: servers.NatsServer,
+    db: database.Database,
+) -> None:
+    await writers.write_concurrently(writers=8, transactions=200)  # about 3,200 events
+    conflicts_before = conflicts()
+    foreign = await connection.connect(nats_server.url, name="test-foreign-writer")
+    subject = events.subject_for("guild", FOREIGN_SCOPE, "CHANNEL_PINS_UPDATE")
+    sent_by_foreigner = 0
+    drained = asyncio.Event()
+
+    async def write_straight_to_jetstream() -> None:
+        # Without waiting for PubAcks, so its messages arrive while the stream is still busy
+        # with a batch of ours (a writer waiting for its acks would queue up behind the batch).
+        nonlocal sent_by_foreigner
+        while not drained.is_set():
+            for _ in range(4):
+                await foreign.publish(subject, b"{}")
+            sent_by_foreigner += 4
+            await asyncio.sleep(0.001)
+
+    interleaving: list[pipeline.InterleavingClient] = []
+
+    def interleave(client: nats_client.Client) -> pipeline.InterleavingClient:
+        # Besides the free-running writer: one message in the middle of every batch for sure.
+        interleaving.append(
+            pipeline.InterleavingClient(client, foreign=foreign, subject=subject, every=200)
+        )
+        return interleaving[0]
+
+    try:
+        foreigner = asyncio.create_task(write_straight_to_jetstream())
+        relay = await make_relay(batch_size=256, wrap_client=interleave)
+        await event_stream.wait_until_published(relay, expected=writers.total(), within=120)
+        drained.set()
+        await foreigner
+        await foreign.flush()
+        await foreign.flush()  # see InterleavingClient: the second PING follows every PUB
+    finally:
+        drained.set()
+        await foreign.close()
+
+    arrived = await our_events(event_stream)
+    pipeline.assert_exactly_once_in_commit_order(writers, arrived)
+    assert [e.id for e in arrived] == await pipeline.outbox_event_ids(db)
+    info = await event_stream.client.jetstream().stream_info(event_stream.name)
+    interleaved = interleaving[0].interleaved
+    assert info.state.messages == writers.total() + sent_by_foreigner + interleaved
+    # An interleaved message cuts a batch short unless it lands just before a batch's first
+    # event (which expects nothing); the free-running writer may add more.
+    assert interleaved >= 10
+    assert conflicts() - conflicts_before >= interleaved // 2
+
+
+@pytest.mark.parametrize("foreign_message_after_them", [False, True])
+async def test_rows_a_crashed_leader_stored_but_never_marked_are_drained_without_copies(
+    make_relay: RelayFactory,
+    writers: pipeline.Writers,
+    event_stream: pipeline.EventStream,
+    nats_server: servers.NatsServer,
+    db: database.Database,
+    foreign_message_after_them: bool,
+) -> None:
+    await writers.write_concurrently(writers=4, transactions=50)  # about 400 events
+    # The crashed leader had stored rows 0-199 and marked rows 0-49 before it died.
+    client = await connection.connect(nats_server.url, name="test-crashed-leader")
+    try:
+        rows = await db.fetch(
+            "first_rows",
+            "SELECT seq, event_id, subject, payload, headers FROM outbox ORDER BY seq LIMIT 200",
+        )
+        crashed = publisher.JetStreamPublisher(client, stream=event_stream.name)
+        outcome = await crashed.publish_in_order([outbox_relay._outbound(row) for row in rows])
+        assert outcome == ports.PublishOutcome(200)
+        if foreign_message_after_them:
+            subject = events.subject_for("guild", FOREIGN_SCOPE, "CHANNEL_PINS_UPDATE")
+            await client.jetstream().publish(subject, b"{}")
+    finally:
+        await client.close()
+    await db.fetch(
+        "mark_first_rows",
+        "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+        [row["seq"] for row in rows[:50]],
+    )
+    conflicts_before = conflicts()
+
+    relay = await make_relay(batch_size=64)
+    await event_stream.wait_until_published(relay, expected=writers.total())
+
+    arrived = await our_events(event_stream)
+    pipeline.assert_exactly_once_in_commit_order(writers, arrived)
+    assert [e.id for e in arrived] == await pipeline.outbox_event_ids(db)
+    # Duplicates pass before any expectation: only a message in between costs a retry.
+    assert (conflicts() > conflicts_before) == foreign_message_after_them
+
+
+async def test_a_relay_publishing_one_event_per_round_trip_keeps_the_same_guarantees(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    relay = await make_relay(max_in_flight=1)
+    await writers.write_concurrently(writers=4, transactions=30, roll_back_every=5)
+
+    await event_stream.wait_until_published(relay, expected=writers.total())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
