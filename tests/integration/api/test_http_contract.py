@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
+import re
 
+import asyncpg
+from fastapi.routing import APIRoute
+
+from gochat.api.routers import ROUTERS
 from tests.integration.api.conftest import Api, error_of
 
 
@@ -85,3 +89,19 @@ async def test_openapi_documents_every_route_and_the_error_envelope(api: Api) ->
         assert path in paths
     create = paths["/channels/{channel_id}/messages"]["post"]
     assert {"401", "403", "404", "422", "429"} <= set(create["responses"])
+
+
+def test_no_route_of_one_router_matches_a_path_of_another() -> None:
+    """ROUTERS is ordered busiest first, for speed: safe only while no request could match
+    routes of two routers (then the order would decide which one serves it)."""
+    routes = [
+        (index, route)
+        for index, router in enumerate(ROUTERS)
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    ]
+    for index, route in routes:
+        example = re.sub(r"\{[^}]+\}", "123", route.path)
+        for other_index, other in routes:
+            if other_index != index and route.methods & other.methods:
+                assert not other.path_regex.match(example), (route.path, other.path)
