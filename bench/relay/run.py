@@ -1,0 +1,233 @@
+"""The outbox relay's drain time: N committed outbox rows to JetStream, one PubAck in flight
+(the publishing before ordered batches) against a window of 256, on real PostgreSQL and NATS.
+
+    .venv/bin/python -m bench.relay.run                  # 20,000 rows over 50 scopes, 3 reps
+    .venv/bin/python -m bench.relay.run --smoke          # 2,000 rows, 1 rep
+
+Variants: `before` is the adapter as it was before ordered batches (one `js.publish` per
+event, each awaited: bench/relay/before.py), `window-1` the new adapter with one PubAck in
+flight, `window-256` the new default. Each repetition runs every variant (order alternating),
+each on a freshly filled outbox and an empty stream, timing from the relay's start until the
+stream holds every row and the outbox has none unpublished. A second section repeats it (with
+fewer rows) while a CPU hog shares the relay's event loop (a task that busy-waits `--hog-ms`
+and yields, again and again), as inside a loaded API process, where every event-loop turn the
+relay waits for comes after a slice of request handling.
+Writes bench/results/relay-<date>[-<label>].json; quote the medians and the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import statistics
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from nats.aio import client as nats_client
+
+from bench.api import platform_setup
+from bench.relay import before
+from gochat import ports
+from gochat.adapters.nats import connection, publisher, stream
+from gochat.adapters.postgres import database, migrations, outbox, outbox_relay
+from gochat.core import events, ids
+from gochat.embedded import nats, postgres, process
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+STREAM = "GOCHAT_EVENTS"
+VARIANTS = ("before", "window-1", "window-256")
+
+
+def say(text: str) -> None:
+    print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", flush=True)
+
+
+@contextlib.contextmanager
+def servers(root: Path) -> Iterator[tuple[postgres.EmbeddedPostgres, nats.EmbeddedNats]]:
+    pg = postgres.EmbeddedPostgres(data_dir=root / "pg", port=process.free_port())
+    js = nats.EmbeddedNats(data_dir=root / "nats", port=process.free_port())
+    pg.start()
+    try:
+        js.start()
+        try:
+            yield pg, js
+        finally:
+            js.stop()
+    finally:
+        pg.stop()
+
+
+async def fill_outbox(db: database.Database, *, rows: int, scopes: int) -> None:
+    """`rows` events over `scopes` guilds, committed 100 per transaction by 8 writers."""
+    snowflakes = ids.SnowflakeGenerator(3)
+
+    async def writer(first: int) -> None:
+        for start in range(first, rows, 800):
+            batch = [
+                events.build(
+                    "CHANNEL_PINS_UPDATE",
+                    events.PinsUpdated(channel_id=n % scopes + 1, message_id=n + 1, pinned=True),
+                    event_id=snowflakes.next_id(),
+                    scope="guild",
+                    scope_id=n % scopes + 1,
+                    guild_id=n % scopes + 1,
+                )
+                for n in range(start, min(start + 100, rows))
+            ]
+            async with db.transaction("bench_fill_outbox") as conn:
+                await outbox.append(conn, batch)
+
+    await asyncio.gather(*(writer(first) for first in range(0, 800, 100)))
+
+
+@contextlib.asynccontextmanager
+async def cpu_hog(busy_ms: float) -> AsyncIterator[None]:
+    """Keeps the event loop busy `busy_ms` per turn, as request handling would."""
+    stop = asyncio.Event()
+
+    async def hog() -> None:
+        while not stop.is_set():
+            until = time.perf_counter() + busy_ms / 1000
+            while time.perf_counter() < until:
+                pass
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(hog()) if busy_ms > 0 else None
+    try:
+        yield
+    finally:
+        stop.set()
+        if task is not None:
+            await task
+
+
+async def drain_once(
+    pg: postgres.EmbeddedPostgres, js_server: nats.EmbeddedNats, *, variant: str, rows: int,
+    scopes: int, hog_ms: float,
+) -> dict[str, Any]:  # fmt: skip
+    db = await database.Database.connect(pg.dsn, service="bench-relay", max_size=10)
+    client = await connection.connect(js_server.url, name="bench-relay")
+    try:
+        await db.fetch("bench_reset", "TRUNCATE outbox")
+        await fill_outbox(db, rows=rows, scopes=scopes)
+        js = client.jetstream()
+        with contextlib.suppress(Exception):
+            await js.delete_stream(STREAM)
+        await stream.ensure_stream(js, STREAM)
+        relay = outbox_relay.OutboxRelay(
+            dsn=pg.dsn,
+            database=db,
+            publisher=publisher_for(variant, client),
+            poll_seconds=0.05,
+        )
+        async with cpu_hog(hog_ms):
+            started = time.perf_counter()
+            await relay.start()
+            while True:  # the stream's count, not our metrics: what consumers see
+                if (await js.stream_info(STREAM)).state.messages >= rows:
+                    break
+                await asyncio.sleep(0.02)
+            seconds = time.perf_counter() - started
+        await relay.stop()  # after the last UPDATE
+        lag = await relay.lag()
+        stored = (await js.stream_info(STREAM)).state.messages
+        assert stored == rows and lag.unpublished == 0, (stored, lag)
+        return {"variant": variant, "seconds": seconds, "events_per_s": rows / seconds}
+    finally:
+        await client.close()
+        await db.close()
+
+
+async def section(
+    pg: postgres.EmbeddedPostgres, js_server: nats.EmbeddedNats, *, rows: int, scopes: int,
+    repetitions: int, hog_ms: float,
+) -> dict[str, Any]:  # fmt: skip
+    runs: list[dict[str, Any]] = []
+    for repetition in range(repetitions):
+        order = VARIANTS if repetition % 2 == 0 else tuple(reversed(VARIANTS))
+        for variant in order:
+            run = await drain_once(
+                pg, js_server, variant=variant, rows=rows, scopes=scopes, hog_ms=hog_ms
+            )
+            say(f"hog {hog_ms} ms, {variant}: {run['seconds']:.2f} s")
+            runs.append({"repetition": repetition, **run})
+    medians = {
+        variant: statistics.median(r["seconds"] for r in runs if r["variant"] == variant)
+        for variant in VARIANTS
+    }
+    return {
+        "rows": rows,
+        "scopes": scopes,
+        "hog_ms_per_turn": hog_ms,
+        "runs": runs,
+        "median_seconds": medians,
+        "median_events_per_s": {variant: rows / m for variant, m in medians.items()},
+        "speedup_vs_before": medians["before"] / medians["window-256"],
+        "speedup_vs_window_1": medians["window-1"] / medians["window-256"],
+    }
+
+
+def publisher_for(variant: str, client: nats_client.Client) -> ports.EventPublisher:
+    if variant == "before":
+        return before.PublisherBeforeBatches(client, stream=STREAM)
+    window = int(variant.removeprefix("window-"))
+    return publisher.JetStreamPublisher(client, stream=STREAM, max_in_flight=window)
+
+
+async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
+    with servers(root) as (pg, js_server):
+        await migrations.apply(pg.dsn, migrations.default_directory())
+        result: dict[str, Any] = {
+            "started": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": platform_setup.machine(root),
+            "postgres": await platform_setup.postgres_settings(pg.dsn),
+            "batch_size": 256,
+        }
+        result["idle_loop"] = await section(
+            pg, js_server, rows=args.rows, scopes=args.scopes, repetitions=args.repetitions,
+            hog_ms=0,
+        )  # fmt: skip
+        result["busy_loop"] = await section(
+            pg, js_server, rows=args.hog_rows, scopes=args.scopes,
+            repetitions=args.repetitions, hog_ms=args.hog_ms,
+        )  # fmt: skip
+        return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--hog-rows", type=int, default=2_000)
+    parser.add_argument("--scopes", type=int, default=50)
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--hog-ms", type=float, default=2.0)
+    parser.add_argument("--smoke", action="store_true")
+    parser.add_argument("--label", default="")
+    args = parser.parse_args()
+    # Each run closes its connection on purpose; the client's "reconnecting" warning is noise.
+    logging.getLogger("gochat.adapters.nats.connection").setLevel(logging.ERROR)
+    if args.smoke:
+        args.rows, args.hog_rows, args.repetitions = 2_000, 300, 1
+    with tempfile.TemporaryDirectory(prefix="gochat-bench-relay-") as root:
+        result = asyncio.run(measure(args, Path(root)))
+    label = f"-{args.label}" if args.label else ""
+    out = RESULTS / f"relay-{datetime.now(UTC):%Y-%m-%d}{label}.json"
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    for name in ("idle_loop", "busy_loop"):
+        s = result[name]
+        say(
+            f"{name}: medians {s['median_seconds']} s, window-256 is "
+            f"{s['speedup_vs_before']:.1f}x before, {s['speedup_vs_window_1']:.1f}x window-1"
+        )
+    say(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
