@@ -46,7 +46,8 @@ def draw(result: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(18, 10))
     (rate, p50, p99), (api_cpu, pg_cpu, cpu) = axes
     names = list(result["variants"])
-    earlier = [":", "-.", "--"][-(len(names) - 1) :] if len(names) > 1 else []
+    # The last variant solid, the earlier ones cycling through the other styles.
+    earlier = [(":", "-.", "--")[i % 3] for i in range(len(names) - 1)]
     styles = [*earlier, "-"]
     for name, style in zip(names, styles, strict=True):
         suffix = "" if len(names) == 1 else f" ({name})"
