@@ -1,5 +1,6 @@
-"""What one gateway process knows about one guild to filter dispatches: roles, channel
-overwrites, the roles of its locally connected members, and who may view each channel.
+"""What one gateway process knows about one guild to filter dispatches: roles, channels (their
+overwrites, and the channel objects themselves, to announce a channel a member comes to see),
+the roles of its locally connected members, and who may view each channel.
 
 The state is loaded once from PostgreSQL and then kept current by applying the guild's events in
 stream order (every change that matters for access arrives as an event carrying the full new
@@ -48,6 +49,7 @@ class GuildState:
         "_guild_perms",
         "_viewers",
         "backlog",
+        "channels",
         "guild_id",
         "loading",
         "members",
@@ -62,6 +64,7 @@ class GuildState:
         self.owner_id = 0
         self.roles: dict[int, permissions.Role] = {}
         self.overwrites: dict[int, list[permissions.Overwrite]] = {}
+        self.channels: dict[int, dict[str, Any]] = {}  # channel id -> its JSON payload
         # Role ids of members with a session on this process; None while being loaded.
         self.members: dict[int, tuple[int, ...] | None] = {}
         self.sessions: set[Session] = set()
@@ -71,15 +74,12 @@ class GuildState:
         self._guild_perms: dict[int, int] = {}
 
     def load(
-        self,
-        *,
-        owner_id: int,
-        roles: Iterable[schemas.Role],
-        overwrites: dict[int, list[permissions.Overwrite]],
+        self, *, owner_id: int, roles: Iterable[schemas.Role], channels: Iterable[schemas.Channel]
     ) -> None:
         self.owner_id = owner_id
         self.roles = {r.id: permissions.Role(r.id, int(r.permissions), r.position) for r in roles}
-        self.overwrites = overwrites
+        for channel in channels:
+            _channel_put(self, channel.model_dump(mode="json"))
         self.loading = False
         self.invalidate()
 
@@ -152,6 +152,22 @@ class GuildState:
         if handler is not None:
             handler(self, event.data)
             self.invalidate()
+        elif event.type == "MESSAGE_CREATE":  # kept so a CHANNEL_CREATE we send is current
+            channel = self.channels.get(event.channel_id or 0)
+            if channel is not None:
+                channel["last_message_id"] = event.data["id"]
+
+    def visible_channels(self, user_id: int) -> set[int]:
+        """The channels `user_id` (a local member) may view now."""
+        member = self.member_context(user_id)
+        if member is None:
+            return set()
+        view = Permission.VIEW_CHANNEL
+        return {
+            channel_id
+            for channel_id, overwrites in self.overwrites.items()
+            if permissions.effective_permissions(member, overwrites) & view
+        }
 
 
 def _guild_update(state: GuildState, data: dict[str, Any]) -> None:
@@ -172,7 +188,9 @@ def _role_delete(state: GuildState, data: dict[str, Any]) -> None:
 
 
 def _channel_put(state: GuildState, data: dict[str, Any]) -> None:
-    state.overwrites[int(data["id"])] = [
+    channel_id = int(data["id"])
+    state.channels[channel_id] = dict(data)  # a copy: last_message_id is kept current in it
+    state.overwrites[channel_id] = [
         permissions.Overwrite(int(o["id"]), o["type"], int(o["allow"]), int(o["deny"]))
         for o in data.get("overwrites", [])
     ]
@@ -180,6 +198,7 @@ def _channel_put(state: GuildState, data: dict[str, Any]) -> None:
 
 def _channel_delete(state: GuildState, data: dict[str, Any]) -> None:
     state.overwrites.pop(int(data["id"]), None)
+    state.channels.pop(int(data["id"]), None)
 
 
 def _member_put(state: GuildState, data: dict[str, Any]) -> None:

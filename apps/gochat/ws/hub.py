@@ -20,7 +20,7 @@ import prometheus_client
 
 from gochat.adapters.postgres.directory import Directory
 from gochat.core import events
-from gochat.ws import metrics, protocol
+from gochat.ws import metrics, protocol, visibility
 from gochat.ws import session as session_module
 from gochat.ws.guild_state import AUDIENCE_BEFORE_APPLY, GuildState
 from gochat.ws.session import Session, State
@@ -103,7 +103,7 @@ class Hub:
                 async with self._directory.read("ws_load_guild") as tx:
                     guild = await tx.get_guild(state.guild_id)
                     roles = await tx.list_roles(state.guild_id)
-                    overwrites = await tx.guild_overwrites(state.guild_id)
+                    channels = await tx.list_channels(state.guild_id)
             except BaseException:
                 # Forget the half-loaded guild (its backlog too): the next attach retries.
                 if self.guilds.get(state.guild_id) is state:
@@ -111,7 +111,7 @@ class Hub:
                 for session in state.sessions:
                     session.guild_ids.discard(state.guild_id)
                 raise
-            state.load(owner_id=guild.owner_id if guild else 0, roles=roles, overwrites=overwrites)
+            state.load(owner_id=guild.owner_id if guild else 0, roles=roles, channels=channels)
             backlog, state.backlog = state.backlog, []
             for seq, event in backlog:
                 self._deliver_guild(state, event, seq)
@@ -197,6 +197,7 @@ class Hub:
         state.invalidate()
 
     def _deliver_guild(self, state: GuildState, event: events.Event, seq: int | None) -> None:
+        seen_before: dict[int, set[int]] = {}
         if seq is None:
             audience: Sequence[Session] = state.audience(event)
             sender = event.data.get("user_id")
@@ -210,11 +211,19 @@ class Hub:
             state.apply(event)
             audience = state.audience(event)
             self._channel_hidden(could_view.difference(audience), event, seq)
+            audience = self._channel_revealed(audience, could_view, event, seq)
+        elif event.type in visibility.ACCESS_EVENTS:
+            seen_before = visibility.visible_before(state, visibility.affected_users(state, event))
+            state.apply(event)
+            audience = state.audience(event)
         else:
             state.apply(event)
             audience = state.audience(event)
         if audience:
             self._send(audience, event, seq)
+        if seen_before:  # after the change itself, as a client would expect
+            for sessions, head, derived_type in visibility.channel_changes(state, seen_before):
+                self._push(sessions, head, derived_type, seq)
         if event.type == "GUILD_MEMBER_REMOVE" and seq is not None:
             user_id = int(event.data["user_id"])
             for session in [s for s in state.sessions if s.user_id == user_id]:
@@ -230,6 +239,22 @@ class Hub:
             gone = events.ChannelDeleted(id=int(event.data["id"]), guild_id=event.guild_id)
             head = protocol.dispatch_head("CHANNEL_DELETE", protocol.model_json(gone))
             self._push(lost, head, "CHANNEL_DELETE", seq)
+
+    def _channel_revealed(
+        self,
+        audience: Sequence[Session],
+        could_view: set[Session],
+        event: events.Event,
+        seq: int | None,
+    ) -> Sequence[Session]:
+        """Who can newly view an updated channel sees it arrive, as if it were created; returns
+        the rest of the audience (they get the update)."""
+        revealed = [s for s in audience if s not in could_view]
+        if not revealed:
+            return audience
+        head = protocol.dispatch_head("CHANNEL_CREATE", orjson.dumps(event.data))
+        self._push(revealed, head, "CHANNEL_CREATE", seq)
+        return [s for s in audience if s in could_view]
 
     def _send(self, audience: Iterable[Session], event: events.Event, seq: int | None) -> None:
         head = protocol.dispatch_head(event.type, orjson.dumps(event.data))

@@ -264,6 +264,61 @@ class World:
             )
         )
 
+    async def guild_event(self, event_type: str, payload: Any, **routing: Any) -> int:
+        """Publish a guild-scoped event the way the API's outbox would."""
+        return await self.publish(
+            events.build(
+                event_type, payload, event_id=next_id(), scope="guild", scope_id=self.guild_id,
+                guild_id=self.guild_id, **routing,
+            )
+        )  # fmt: skip
+
+    async def create_role(self, *, permissions_bits: int, name: str = "staff") -> int:
+        role_id = next_id()
+        async with self.tx() as tx:
+            role = await tx.insert_role(
+                role_id=role_id, guild_id=self.guild_id, name=name,
+                permissions=permissions_bits, position=1,
+            )  # fmt: skip
+        await self.guild_event("GUILD_ROLE_CREATE", role)
+        return role_id
+
+    async def set_role_permissions(self, role_id: int, permissions_bits: int) -> None:
+        async with self.tx() as tx:
+            role = await tx.update_role(role_id, {"permissions": permissions_bits})
+        await self.guild_event("GUILD_ROLE_UPDATE", role)
+
+    async def delete_role(self, role_id: int) -> None:
+        async with self.tx() as tx:
+            await tx.delete_role(self.guild_id, role_id)
+        await self.guild_event(
+            "GUILD_ROLE_DELETE", events.RoleDeleted(guild_id=self.guild_id, role_id=role_id)
+        )
+
+    async def set_roles(self, member: Member, role_ids: list[int]) -> None:
+        async with self.tx() as tx:
+            updated = await tx.update_member(
+                self.guild_id, member.user_id, nick=None, set_nick=False, role_ids=role_ids
+            )
+        assert updated is not None
+        await self.guild_event("GUILD_MEMBER_UPDATE", updated)
+
+    async def role_only_channel(self, role_id: int, name: str = "staff-room") -> int:
+        """A channel @everyone may not view and `role_id` may, announced as created."""
+        channel_id = await self.create_channel(name)
+        view = int(permissions.Permission.VIEW_CHANNEL)
+        async with self.tx() as tx:
+            await tx.put_overwrite(
+                channel_id=channel_id, target_id=self.guild_id, target_type="role",
+                allow=0, deny=view,
+            )  # fmt: skip
+            await tx.put_overwrite(
+                channel_id=channel_id, target_id=role_id, target_type="role", allow=view, deny=0
+            )
+        channel = await self.channel(channel_id)
+        await self.guild_event("CHANNEL_CREATE", channel, channel_id=channel_id)
+        return channel_id
+
     async def kick(self, member: Member) -> None:
         async with self.tx() as tx:
             await tx.delete_member(self.guild_id, member.user_id)

@@ -62,6 +62,19 @@ class FakeTx:
     async def guild_overwrites(self, guild_id: int) -> dict[int, list[permissions.Overwrite]]:
         return {k: list(v) for k, v in self.overwrites.items()}
 
+    async def list_channels(self, guild_id: int) -> list[schemas.Channel]:
+        return [
+            schemas.Channel(
+                id=channel_id,
+                type="text",
+                guild_id=guild_id,
+                name=f"c{channel_id}",
+                created_at=NOW,
+                overwrites=[_overwrite(o) for o in overwrites],
+            )
+            for channel_id, overwrites in self.overwrites.items()
+        ]
+
     async def get_member(self, guild_id: int, user_id: int) -> schemas.Member | None:
         if user_id not in self.members:
             return None
@@ -69,6 +82,15 @@ class FakeTx:
         return schemas.Member(
             guild_id=guild_id, user=user, role_ids=self.members[user_id], joined_at=NOW
         )
+
+
+def _overwrite(overwrite: permissions.Overwrite) -> schemas.Overwrite:
+    return schemas.Overwrite(
+        id=overwrite.target_id,
+        type="role" if overwrite.target_type == "role" else "member",
+        allow=overwrite.allow,
+        deny=overwrite.deny,
+    )
 
 
 class FakeDirectory:

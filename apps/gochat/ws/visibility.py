@@ -1,0 +1,92 @@
+"""Channels coming into or going out of a member's view because of a guild change that is not
+about the channel itself: a role's permissions, a member's roles, the guild's owner.
+
+The hub asks `affected_users` before applying such an event (only those users' access can
+change, and an unchanged permission set or role list affects nobody), their `visible_channels`
+before and after, and sends what `channel_changes` returns: CHANNEL_DELETE for each channel lost
+and CHANNEL_CREATE (the full channel, as GuildState keeps it) for each channel gained, the way a
+client would have seen them had the channels themselves been deleted or created.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+import orjson
+
+from gochat.core import events
+from gochat.ws import protocol
+from gochat.ws.guild_state import GuildState
+
+if TYPE_CHECKING:
+    from gochat.ws.session import Session
+
+ACCESS_EVENTS = frozenset(
+    {"GUILD_ROLE_UPDATE", "GUILD_ROLE_DELETE", "GUILD_MEMBER_UPDATE", "GUILD_UPDATE"}
+)
+
+
+def affected_users(state: GuildState, event: events.Event) -> list[int]:
+    """Local members (roles known) whose channel access `event` may change; ask before it is
+    applied."""
+    data = event.data
+    if event.type == "GUILD_MEMBER_UPDATE":
+        user_id = int(data["user"]["id"])
+        old = state.members.get(user_id)
+        changed = old is not None and set(old) != {int(r) for r in data.get("role_ids", [])}
+        return [user_id] if changed else []
+    if event.type == "GUILD_UPDATE":
+        new_owner = int(data["owner_id"])
+        if new_owner == state.owner_id:
+            return []
+        return [u for u in (state.owner_id, new_owner) if state.members.get(u) is not None]
+    if event.type == "GUILD_ROLE_UPDATE":
+        role_id = int(data["id"])
+        old_role = state.roles.get(role_id)
+        if old_role is not None and old_role.permissions == int(data["permissions"]):
+            return []  # a new name, colour or position: nobody's access changes
+    else:  # GUILD_ROLE_DELETE
+        role_id = int(data["role_id"])
+    if role_id == state.guild_id:  # @everyone: every member
+        return [u for u, roles in state.members.items() if roles is not None]
+    return [u for u, roles in state.members.items() if roles and role_id in roles]
+
+
+def channel_changes(
+    state: GuildState, before: dict[int, set[int]]
+) -> Iterator[tuple[list[Session], bytes, str]]:
+    """(sessions, dispatch head, event type) for every channel that left or entered the view
+    of a user in `before` (user -> channels visible before the change), now that the change is
+    applied. Heads are built once per channel."""
+    local: dict[int, list[Session]] = {}
+    for session in state.sessions:
+        if session.user_id in before:
+            local.setdefault(session.user_id, []).append(session)
+    heads: dict[tuple[str, int], bytes] = {}
+    for user_id, was in before.items():
+        sessions = local.get(user_id)
+        if not sessions:
+            continue
+        now = state.visible_channels(user_id)
+        for event_type, channel_ids in (
+            ("CHANNEL_DELETE", was - now),
+            ("CHANNEL_CREATE", now - was),
+        ):
+            for channel_id in sorted(channel_ids):
+                key = (event_type, channel_id)
+                head = heads.get(key)
+                if head is None:
+                    head = heads[key] = _head(state, event_type, channel_id)
+                yield sessions, head, event_type
+
+
+def _head(state: GuildState, event_type: str, channel_id: int) -> bytes:
+    if event_type == "CHANNEL_DELETE":
+        gone = events.ChannelDeleted(id=channel_id, guild_id=state.guild_id)
+        return protocol.dispatch_head(event_type, protocol.model_json(gone))
+    return protocol.dispatch_head(event_type, orjson.dumps(state.channels[channel_id]))
+
+
+def visible_before(state: GuildState, user_ids: Iterable[int]) -> dict[int, set[int]]:
+    return {user_id: state.visible_channels(user_id) for user_id in user_ids}
