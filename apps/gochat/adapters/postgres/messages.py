@@ -30,6 +30,9 @@ _COLUMNS = """id, channel_id, guild_id, author_id, content, created_at, nonce, r
 # read states (acknowledging a channel locks one and then the user's outbox scope), then the
 # outbox scope lock. Each later step is gated on the earlier ones having run to the end: an
 # unreferenced data-modifying CTE would run last, after the scope lock.
+_COUNT_MENTIONS = read_states.count_mentions_cte(
+    name="mentioned", readers="$11", source="inserted", gate="bump_done"
+)
 _INSERT = f"""
 WITH inserted AS (
     INSERT INTO messages ({_COLUMNS})
@@ -42,8 +45,7 @@ bumped AS (
       AND (channels.last_message_id IS NULL OR channels.last_message_id < inserted.id)
     RETURNING channels.id),
 bump_done AS (SELECT count(*) FROM bumped),
-{read_states.count_mentions_cte(
-    name="mentioned", readers="$11", source="inserted", gate="bump_done")},
+{_COUNT_MENTIONS},
 mentions_done AS (SELECT count(*) FROM mentioned),
 {outbox.queue_ctes(first=12, gate="inserted, bump_done, mentions_done")}
 SELECT (SELECT count(*) FROM inserted) AS inserted, {outbox.WAKE_RELAY} AS queued"""
