@@ -59,3 +59,23 @@ async def test_workers_report_connections_summed_over_the_pod(world, gateways):
         for _ in range(4):  # whichever worker answers, the figure is the pod's
             text = (await http.get(f"{gateway.http}/metrics")).text
             assert "gochat_ws_connections 6.0" in text
+
+
+async def test_a_gateway_on_plain_asyncio_delivers_resumes_and_drains(world, gateways):
+    gateway = gateways("--loop", "asyncio")  # the other tests run on the default, uvloop
+    owner = await world.user()
+    await world.create_guild(owner)
+    channel_id = await world.create_channel()
+    client = await GatewayClient.connect(gateway.url)
+    await client.identify(owner.token)
+    await world.post(channel_id, owner, "one")
+    assert (await client.wait_for("MESSAGE_CREATE")).d["content"] == "one"
+    session_id, seq = client.session_id, client.seq
+    await client.abort()
+    await world.post(channel_id, owner, "two")
+    again = await GatewayClient.connect(gateway.url)
+    replayed = await again.resume(owner.token, session_id, seq)
+    assert [e.d["content"] for e in replayed if e.t == "MESSAGE_CREATE"] == ["two"]
+    assert [e.s for e in replayed] == list(range(seq + 1, seq + 1 + len(replayed)))
+    gateway.terminate()
+    assert (await again.wait_closed(timeout=20))[0] == 4013
