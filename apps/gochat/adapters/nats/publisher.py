@@ -76,10 +76,8 @@ class JetStreamPublisher:
                 previous = events[position - 1].msg_id if position else None
                 try:
                     in_flight.append(await self._send(event, after=previous))
-                except (
-                    Exception
-                ) as exc:  # not sent (too big, connection closed): later ones neither
-                    stopped_sending = exc
+                except Exception as exc:
+                    stopped_sending = exc  # not sent (too big, connection closed), nor the rest
                     break
             while in_flight:
                 await self._acked(in_flight.popleft())
