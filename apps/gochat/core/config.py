@@ -49,8 +49,9 @@ class ServiceConfig(BaseModel):
     pg_pool_max: int = Field(10, ge=1, le=500)
     event_loop: Literal["uvloop", "asyncio"] = Field(
         "uvloop",
-        description="Event loop of the HTTP server: uvloop (libuv, less CPU per request; "
-        "bench/api/FINDINGS.md) or the standard library's asyncio.",
+        description="Event loop of the service: uvloop (libuv: less CPU per request and per "
+        "gateway delivery; bench/api/FINDINGS.md, bench/ws/FINDINGS.md) or the standard "
+        "library's asyncio.",
     )
 
 

@@ -83,8 +83,11 @@ def run_workers(
     count: int,
     worker_args: list[str],
     env_for: Callable[[int], dict[str, str]] = lambda index: {},
+    grace_seconds: float | None = None,
 ) -> int:
-    """Supervise `count` processes of `gochat <service> <worker_args>` sharing `cfg.port`."""
+    """Supervise `count` processes of `gochat <service> <worker_args>` sharing `cfg.port`;
+    a worker still running `grace_seconds` (default: the config's shutdown grace) after it was
+    asked to stop is killed."""
     logs.setup_logging(service=service, level=cfg.log_level, fmt=cfg.log_format)
     return workers.supervise(
         service=service,
@@ -92,7 +95,7 @@ def run_workers(
         command=[sys.executable, "-m", "gochat", service, *worker_args],
         host=cfg.host,
         port=cfg.port,
-        grace_seconds=cfg.shutdown_grace_seconds,
+        grace_seconds=cfg.shutdown_grace_seconds if grace_seconds is None else grace_seconds,
         env_for=env_for,
     )
 

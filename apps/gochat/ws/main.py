@@ -1,23 +1,17 @@
 """`gochat ws [--workers N]`: the WebSocket gateway (default port 8082).
 
-With `--workers N` the command starts N gateway processes that share the port (SO_REUSEPORT:
-the kernel spreads new connections over them) and forwards SIGTERM/SIGINT to each, so every
-worker drains its own clients. Each worker is a full gateway: sessions live in JetStream KV, so
-a client may resume on any worker of any pod.
+With `--workers N` the command supervises N gateway processes that share the port (SO_REUSEPORT:
+the kernel spreads new connections over them; core/workers.py: signals forwarded once, a worker
+that dies stops the service, no orphans), so every worker drains its own clients. Each worker
+is a full gateway: sessions live in JetStream KV, so a client may resume on any worker of any
+pod.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import shutil
-import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Callable
-from types import FrameType
 
 from gochat.core import config, logs, server, tracing
 from gochat.ws import app
@@ -59,7 +53,7 @@ def main(argv: list[str]) -> int:
     if workers < 1:
         parser.error("--workers must be at least 1")
     if workers > 1:
-        return _supervise(workers, argv)
+        return _supervise(cfg, workers, argv)
     logs.setup_logging(service="ws", level=cfg.log_level, fmt=cfg.log_format)
     tracing.setup_tracing(service="ws", otlp_endpoint=cfg.otlp_endpoint)
     with asyncio.Runner(loop_factory=_loop_factory(args.loop or cfg.event_loop)) as runner:
@@ -75,7 +69,7 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
     return None  # asyncio's default
 
 
-def _supervise(workers: int, argv: list[str]) -> int:
+def _supervise(cfg: config.WsConfig, workers: int, argv: list[str]) -> int:
     rest: list[str] = []
     skip_value = False
     for arg in argv:  # every option but --workers goes to the workers
@@ -85,20 +79,11 @@ def _supervise(workers: int, argv: list[str]) -> int:
             skip_value = True
         elif not arg.startswith("--workers="):
             rest.append(arg)
-    metrics_dir = tempfile.mkdtemp(prefix="gochat-ws-metrics-")
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir}
-    children = [
-        subprocess.Popen([sys.executable, "-m", "gochat", "ws", *rest, "--workers", "1"], env=env)
-        for _ in range(workers)
-    ]
-
-    def forward(signum: int, _: FrameType | None) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signum)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    codes = [child.wait() for child in children]
-    shutil.rmtree(metrics_dir, ignore_errors=True)
-    return max(codes)
+    # A draining worker spreads its clients' RECONNECTs over the drain window, then finishes.
+    return server.run_workers(
+        service="ws",
+        cfg=cfg,
+        count=workers,
+        worker_args=[*rest, "--workers", "1"],
+        grace_seconds=cfg.drain_window_seconds + cfg.shutdown_grace_seconds,
+    )
