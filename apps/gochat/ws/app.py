@@ -115,14 +115,16 @@ class GatewayProcess:
     async def _read_stream(self) -> None:
         while True:
             try:
-                async for seq, event in self.feed.live(after=self.hub.position):
-                    self.hub.handle(seq, event)
-                    await self.hub.settle()
+                await self.feed.follow(after=self.hub.position, handler=self._on_stream_event)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("event stream reader failed; restarting")
                 await asyncio.sleep(1)
+
+    async def _on_stream_event(self, seq: int, event: events.Event | None) -> None:
+        self.hub.handle(seq, event)
+        await self.hub.settle()
 
     async def _tick(self) -> None:
         beats = 0
