@@ -56,8 +56,16 @@ class DuplicateNonce(Exception):
 class MessageStore(Protocol):
     """Channel timelines. Ids are snowflakes, so id order is time order."""
 
-    async def create(self, message: MessageRecord, *, events: Sequence[Event]) -> None:
-        """Store a new message; raises DuplicateNonce when (channel, author, nonce) exists."""
+    async def create(
+        self,
+        message: MessageRecord,
+        *,
+        events: Sequence[Event],
+        mention_reader_ids: Sequence[int] = (),
+    ) -> None:
+        """Store a new message; raises DuplicateNonce when (channel, author, nonce) exists.
+        Each of `mention_reader_ids` gets one more unread mention in the channel's read state
+        if and only if the message is new (a nonce retry counts nothing)."""
 
     async def get(self, channel_id: int, message_id: int) -> MessageRecord | None: ...
 
