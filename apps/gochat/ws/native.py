@@ -85,6 +85,7 @@ class NativeConnection(asyncio.Protocol):
         self._buffer = self._frames(buffer)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._closing = True  # nothing can be written any more
         if self._timer is not None:
             self._timer.cancel()
         if self.session is not None:
@@ -101,12 +102,15 @@ class NativeConnection(asyncio.Protocol):
     # --- session.Transport ---------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self._closing:
+        # is_closing(): the peer may have gone (or we aborted) before connection_lost runs;
+        # uvloop raises on a write to a closed transport where asyncio only ignores it.
+        if self.transport is not None and not self._closing and not self.transport.is_closing():
             self.transport.write(data)
 
     def close(self, code: int, reason: str) -> None:
         """Send a close frame and close the TCP connection once the buffer is written."""
-        if self.transport is None or self._closing:
+        if self.transport is None or self._closing or self.transport.is_closing():
+            self._closing = True
             return
         self.transport.write(_close_frame(code, reason.encode()))
         self._closing = True

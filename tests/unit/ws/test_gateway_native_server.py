@@ -104,3 +104,27 @@ async def test_unmasked_client_frames_close_the_connection(server) -> None:
     closing = await reader.read(100)
     assert closing[0] == 0x88 and int.from_bytes(closing[2:4], "big") == 1002
     writer.close()
+
+
+class _GoneTransport:
+    """Like uvloop's transport once the peer is gone: every write raises."""
+
+    def is_closing(self) -> bool:
+        return True
+
+    def write(self, data: bytes) -> None:
+        raise RuntimeError("unable to perform operation on a closed transport")
+
+    def close(self) -> None:
+        raise RuntimeError("unable to perform operation on a closed transport")
+
+
+def test_writing_to_a_connection_whose_peer_went_is_a_no_op() -> None:
+    # A flush or a detach may still write to a session between the socket closing and
+    # connection_lost: under uvloop that write raised and the detach never stored the
+    # resume record.
+    conn = native.NativeConnection(Recorder(), _route)
+    conn.transport = _GoneTransport()  # type: ignore[assignment]
+    conn.write(b"frame")
+    conn.close(1000, "bye")
+    conn.write(b"after close")
