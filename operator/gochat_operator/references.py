@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import dataclasses
 import hashlib
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pydantic
@@ -83,6 +84,18 @@ class SecretCache:
         # (namespace, name, resourceVersion) of Secrets we created: their ADDED event is our
         # own write coming back, not news.
         self.own_writes: set[tuple[str, str, str]] = set()
+        # Secrets being created right now: the watch may deliver their ADDED event before the
+        # create call returns the resourceVersion, and that echo is no news either.
+        self.creating: set[tuple[str, str]] = set()
+        self.early_echoes: set[tuple[str, str, str]] = set()
+
+    @contextlib.contextmanager
+    def creating_secret(self, namespace: str, name: str) -> Iterator[None]:
+        self.creating.add((namespace, name))
+        try:
+            yield
+        finally:
+            self.creating.discard((namespace, name))
 
     def epoch(self, namespace: str, name: str) -> int:
         return self.epochs.get((namespace, name), 0)
@@ -101,13 +114,24 @@ class SecretCache:
     def created(self, namespace: str, name: str, secret: kube.Manifest) -> None:
         version = secret.get("metadata", {}).get("resourceVersion")
         if version:
-            self.own_writes.add((namespace, name, version))
+            key = (namespace, name, version)
+            if key in self.early_echoes:  # its ADDED event already came and was recognised
+                self.early_echoes.discard(key)
+            else:
+                self.own_writes.add(key)
 
-    def changed(self, namespace: str, name: str, resource_version: str) -> bool:
+    def changed(
+        self, namespace: str, name: str, resource_version: str, *, added: bool = False
+    ) -> bool:
         """A watch event for a Secret: forget what we know of it. False if the event is only
-        the echo of our own create (nothing to reconcile)."""
-        if (namespace, name, resource_version) in self.own_writes:
-            self.own_writes.discard((namespace, name, resource_version))
+        the echo of our own create (nothing to reconcile), also when it overtakes the create
+        call's own response."""
+        key = (namespace, name, resource_version)
+        if key in self.own_writes:
+            self.own_writes.discard(key)
+            return False
+        if added and (namespace, name) in self.creating:
+            self.early_echoes.add(key)
             return False
         self.entries.pop((namespace, name), None)
         self.epochs[(namespace, name)] = self.epoch(namespace, name) + 1
@@ -123,10 +147,12 @@ async def check(k: kube.Kube, cluster: inputs.ClusterInput, *, cache: SecretCach
             "v1", "Secret", cluster.namespace, need.name
         )
         if secret is None and need.name == jwt_name:
-            secret = await ensure_jwt_secret(k, cluster)
+            with cache.creating_secret(cluster.namespace, jwt_name):
+                secret = await ensure_jwt_secret(k, cluster)
+                if secret is not None:
+                    cache.created(cluster.namespace, jwt_name, secret)
             if secret is not None:
                 result.generated_jwt_secret = jwt_name
-                cache.created(cluster.namespace, jwt_name, secret)
             else:
                 secret = await k.get("v1", "Secret", cluster.namespace, need.name)
         problems = need_problems(need, secret)

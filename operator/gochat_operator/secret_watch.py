@@ -62,7 +62,7 @@ async def secret_changed(
     if not type or namespace is None:
         return
     version = str(body.metadata.get("resourceVersion", ""))
-    if not memo.reconciler.secrets.changed(namespace, name, version):
+    if not memo.reconciler.secrets.changed(namespace, name, version, added=type == "ADDED"):
         return  # our own write (the JWT Secret we just created) coming back
     clusters = clusters_referencing(namespace, name, kwargs)
     logger.info("Secret %s/%s %s: reconciling %s", namespace, name, type.lower(), clusters)

@@ -87,3 +87,32 @@ async def test_our_own_jwt_secret_create_echoed_by_the_watch_is_not_news() -> No
     assert not cache.changed(NS, "chat-jwt", "7")  # the ADDED event of our create
     assert cache.get(NS, "chat-jwt") is not None
     assert cache.changed(NS, "chat-jwt", "9")  # someone edits it afterwards
+
+
+class EchoFirstKube(SecretsKube):
+    """The watch delivers the ADDED event of a created Secret before the create call returns,
+    which a busy operator sees whenever kopf's watch task runs first."""
+
+    def __init__(self, cache: references.SecretCache) -> None:
+        super().__init__()
+        self.cache = cache
+        self.echo_was_news: bool | None = None
+
+    async def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        created = await super().create(manifest)
+        name = manifest["metadata"]["name"]
+        self.echo_was_news = self.cache.changed(NS, name, "7", added=True)
+        return created
+
+
+async def test_an_echo_that_overtakes_the_create_response_is_not_news_either() -> None:
+    cache = references.SecretCache(ttl=3600)
+    kube = EchoFirstKube(cache)
+    checked = await references.check(  # type: ignore[arg-type]
+        kube, cluster_inputs.cluster_input("minimal"), cache=cache
+    )
+    assert checked.generated_jwt_secret == "chat-jwt" and not checked.problems
+    assert kube.echo_was_news is False
+    assert not cache.own_writes and not cache.early_echoes  # nothing left waiting for it
+    assert cache.changed(NS, "chat-jwt", "9")  # a later edit is news
+    assert cache.changed(NS, "chat-jwt", "10", added=True)  # so is a re-create by someone else
