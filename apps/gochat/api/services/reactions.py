@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from gochat.api.context import ApiContext
 from gochat.api.services import messages
 from gochat.core import errors, events, schemas
 from gochat.core.permissions import Permission
+from gochat.ports import MessageRecord
 
 MAX_PINS = 50
 _HISTORY = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
@@ -46,23 +49,16 @@ def _check_emoji(emoji: str) -> str:
 async def add_reaction(
     ctx: ApiContext, *, channel_id: int, message_id: int, user_id: int, emoji: str
 ) -> None:
-    _check_emoji(emoji)
-    target = await messages.open_channel(
-        ctx, channel_id=channel_id, user_id=user_id, needed=_HISTORY | Permission.ADD_REACTIONS
-    )
-    record = await messages.existing(ctx, channel_id, message_id)
-    change = events.ReactionChanged(
-        message_id=message_id,
+    await _change_reaction(
+        ctx,
         channel_id=channel_id,
-        guild_id=target.access.guild_id,
-        user_id=user_id,
+        message_id=message_id,
+        caller_id=user_id,
+        reactor_id=user_id,
         emoji=emoji,
-    )
-    await ctx.messages.add_reaction(
-        record,
-        emoji=emoji,
-        user_id=user_id,
-        events=[target.event(ctx, "MESSAGE_REACTION_ADD", change)],
+        needed=_HISTORY | Permission.ADD_REACTIONS,
+        event_type="MESSAGE_REACTION_ADD",
+        store=ctx.messages.add_reaction,
     )
 
 
@@ -76,9 +72,43 @@ async def remove_reaction(
     reactor_id: int,
 ) -> None:
     """Remove the caller's reaction, or another user's with MANAGE_MESSAGES."""
+    await _change_reaction(
+        ctx,
+        channel_id=channel_id,
+        message_id=message_id,
+        caller_id=user_id,
+        reactor_id=reactor_id,
+        emoji=emoji,
+        needed=_HISTORY if reactor_id == user_id else _HISTORY | Permission.MANAGE_MESSAGES,
+        event_type="MESSAGE_REACTION_REMOVE",
+        store=ctx.messages.remove_reaction,
+    )
+
+
+class _ReactionWrite(Protocol):
+    """`MessageStore.add_reaction` or `remove_reaction`."""
+
+    async def __call__(
+        self, message: MessageRecord, *, emoji: str, user_id: int, events: Sequence[events.Event]
+    ) -> bool: ...
+
+
+async def _change_reaction(
+    ctx: ApiContext,
+    *,
+    channel_id: int,
+    message_id: int,
+    caller_id: int,
+    reactor_id: int,
+    emoji: str,
+    needed: Permission,
+    event_type: str,
+    store: _ReactionWrite,
+) -> None:
     _check_emoji(emoji)
-    needed = _HISTORY if reactor_id == user_id else _HISTORY | Permission.MANAGE_MESSAGES
-    target = await messages.open_channel(ctx, channel_id=channel_id, user_id=user_id, needed=needed)
+    target = await messages.open_channel(
+        ctx, channel_id=channel_id, user_id=caller_id, needed=needed
+    )
     record = await messages.existing(ctx, channel_id, message_id)
     change = events.ReactionChanged(
         message_id=message_id,
@@ -87,11 +117,8 @@ async def remove_reaction(
         user_id=reactor_id,
         emoji=emoji,
     )
-    await ctx.messages.remove_reaction(
-        record,
-        emoji=emoji,
-        user_id=reactor_id,
-        events=[target.event(ctx, "MESSAGE_REACTION_REMOVE", change)],
+    await store(
+        record, emoji=emoji, user_id=reactor_id, events=[target.event(ctx, event_type, change)]
     )
 
 
