@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gochat.adapters.postgres.directory import DirectoryTx
-from gochat.core import errors, permissions
+from gochat.adapters.postgres.directory.access import ChannelFacts
+from gochat.core import errors, permissions, schemas
 from gochat.core.permissions import Permission
 
 
@@ -46,7 +47,21 @@ async def require_guild_permission(
 
 async def channel_access(tx: DirectoryTx, channel_id: int, user_id: int) -> ChannelAccess:
     """What the caller may do in a channel. A channel they cannot view does not exist for them."""
-    facts = await tx.channel_access_facts(channel_id, user_id)
+    return _decide(channel_id, user_id, await tx.channel_access_facts(channel_id, user_id))
+
+
+async def channel_access_as(
+    tx: DirectoryTx, channel_id: int, user_id: int
+) -> tuple[ChannelAccess, schemas.User]:
+    """`channel_access` and the caller's own profile, in one round trip (what a send needs)."""
+    facts = await tx.channel_access_facts(channel_id, user_id, with_user=True)
+    decided = _decide(channel_id, user_id, facts)
+    if facts is None or facts.user is None:  # a valid token of an account deleted since
+        raise errors.Unauthorized("the account no longer exists")
+    return decided, facts.user
+
+
+def _decide(channel_id: int, user_id: int, facts: ChannelFacts | None) -> ChannelAccess:
     unknown = errors.NotFound("unknown channel", details={"channel_id": str(channel_id)})
     if facts is None:
         raise unknown

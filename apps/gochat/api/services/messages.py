@@ -78,10 +78,9 @@ async def _open_channel_as_author(
     """`open_channel` plus the caller's profile and who of the mentioned can read the channel,
     on one pooled connection: each separate checkout costs round trips of its own."""
     async with ctx.directory.read("message_send_context") as tx:
-        found = await access.channel_access(tx, channel_id, user_id)
+        found, author = await access.channel_access_as(tx, channel_id, user_id)
         target = _usable(found, Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES)
         _validate_content(ctx, content)
-        authors = await tx.get_users([user_id])
         readers = []
         for mentioned in _mentioned_users(content):
             if mentioned == user_id:
@@ -91,7 +90,7 @@ async def _open_channel_as_author(
             except (errors.NotFound, errors.Forbidden):
                 continue  # a stranger, or someone the channel is hidden from: counts for nobody
             readers.append(mentioned)
-    return SendContext(target, authors[user_id], readers)
+    return SendContext(target, author, readers)
 
 
 def _validate_content(ctx: ApiContext, content: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from gochat.adapters.postgres.directory.base import Queries
-from gochat.core import permissions
+from gochat.adapters.postgres.directory.base import Queries, user_from
+from gochat.core import permissions, schemas
 
 
 class AccessQueries(Queries):
@@ -101,10 +101,14 @@ class AccessQueries(Queries):
             )
         )
 
-    async def channel_access_facts(self, channel_id: int, user_id: int) -> ChannelFacts | None:
+    async def channel_access_facts(
+        self, channel_id: int, user_id: int, *, with_user: bool = False
+    ) -> ChannelFacts | None:
         """Everything needed to decide a user's access to a channel, in one round trip
-        (the hot path of every message send and read)."""
-        row = await self.conn.fetchrow(_CHANNEL_FACTS, channel_id, user_id)
+        (the hot path of every message send and read); `with_user` adds the user's profile
+        to the same round trip (a send needs its author)."""
+        query = _CHANNEL_FACTS_WITH_USER if with_user else _CHANNEL_FACTS
+        row = await self.conn.fetchrow(query, channel_id, user_id)
         if row is None:
             return None
         member = None
@@ -129,6 +133,7 @@ class AccessQueries(Queries):
                 permissions.Overwrite(o[0], o[1], o[2], o[3]) for o in json.loads(row["overwrites"])
             ],
             recipient_ids=list(row["recipients"] or []),
+            user=user_from(row, prefix="u_") if with_user and row["u_id"] is not None else None,
         )
 
 
@@ -139,6 +144,7 @@ class ChannelFacts:
     member: permissions.MemberContext | None  # None: not a member (or a DM channel)
     overwrites: list[permissions.Overwrite]
     recipient_ids: list[int]  # DM channels only
+    user: schemas.User | None = None  # the user's profile, when asked for (None: no such user)
 
 
 _CHANNEL_FACTS = """
@@ -160,3 +166,10 @@ _CHANNEL_FACTS = """
       FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id
      WHERE c.id = $1
 """
+_USER_FIELDS = ("id", "username", "display_name", "bio", "avatar_url", "created_at")
+_CHANNEL_FACTS_WITH_USER = _CHANNEL_FACTS.replace(
+    "SELECT c.type,", "SELECT " + ", ".join(f"u.{f} AS u_{f}" for f in _USER_FIELDS) + ", c.type,"
+).replace(
+    "LEFT JOIN guilds g ON g.id = c.guild_id",
+    "LEFT JOIN guilds g ON g.id = c.guild_id LEFT JOIN users u ON u.id = $2",
+)
