@@ -243,21 +243,36 @@ class _MetricsMiddleware:
                 status = message["status"]
             await send(message)
 
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         method = scope.get("method", "GET")
-        # Continue the caller's trace (W3C traceparent) so it reaches the events this causes.
+        if not tracing.recording():
+            # No spans to export: skip building them (~4 % of a send's CPU), but still continue
+            # the caller's trace (W3C traceparent) so it reaches the events this request causes.
+            token = tracing.attach_incoming(scope["headers"])
+            try:
+                await self.app(scope, receive, record_status)
+            finally:
+                tracing.detach(token)
+                self._record(method, _route_template(scope), status, started)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         with _tracer.start_as_current_span(
             f"HTTP {method}", context=tracing.extract_context(headers), kind=SpanKind.SERVER
         ) as span:
             try:
                 await self.app(scope, receive, record_status)
             finally:
-                route = scope.get("route")
-                template = getattr(route, "path", None) or "unmatched"
+                template = _route_template(scope)
                 span.update_name(f"{method} {template}")
                 span.set_attribute("http.route", template)
                 span.set_attribute("http.response.status_code", status)
-                metrics.HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
-                metrics.HTTP_LATENCY.labels(self.service, method, template).observe(
-                    time.perf_counter() - started
-                )
+                self._record(method, template, status, started)
+
+    def _record(self, method: str, template: str, status: int, started: float) -> None:
+        metrics.HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(self.service, method, template).observe(
+            time.perf_counter() - started
+        )
+
+
+def _route_template(scope: Scope) -> str:
+    return getattr(scope.get("route"), "path", None) or "unmatched"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from contextvars import Token
 
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -36,3 +38,29 @@ def inject_headers() -> dict[str, str]:
 
 def extract_context(headers: Mapping[str, str] | None) -> Context:
     return propagate.extract(dict(headers or {}))
+
+
+def recording() -> bool:
+    """Whether spans go anywhere: an SDK tracer provider is installed (setup_tracing or a test)."""
+    return isinstance(trace.get_tracer_provider(), TracerProvider)
+
+
+_TRACE_HEADERS = (b"traceparent", b"tracestate")
+
+
+def attach_incoming(raw_headers: Iterable[tuple[bytes, bytes]]) -> Token[Context] | None:
+    """Make an incoming W3C trace context (ASGI raw headers) current, without any span;
+    returns the token for `detach`, or None when the request carries none."""
+    carrier = {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in raw_headers
+        if name in _TRACE_HEADERS
+    }
+    if not carrier:
+        return None
+    return otel_context.attach(propagate.extract(carrier))
+
+
+def detach(token: Token[Context] | None) -> None:
+    if token is not None:
+        otel_context.detach(token)
