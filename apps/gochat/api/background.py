@@ -38,6 +38,7 @@ async def start(ctx: ApiContext) -> EventPipeline:
         publisher=publisher.JetStreamPublisher(client, stream=cfg.nats_stream),
         batch_size=cfg.outbox_batch_size,
         poll_seconds=cfg.outbox_poll_seconds,
+        gather_seconds=cfg.outbox_gather_ms / 1000,
     )
     await relay.start()
     return EventPipeline(client, relay)

@@ -115,6 +115,13 @@ class ApiConfig(ServiceConfig, NatsSettings):
     max_attachment_bytes: int = Field(25 * 1_048_576, ge=1024)
     outbox_batch_size: int = Field(256, ge=1, le=10_000)
     outbox_poll_seconds: float = Field(0.5, gt=0, le=60)
+    outbox_gather_ms: float = Field(
+        5.0,
+        ge=0,
+        le=1000,
+        description="How long the outbox relay lets a burst's rows gather after a wake-up, so "
+        "one batch carries several events (fewer queries and NATS writes under load).",
+    )
     snowflake_worker_id: int | None = Field(
         None,
         ge=0,

@@ -180,3 +180,28 @@ async def test_a_relay_publishing_one_event_per_round_trip_keeps_the_same_guaran
 
     await event_stream.wait_until_published(relay, expected=writers.total())
     pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
+
+
+def batches_published() -> float:
+    return sum(
+        sample.value
+        for metric in outbox_relay.OUTBOX_BATCH_SECONDS.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_count")
+    )
+
+
+async def test_rows_committed_in_a_burst_gather_into_one_batch(
+    make_relay: RelayFactory,
+    writers: pipeline.Writers,
+    event_stream: pipeline.EventStream,
+) -> None:
+    relay = await make_relay(gather_seconds=0.5)
+    await asyncio.sleep(0.2)  # idle: the relay waits for a NOTIFY
+    before = batches_published()
+    for n in range(10):  # ten commits 20 ms apart, each its own NOTIFY, inside the gather time
+        await writers.write((101, 202, 303, 404)[n % 4])
+        await asyncio.sleep(0.02)
+    await event_stream.wait_until_published(relay, expected=writers.total())
+    assert batches_published() - before <= 2  # not one batch per commit
+    pipeline.assert_exactly_once_in_commit_order(writers, await our_events(event_stream))
