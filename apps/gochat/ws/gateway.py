@@ -219,6 +219,14 @@ class Gateway:
                 request.guild_id, after=request.after, limit=request.limit
             )
         presences = await self.svc.presence.statuses(m.user.id for m in members)
+        # The asker is connected whatever the shared store says yet: its own presence may still
+        # be on its way there when a client asks right after READY.
+        presences = [
+            p.model_copy(update={"status": session.status, "last_seen": None})
+            if p.user_id == session.user_id
+            else p
+            for p in presences
+        ]
         chunk = protocol.GuildMembersChunk(
             guild_id=request.guild_id, members=members, presences=presences
         )
