@@ -127,17 +127,24 @@ def test_two_workers_share_the_port_and_stop_together_on_sigterm(
         assert _workers_answering(url) == {"0", "1"}
         metrics = httpx.get(f"{url}/metrics").text
         assert "gochat_http_requests_total" in metrics  # summed over both workers
-        results: list[int] = []
-        burst = threading.Thread(target=_burst, args=(url, results))
-        burst.start()
-        time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
-        burst.join(timeout=30)
+        code, results = _sigterm_during_a_burst(proc, url)
     output = _output(proc)
     assert code == 0, output
     assert results and all(status in (200, -1) for status in results), results
     assert not [pid for pid in workers if _alive(pid)], "orphaned workers"
+
+
+def _sigterm_during_a_burst(proc: subprocess.Popen[bytes], url: str) -> tuple[int, list[int]]:
+    """SIGTERM while a burst of requests is in flight: the exit code and each request's status
+    (-1: the connection failed once the server stopped)."""
+    results: list[int] = []
+    burst = threading.Thread(target=_burst, args=(url, results))
+    burst.start()
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=60)
+    burst.join(timeout=30)
+    return code, results
 
 
 def test_a_worker_that_dies_stops_the_service_with_an_error(
@@ -162,13 +169,7 @@ def test_one_process_drains_in_flight_requests_on_sigterm_with_either_loop(
 ) -> None:
     with api_processes(migrated_database, nats_server.url, tmp_path, loop=loop) as (proc, url):
         assert "x-gochat-worker" not in httpx.get(f"{url}/healthz").headers
-        results: list[int] = []
-        burst = threading.Thread(target=_burst, args=(url, results))
-        burst.start()
-        time.sleep(0.05)
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=60)
-        burst.join(timeout=30)
+        code, results = _sigterm_during_a_burst(proc, url)
     output = _output(proc)
     assert code == 0, output
     assert results and all(status in (200, -1) for status in results), results
