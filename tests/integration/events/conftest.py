@@ -37,6 +37,16 @@ async def db(migrated_dsn: str) -> AsyncIterator[database.Database]:
 
 
 @pytest.fixture
+async def client(nats_server: servers.NatsServer) -> AsyncIterator[nats_client.Client]:
+    """A plain NATS connection of the test's own (the stream and publisher tests)."""
+    nc = await connection.connect(nats_server.url, name="test-events")
+    try:
+        yield nc
+    finally:
+        await nc.close()
+
+
+@pytest.fixture
 async def event_stream(nats_server: servers.NatsServer) -> AsyncIterator[pipeline.EventStream]:
     """A stream of our own capturing `gochat.ev.>`, deleted afterwards: NATS is shared by the
     session and two streams may not capture the same subjects."""

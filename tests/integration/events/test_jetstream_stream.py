@@ -11,18 +11,8 @@ from nats.aio import client as nats_client
 from nats.js import api as js_api
 
 from gochat import ports
-from gochat.adapters.nats import connection, publisher, stream
-from tests.fixtures import servers
+from gochat.adapters.nats import publisher, stream
 from tests.integration.events import pipeline
-
-
-@pytest.fixture
-async def client(nats_server: servers.NatsServer) -> AsyncIterator[nats_client.Client]:
-    nc = await connection.connect(nats_server.url, name="test-stream")
-    try:
-        yield nc
-    finally:
-        await nc.close()
 
 
 @pytest.fixture

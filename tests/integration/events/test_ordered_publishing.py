@@ -24,15 +24,6 @@ MAX_MSG_SIZE = 1024
 
 
 @pytest.fixture
-async def client(nats_server: servers.NatsServer) -> AsyncIterator[nats_client.Client]:
-    nc = await connection.connect(nats_server.url, name="test-ordered-publishing")
-    try:
-        yield nc
-    finally:
-        await nc.close()
-
-
-@pytest.fixture
 async def stream_name(client: nats_client.Client) -> AsyncIterator[str]:
     name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
     await pipeline.remove_streams_capturing_events(client)
