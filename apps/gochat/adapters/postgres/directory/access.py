@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from gochat.adapters.postgres.directory.base import Queries, user_from
+from gochat.adapters.postgres.directory.base import USER_FIELDS, Queries, user_from
 from gochat.core import permissions, schemas
 
 
@@ -166,9 +166,8 @@ _CHANNEL_FACTS = """
       FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id
      WHERE c.id = $1
 """
-_USER_FIELDS = ("id", "username", "display_name", "bio", "avatar_url", "created_at")
 _CHANNEL_FACTS_WITH_USER = _CHANNEL_FACTS.replace(
-    "SELECT c.type,", "SELECT " + ", ".join(f"u.{f} AS u_{f}" for f in _USER_FIELDS) + ", c.type,"
+    "SELECT c.type,", "SELECT " + ", ".join(f"u.{f} AS u_{f}" for f in USER_FIELDS) + ", c.type,"
 ).replace(
     "LEFT JOIN guilds g ON g.id = c.guild_id",
     "LEFT JOIN guilds g ON g.id = c.guild_id LEFT JOIN users u ON u.id = $2",

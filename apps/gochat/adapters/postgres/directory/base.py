@@ -9,7 +9,8 @@ import asyncpg
 
 from gochat.core import schemas
 
-USER_COLUMNS = "u.id, u.username, u.display_name, u.bio, u.avatar_url, u.created_at"
+USER_FIELDS = ("id", "username", "display_name", "bio", "avatar_url", "created_at")
+USER_COLUMNS = ", ".join(f"u.{field}" for field in USER_FIELDS)
 
 
 class Queries:
