@@ -65,6 +65,10 @@ class LoadGen:
         self._lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def _read(self) -> None:
         assert self._proc.stdout is not None
         for line in self._proc.stdout:

@@ -64,6 +64,19 @@ METRICS: list[tuple[str, str, str | None, tuple[str, ...], str, str]] = [
     ),
     ("API->client max (ms) @1k/s", "latency", "latency-api", ("latency", "max_ms"), "lower", ""),
     ("API messages/s achieved", "latency", "latency-api", ("sent_per_s",), "higher", "1,000"),
+    # Where the two cores go at 1,000 sends/s (CPU us per message sent; machine: busy cores).
+    *[
+        (
+            f"{who} CPU us per send @1k/s",
+            "latency",
+            "latency-api",
+            ("cpu_per_send", who),
+            "lower",
+            "",
+        )
+        for who in ("api", "postgres", "nats", "loadgen")
+    ],
+    ("machine busy cores @1k/s via API", "latency", "latency-api", ("busy_cores",), "lower", ""),
     (
         "API->client p50 (ms) @100/s",
         "latency",
@@ -127,6 +140,12 @@ def _value(run: dict[str, Any], load: str | None, path: tuple[str, ...]) -> floa
     if node is not None and path == ("sent_per_s",):
         seconds = node["publish"]["seconds"]
         return node["publish"]["published"] / seconds if seconds else None
+    if node is not None and path[0] == "cpu_per_send" and "cpu_seconds" in node:
+        sent = node["publish"]["published"]
+        return node["cpu_seconds"][path[1]] / sent * 1e6 if sent else None
+    if node is not None and path == ("busy_cores",) and "cpu_seconds" in node:
+        seconds = node["publish"]["seconds"]
+        return node["cpu_seconds"]["machine"] / seconds if seconds else None
     if node is not None and path == ("cpu_us_per_delivery",):
         cpu, delivered = node.get("target_cpu_seconds"), node["delivered"]
         return cpu / delivered * 1e6 if cpu is not None and delivered else None

@@ -47,4 +47,12 @@ def test_benchmark_smoke_mode_delivers_everything_and_writes_results(tmp_path: P
         assert run["held"] == run["clients"], run
         for outcome in run["loads"].values():
             assert outcome["delivered"] == outcome["expected_deliveries"] > 0
+    # The API load says where the CPU went: the API's workers and PostgreSQL both worked.
+    [api_load] = [
+        r["loads"]["latency-api"]
+        for r in document["runs"]
+        if r["target"] == "gochat" and r["scenario"] == "latency"
+    ]
+    assert api_load["cpu_seconds"]["api"] > 0 and api_load["cpu_seconds"]["postgres"] > 0
+    assert api_load["cpu_seconds"]["machine"] >= api_load["cpu_seconds"]["api"]
     assert len(list(tmp_path.glob("ws-smoke-*.png"))) == 2

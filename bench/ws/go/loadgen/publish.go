@@ -99,8 +99,20 @@ func publishNats(cfg *Config, pub Publish) (publishResult, error) {
 // publishAPI sends each message through POST /channels/{id}/messages, MaxInflight at a time.
 func publishAPI(cfg *Config, pub Publish) (publishResult, error) {
 	res := publishResult{Errors: map[string]int{}, PerChannel: make([]int, len(cfg.Channels))}
-	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
-		MaxIdleConnsPerHost: pub.MaxInflight, MaxConnsPerHost: pub.MaxInflight}}
+	// One client per channel's sender, as each user's app holds its own keep-alive connection.
+	// A single shared pool reuses the most recently freed connection, so a few connections
+	// carried most sends and, as SO_REUSEPORT balances connections and not requests, one API
+	// worker took two thirds of them while the other idled.
+	clients := make([]*http.Client, len(cfg.Channels))
+	for i := range clients {
+		clients[i] = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+			MaxIdleConnsPerHost: 4, MaxConnsPerHost: pub.MaxInflight}}
+	}
+	defer func() {
+		for _, c := range clients {
+			c.CloseIdleConnections()
+		}
+	}()
 	jobs := make(chan int, pub.MaxInflight)
 	var mu sync.Mutex
 	posts := make([]int32, 0, pub.Count)
@@ -112,7 +124,7 @@ func publishAPI(cfg *Config, pub Publish) (publishResult, error) {
 			defer wg.Done()
 			for ch := range jobs {
 				began := time.Now()
-				status, err := post(client, pub.APIBase+cfg.Channels[ch].APIPath, cfg.Channels[ch].APIToken)
+				status, err := post(clients[ch], pub.APIBase+cfg.Channels[ch].APIPath, cfg.Channels[ch].APIToken)
 				took := int32(time.Since(began).Microseconds())
 				mu.Lock()
 				switch {
