@@ -72,6 +72,10 @@ async def test_probes_and_metrics(api: Api) -> None:
     await owner.post("/guilds", json={"name": "metered"})
     metrics = (await api.client.get("/metrics")).text
     assert 'route="/guilds"' in metrics and "gochat_http_request_duration_seconds" in metrics
+    assert (
+        'gochat_http_requests_total{method="POST",route="/guilds",service="api",status="201"}'
+        in metrics
+    )
     assert 'name="create_guild"' in metrics
     assert (await api.client.get("/healthz")).headers["x-request-id"]
 
@@ -89,6 +93,36 @@ async def test_openapi_documents_every_route_and_the_error_envelope(api: Api) ->
         assert path in paths
     create = paths["/channels/{channel_id}/messages"]["post"]
     assert {"401", "403", "404", "422", "429"} <= set(create["responses"])
+
+
+async def test_only_a_bearer_token_is_accepted(api: Api) -> None:
+    owner = await api.user()
+    token = owner.headers["Authorization"].partition(" ")[2]
+    for authorization in [None, "", "Bearer", "Bearer ", f"Basic {token}", token]:
+        headers = {} if authorization is None else {"Authorization": authorization}
+        response = await api.client.get("/users/@me", headers=headers)
+        assert response.status_code == 401, authorization
+        assert error_of(response) == {
+            "code": "unauthorized",
+            "message": "missing bearer token",
+            "details": None,
+        }
+    lower = await api.client.get("/users/@me", headers={"Authorization": f"bearer {token}"})
+    assert lower.status_code == 200
+
+
+async def test_openapi_documents_the_bearer_scheme_on_authenticated_routes(api: Api) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"] == {
+        "HTTPBearer": {
+            "type": "http",
+            "description": "Access token from the auth service",
+            "scheme": "bearer",
+        }
+    }
+    send = spec["paths"]["/channels/{channel_id}/messages"]["post"]
+    assert send["security"] == [{"HTTPBearer": []}]
+    assert "security" not in spec["paths"]["/healthz"]["get"]
 
 
 def test_no_route_of_one_router_matches_a_path_of_another() -> None:
