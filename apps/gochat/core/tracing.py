@@ -45,17 +45,23 @@ def recording() -> bool:
     return isinstance(trace.get_tracer_provider(), TracerProvider)
 
 
-_TRACE_HEADERS = (b"traceparent", b"tracestate")
+TRACE_HEADERS = (b"traceparent", b"tracestate")  # W3C trace context, as ASGI names them
 
 
 def attach_incoming(raw_headers: Iterable[tuple[bytes, bytes]]) -> Token[Context] | None:
     """Make an incoming W3C trace context (ASGI raw headers) current, without any span;
     returns the token for `detach`, or None when the request carries none."""
-    carrier = {
-        name.decode("latin-1"): value.decode("latin-1")
-        for name, value in raw_headers
-        if name in _TRACE_HEADERS
-    }
+    return attach_context(
+        {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in raw_headers
+            if name in TRACE_HEADERS
+        }
+    )
+
+
+def attach_context(carrier: Mapping[str, str]) -> Token[Context] | None:
+    """`attach_incoming` for the trace headers already picked out (`TRACE_HEADERS`, decoded)."""
     if not carrier:
         return None
     return otel_context.attach(propagate.extract(carrier))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -77,7 +81,43 @@ async def test_body_limit_applies_to_declared_and_streamed_bodies() -> None:
             "/things", content=chunks(), headers={"Content-Type": "application/json"}
         )
         assert streamed.status_code == 413
-        assert streamed.json()["error"]["code"] == "payload_too_large"
+    assert streamed.json() == {
+        "error": {
+            "code": "payload_too_large",
+            "message": "body exceeds 2048 bytes",
+            "details": {"max_bytes": 2048},
+        }
+    }
+    assert declared.json() == streamed.json()
+
+
+async def test_a_refused_body_gets_a_request_id_and_reaches_no_handler() -> None:
+    app = _app()
+    reached = []
+
+    @app.post("/count")
+    async def count() -> None:
+        reached.append(True)
+
+    async with await _client(app) as client:
+        response = await client.post(
+            "/count", content=b"x" * 3000, headers={"X-Request-ID": "big-1"}
+        )
+    assert response.status_code == 413 and response.headers["x-request-id"] == "big-1"
+    assert not reached
+
+
+async def test_a_streamed_body_within_the_limit_reaches_the_handler_whole() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"name": "'
+        yield b"y" * 1000
+        yield b'"}'
+
+    async with await _client(_app()) as client:
+        response = await client.post(
+            "/things", content=chunks(), headers={"Content-Type": "application/json"}
+        )
+    assert response.status_code == 200 and response.json() == {"name": "y" * 1000}
 
 
 async def test_readiness_reports_the_failing_dependency() -> None:
@@ -94,6 +134,48 @@ async def test_request_id_is_echoed_or_made() -> None:
         made = await client.get("/healthz")
     assert echoed.headers["x-request-id"] == "abc-123"
     assert len(made.headers["x-request-id"]) == 32
+
+
+async def test_unprintable_or_empty_request_ids_are_replaced_and_long_ones_cut() -> None:
+    async with await _client(_app()) as client:
+        empty = await client.get("/healthz", headers={"X-Request-ID": ""})
+        control = await client.get("/healthz", headers={"X-Request-ID": "a\tb"})
+        long = await client.get("/healthz", headers={"X-Request-ID": "z" * 100})
+    assert len(empty.headers["x-request-id"]) == 32
+    assert control.headers["x-request-id"] != "a\tb"
+    assert long.headers["x-request-id"] == "z" * 64
+
+
+async def test_made_request_ids_are_distinct_hex() -> None:
+    async with await _client(_app()) as client:
+        made = [(await client.get("/healthz")).headers["x-request-id"] for _ in range(500)]
+    assert len(set(made)) == len(made)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in made)
+
+
+def test_request_ids_differ_between_processes_and_after_fork() -> None:
+    script = "from gochat.core import http; print(http.RequestIds().next())"
+    spawned = {
+        subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(3)
+    }
+    assert len(spawned) == 3
+
+    ids = http.RequestIds()
+    parent = ids.next()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the forked child writes its next id and leaves at once
+        os.write(write, ids.next().encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    in_child = os.read(read, 64).decode()
+    os.close(read)
+    assert len(in_child) == 32 and in_child[:20] != parent[:20]
+    assert ids.next() not in {parent, in_child}
 
 
 def test_json_logs_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> None:
