@@ -69,7 +69,16 @@ def create_app(
     lifespan: Lifespan | None = None,
     readiness_checks: Sequence[tuple[str, ReadinessCheck]] = (),
 ) -> FastAPI:
-    app = FastAPI(title=title, version="0.1.0", lifespan=lifespan, responses=ERROR_RESPONSES)
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+        # _RequestMiddleware makes our spans and metrics. FastAPI's own (0.165+) would add a
+        # second server span per request once a tracer provider is installed, and even with
+        # none it checks the global providers on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
     _install_error_handlers(app)
     app.add_middleware(
         _RequestMiddleware,

@@ -7,11 +7,15 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from opentelemetry import trace as otel_trace
+from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel, ConfigDict
 
 from gochat.core import errors, http, logs
@@ -188,3 +192,35 @@ def test_json_logs_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> N
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["msg"] == "hello" and line["request_id"] == "req-9"
     assert line["service"] == "unit" and line["guild_id"] == 5
+
+
+@pytest.fixture
+def exported_spans() -> Iterator[InMemorySpanExporter]:
+    """An SDK tracer provider as `tracing.setup_tracing` installs one, for one test
+    (the API's `set_tracer_provider` allows one per process, so it is swapped in directly)."""
+    exporter = InMemorySpanExporter()
+    provider = sdk_trace.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    previous = otel_trace._TRACER_PROVIDER
+    otel_trace._TRACER_PROVIDER = provider
+    try:
+        yield exporter
+    finally:
+        otel_trace._TRACER_PROVIDER = previous
+
+
+async def test_with_tracing_on_a_request_makes_one_server_span_continuing_the_caller(
+    exported_spans: InMemorySpanExporter,
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    async with await _client(_app()) as client:
+        response = await client.post(
+            "/things",
+            json={"name": "x"},
+            headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"},
+        )
+    assert response.status_code == 200
+    [span] = exported_spans.get_finished_spans()
+    assert span.name == "POST /things" and span.kind == otel_trace.SpanKind.SERVER
+    assert span.attributes == {"http.route": "/things", "http.response.status_code": 200}
+    assert f"{span.context.trace_id:032x}" == trace_id
