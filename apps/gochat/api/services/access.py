@@ -62,12 +62,11 @@ async def channel_access_as(
 
 
 def _decide(channel_id: int, user_id: int, facts: ChannelFacts | None) -> ChannelAccess:
-    unknown = errors.NotFound("unknown channel", details={"channel_id": str(channel_id)})
     if facts is None:
-        raise unknown
+        raise _unknown_channel(channel_id)
     if facts.guild_id is None:
         if user_id not in facts.recipient_ids:
-            raise unknown
+            raise _unknown_channel(channel_id)
         return ChannelAccess(
             channel_id,
             facts.channel_type,
@@ -82,8 +81,12 @@ def _decide(channel_id: int, user_id: int, facts: ChannelFacts | None) -> Channe
         )
     granted = permissions.effective_permissions(facts.member, facts.overwrites)
     if not granted & Permission.VIEW_CHANNEL:
-        raise unknown
+        raise _unknown_channel(channel_id)
     return ChannelAccess(channel_id, facts.channel_type, facts.guild_id, facts.member, granted)
+
+
+def _unknown_channel(channel_id: int) -> errors.NotFound:
+    return errors.NotFound("unknown channel", details={"channel_id": str(channel_id)})
 
 
 async def channel_ids_with(
