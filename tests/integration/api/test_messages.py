@@ -31,6 +31,24 @@ async def test_send_get_edit_delete(api: Api) -> None:
     assert (await owner.get(f"/channels/{channel}/messages/{message['id']}")).status_code == 404
 
 
+async def test_a_send_answers_with_the_bytes_and_headers_a_read_of_the_message_gets(
+    api: Api,
+) -> None:
+    """The send endpoint writes its response itself (for speed); reads go through FastAPI's
+    response_model path. A message just sent must look the same either way."""
+    owner = await api.user()
+    _, channel = await api.guild_with_channel(owner)
+    body = {"content": "same <@1> @everyone", "nonce": "n-bytes"}
+    sent = await owner.post(f"/channels/{channel}/messages", json=body)
+    retry = await owner.post(f"/channels/{channel}/messages", json=body)
+    got = await owner.get(f"/channels/{channel}/messages/{sent.json()['id']}")
+    assert (sent.status_code, retry.status_code, got.status_code) == (201, 200, 200)
+    assert sent.content == retry.content == got.content
+    for response in (sent, retry):
+        assert response.headers["content-type"] == got.headers["content-type"]
+        assert response.headers["content-length"] == got.headers["content-length"]
+
+
 async def test_nonce_deduplicates_retries(api: Api) -> None:
     owner = await api.user()
     _, channel = await api.guild_with_channel(owner)
