@@ -13,6 +13,12 @@ from gochat.core.tokens import AccessClaims
 
 
 async def get_context(request: Request) -> ApiContext:
+    return context_of(request)
+
+
+def context_of(request: Request) -> ApiContext:
+    """The context without a dependency: for the busiest endpoints, since FastAPI spends
+    ~10 µs per request solving each dependency (bench/api/FINDINGS.md)."""
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
@@ -33,8 +39,7 @@ class BearerCaller(HTTPBearer):
         credentials = await super().__call__(request)
         if credentials is None:  # no Authorization header, or another scheme than Bearer
             raise errors.Unauthorized("missing bearer token")
-        ctx: ApiContext = request.app.state.ctx
-        return await ctx.verifier.verify(credentials.credentials)
+        return await context_of(request).verifier.verify(credentials.credentials)
 
 
 get_caller = BearerCaller()

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from gochat.api import models
+from gochat.api import deps, models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import messages
 from gochat.core import schemas
@@ -26,10 +26,10 @@ router = APIRouter(tags=["messages"])
     },
 )
 async def send_message(
-    channel_id: Snowflake, body: models.MessageCreate, ctx: Context, caller: Caller
+    channel_id: Snowflake, body: models.MessageCreate, request: Request, caller: Caller
 ) -> Response:
     message, created = await messages.send_message(
-        ctx,
+        deps.context_of(request),  # not `ctx: Context`: one dependency less to solve
         channel_id=channel_id,
         user_id=caller.user_id,
         content=body.content,
