@@ -32,7 +32,10 @@ def tracer(name: str) -> trace.Tracer:
 def inject_headers() -> dict[str, str]:
     """The current trace context as W3C headers (traceparent, tracestate) for NATS messages."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    # An empty context (no span, no incoming traceparent, no baggage) gives every propagator
+    # nothing to write; skip asking them, ~1 µs per event (the API writes one per send).
+    if otel_context.get_current():
+        propagate.inject(carrier)
     return carrier
 
 
