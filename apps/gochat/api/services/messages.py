@@ -20,6 +20,7 @@ from gochat.core.permissions import Permission
 from gochat.ports import DuplicateNonce, MessageRecord, ReactionSummary
 
 _USER_MENTION = re.compile(r"<@!?(\d{1,19})>")
+_SEND = Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES
 MAX_MENTIONS = 50
 
 
@@ -79,7 +80,7 @@ async def _open_channel_as_author(
     on one pooled connection: each separate checkout costs round trips of its own."""
     async with ctx.directory.read("message_send_context") as tx:
         found, author = await access.channel_access_as(tx, channel_id, user_id)
-        target = _usable(found, Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES)
+        target = _usable(found, _SEND)
         _validate_content(ctx, content)
         readers = []
         for mentioned in _mentioned_users(content):
