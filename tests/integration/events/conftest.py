@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import typing
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import pytest
 from nats.aio import client as nats_client
 
+from gochat import ports
 from gochat.adapters.nats import connection, publisher, stream
 from gochat.adapters.postgres import database, migrations, outbox_relay
 from tests.fixtures import servers
@@ -79,6 +80,7 @@ async def make_relay(
         publish_delay: float = 0,
         max_in_flight: int = 256,
         wrap_client: Callable[[nats_client.Client], object] | None = None,
+        after_publish: Callable[[Sequence[ports.OutboundEvent]], Awaitable[None]] | None = None,
         **options: object,
     ) -> outbox_relay.OutboxRelay:
         """`wrap_client` puts something between the publisher and its NATS connection."""
@@ -89,12 +91,15 @@ async def make_relay(
             ack_timeout=2.0,
             max_in_flight=max_in_flight,
         )
+        chosen: ports.EventPublisher = jetstream
+        if publish_delay:
+            chosen = pipeline.SlowPublisher(chosen, publish_delay)
+        if after_publish:
+            chosen = pipeline.HookedPublisher(chosen, after_publish)
         relay = outbox_relay.OutboxRelay(
             dsn=migrated_dsn,
             database=db,
-            publisher=pipeline.SlowPublisher(jetstream, publish_delay)
-            if publish_delay
-            else jetstream,
+            publisher=chosen,
             **{"batch_size": 64, "poll_seconds": 0.2, "max_backoff_seconds": 1.0, **options},  # type: ignore[arg-type]
         )
         await relay.start()

@@ -41,6 +41,20 @@ class SlowPublisher:
 
 
 @dataclass
+class HookedPublisher:
+    """The real publisher, then `after` with each batch it was given: something happening
+    between a batch's PubAcks and whatever the relay does next."""
+
+    inner: ports.EventPublisher
+    after: Callable[[Sequence[ports.OutboundEvent]], Awaitable[None]]
+
+    async def publish_in_order(self, events: Sequence[ports.OutboundEvent]) -> ports.PublishOutcome:
+        outcome = await self.inner.publish_in_order(events)
+        await self.after(events)
+        return outcome
+
+
+@dataclass
 class EventStream:
     name: str
     client: nats_client.Client

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 
 import asyncpg
 from opentelemetry.sdk import trace as sdk_trace
@@ -189,19 +188,54 @@ async def test_lag_reports_rows_waiting_for_publication(db: database.Database) -
     assert lag.oldest_age_seconds >= 0.2
 
 
-async def test_published_rows_older_than_the_retention_are_deleted(
+async def test_published_rows_leave_the_outbox(
     make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
 ) -> None:
-    relay = await make_relay(retention=timedelta(0), cleanup_every_seconds=0.1)
+    relay = await make_relay()
     await writers.write_concurrently(writers=2, transactions=20)
     await event_stream.wait_until_published(relay, expected=writers.total())
 
-    async def outbox_rows() -> int:
-        row = await writers.db.fetchrow("count_outbox", "SELECT count(*) AS n FROM outbox")
-        assert row is not None
-        return int(row["n"])
+    await wait_for_async(lambda: outbox_rows(writers.db), equals=0)
 
-    await wait_for_async(outbox_rows, equals=0)
+
+async def test_a_relay_that_dies_between_the_ack_and_the_delete_publishes_nothing_twice(
+    make_relay: RelayFactory,
+    writers: pipeline.Writers,
+    event_stream: pipeline.EventStream,
+    migrated_dsn: str,
+) -> None:
+    # Each batch's connection is cut right after its PubAcks: the DELETE never runs, the relay
+    # reconnects and publishes the same rows again, and JetStream drops them by Nats-Msg-Id.
+    cut = asyncio.Event()
+
+    async def cut_once(batch: object) -> None:
+        if not cut.is_set():
+            cut.set()
+            assert await terminate_relay_sessions(migrated_dsn) == 1
+
+    relay = await make_relay(after_publish=cut_once)
+    acks_before = published_acks()
+    await writers.write_concurrently(writers=4, transactions=10)
+
+    await event_stream.wait_until_published(relay, expected=writers.total())
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    assert cut.is_set()
+    assert published_acks() - acks_before > writers.total()  # some rows went out twice
+    await wait_for_async(lambda: outbox_rows(writers.db), equals=0)
+
+
+async def test_rows_an_older_relay_marked_published_are_deleted_unpublished(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    # A relay from before migration 0005 marks rows instead of deleting them.
+    await writers.write(101, count=3)
+    await writers.db.fetch("mark_published", "UPDATE outbox SET published_at = now()")
+
+    relay = await make_relay(cleanup_every_seconds=0.1)
+    await wait_for_async(lambda: outbox_rows(writers.db), equals=0)
+    await writers.write(101, count=1)
+    await event_stream.wait_until_published(relay, expected=1)
+    assert len(await event_stream.messages()) == 1
 
 
 async def test_new_events_wake_the_relay_before_its_poll(
@@ -218,6 +252,24 @@ async def test_new_events_wake_the_relay_before_its_poll(
 class _NeverCalled:
     async def publish_in_order(self, batch: object) -> ports.PublishOutcome:
         raise AssertionError("nothing should be published")
+
+
+async def outbox_rows(db: database.Database) -> int:
+    row = await db.fetchrow("count_outbox", "SELECT count(*) AS n FROM outbox")
+    assert row is not None
+    return int(row["n"])
+
+
+async def terminate_relay_sessions(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        killed: int = await conn.fetchval(
+            """SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+               WHERE application_name = 'gochat-outbox-relay'"""
+        )
+        return killed
+    finally:
+        await conn.close()
 
 
 def published_acks() -> float:

@@ -54,6 +54,7 @@ async def test_a_row_the_stream_refuses_holds_back_every_later_row_and_is_retrie
     await writers.write(101, count=3)
     await writers.write(404, count=2)
     failures_before = failures()
+    outbox_ids = await pipeline.outbox_event_ids(db)  # before the relay deletes what it stores
 
     relay = await make_relay()
 
@@ -61,7 +62,6 @@ async def test_a_row_the_stream_refuses_holds_back_every_later_row_and_is_retrie
         return failures() >= failures_before + 3
 
     await pipeline.eventually(retried_three_times)  # it keeps retrying that row
-    outbox_ids = await pipeline.outbox_event_ids(db)
     assert [e.id for e in await our_events(event_stream)] == outbox_ids[:5]
     assert (await relay.lag()).unpublished == 6
 
@@ -81,6 +81,7 @@ async def test_a_foreign_writer_during_a_large_drain_costs_retries_not_order(
     db: database.Database,
 ) -> None:
     await writers.write_concurrently(writers=8, transactions=200)  # about 3,200 events
+    outbox_ids = await pipeline.outbox_event_ids(db)
     conflicts_before = conflicts()
     foreign = await connection.connect(nats_server.url, name="test-foreign-writer")
     subject = events.subject_for("guild", FOREIGN_SCOPE, "CHANNEL_PINS_UPDATE")
@@ -120,7 +121,7 @@ async def test_a_foreign_writer_during_a_large_drain_costs_retries_not_order(
 
     arrived = await our_events(event_stream)
     pipeline.assert_exactly_once_in_commit_order(writers, arrived)
-    assert [e.id for e in arrived] == await pipeline.outbox_event_ids(db)
+    assert [e.id for e in arrived] == outbox_ids
     info = await event_stream.client.jetstream().stream_info(event_stream.name)
     interleaved = interleaving[0].interleaved
     assert info.state.messages == writers.total() + sent_by_foreigner + interleaved
@@ -131,7 +132,7 @@ async def test_a_foreign_writer_during_a_large_drain_costs_retries_not_order(
 
 
 @pytest.mark.parametrize("foreign_message_after_them", [False, True])
-async def test_rows_a_crashed_leader_stored_but_never_marked_are_drained_without_copies(
+async def test_rows_a_crashed_leader_stored_but_never_deleted_are_drained_without_copies(
     make_relay: RelayFactory,
     writers: pipeline.Writers,
     event_stream: pipeline.EventStream,
@@ -140,7 +141,8 @@ async def test_rows_a_crashed_leader_stored_but_never_marked_are_drained_without
     foreign_message_after_them: bool,
 ) -> None:
     await writers.write_concurrently(writers=4, transactions=50)  # about 400 events
-    # The crashed leader had stored rows 0-199 and marked rows 0-49 before it died.
+    outbox_ids = await pipeline.outbox_event_ids(db)
+    # The crashed leader had stored rows 0-199 and deleted rows 0-49 before it died.
     client = await connection.connect(nats_server.url, name="test-crashed-leader")
     try:
         rows = await db.fetch(
@@ -156,8 +158,8 @@ async def test_rows_a_crashed_leader_stored_but_never_marked_are_drained_without
     finally:
         await client.close()
     await db.fetch(
-        "mark_first_rows",
-        "UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])",
+        "delete_first_rows",
+        "DELETE FROM outbox WHERE seq = ANY($1::bigint[])",
         [row["seq"] for row in rows[:50]],
     )
     conflicts_before = conflicts()
@@ -167,7 +169,7 @@ async def test_rows_a_crashed_leader_stored_but_never_marked_are_drained_without
 
     arrived = await our_events(event_stream)
     pipeline.assert_exactly_once_in_commit_order(writers, arrived)
-    assert [e.id for e in arrived] == await pipeline.outbox_event_ids(db)
+    assert [e.id for e in arrived] == outbox_ids
     # Duplicates pass before any expectation: only a message in between costs a retry.
     assert (conflicts() > conflicts_before) == foreign_message_after_them
 
