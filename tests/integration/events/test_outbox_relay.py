@@ -249,6 +249,42 @@ async def test_new_events_wake_the_relay_before_its_poll(
     await event_stream.wait_until_published(relay, expected=1, within=5)
 
 
+async def test_a_steady_stream_is_drained_without_a_notification_per_event(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    # No poll to fall back on: a row the relay missed while not listening would wait 30 s.
+    relay = await make_relay(poll_seconds=30)
+    await wait_for(lambda: relay.is_leader)
+    notified_before = notifications()
+    done = asyncio.Event()
+
+    async def stop_after_two_seconds() -> None:
+        await asyncio.sleep(2)
+        done.set()
+
+    await asyncio.gather(
+        writers.write_until(done, writers=6, pause=0.002), stop_after_two_seconds()
+    )
+
+    await event_stream.wait_until_published(relay, expected=writers.total(), within=10)
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
+    assert notifications() - notified_before < writers.total() / 4
+
+
+async def test_rows_committed_as_the_relay_stops_draining_are_not_left_waiting(
+    make_relay: RelayFactory, writers: pipeline.Writers, event_stream: pipeline.EventStream
+) -> None:
+    # Gaps around the gather interval (5 ms) end a drain at every point of the relay's loop.
+    relay = await make_relay(poll_seconds=30)
+    await wait_for(lambda: relay.is_leader)
+    for gap in [0, 0.001, 0.003, 0.005, 0.007, 0.01, 0.02, 0.05] * 4:
+        await writers.write_concurrently(writers=3, transactions=1)
+        await asyncio.sleep(gap)
+
+    await event_stream.wait_until_published(relay, expected=writers.total(), within=10)
+    pipeline.assert_exactly_once_in_commit_order(writers, await event_stream.events())
+
+
 class _NeverCalled:
     async def publish_in_order(self, batch: object) -> ports.PublishOutcome:
         raise AssertionError("nothing should be published")
@@ -270,6 +306,10 @@ async def terminate_relay_sessions(dsn: str) -> int:
         return killed
     finally:
         await conn.close()
+
+
+def notifications() -> float:
+    return float(outbox_relay.OUTBOX_NOTIFICATIONS._value.get())
 
 
 def published_acks() -> float:

@@ -6,10 +6,14 @@ process closes its socket; a vanished host is noticed by TCP keepalive, see
 _SESSION_SETTINGS).
 
 The leader LISTENs on `gochat_outbox` (the writers NOTIFY at commit) and polls every
-`poll_seconds` as a fallback. Each batch goes to `EventPublisher.publish_in_order`, which keeps
-many PubAcks in flight yet never stores an event unless the one before it is stored; the
-stored prefix is then deleted from the outbox in one DELETE (JetStream keeps the history, so
-a published row has nothing left to say). What stops a batch decides what follows:
+`poll_seconds` as a fallback. While it drains a steady stream (each look finds rows) it stops
+listening and looks again every `gather_seconds`; it listens again before the look that may
+send it to sleep, so a row committed after that look still wakes it.
+
+Each batch goes to `EventPublisher.publish_in_order`, which keeps many PubAcks in flight yet
+never stores an event unless the one before it is stored; the stored prefix is then deleted
+from the outbox in one DELETE (JetStream keeps the history: a published row has nothing left to
+say). What stops a batch decides what follows:
 - a conflict (another writer got in between two events, or a row was an old duplicate): go on
   at once from the first unstored row, which is then published first, without an expectation,
   so every retry stores at least one row;
@@ -62,6 +66,8 @@ _SESSION_SETTINGS = {
     "application_name": "gochat-outbox-relay",
 }
 _LAG_REFRESH_SECONDS = 5.0
+# A look that finds this many rows means a steady stream: stop listening until one finds none.
+_DRAINING_BATCH = 2
 
 OUTBOX_UNPUBLISHED = Gauge(
     "gochat_outbox_unpublished_events", "Committed outbox rows not yet published."
@@ -73,6 +79,10 @@ OUTBOX_LEADER = Gauge("gochat_outbox_relay_leader", "1 while this replica publis
 OUTBOX_PUBLISH_CONFLICTS = Counter(
     "gochat_outbox_publish_conflicts_total",
     "Batches cut short because another writer got in between or a row was a duplicate.",
+)
+OUTBOX_NOTIFICATIONS = Counter(
+    "gochat_outbox_notifications_total",
+    "Commit notifications the relay leader received (none while it drains a steady stream).",
 )
 OUTBOX_BATCH_SECONDS = Histogram(
     "gochat_outbox_publish_batch_seconds",
@@ -203,6 +213,7 @@ class OutboxRelay:
         backoff = Backoff(cap=self._max_backoff)
         next_cleanup = time.monotonic() + self._cleanup_every
         next_lag = 0.0
+        listening = True  # _serve_one_connection listens before it leads
         while not self._stopping.is_set():
             self._wake.clear()
             published, failed = await self._publish_batch(conn)
@@ -216,12 +227,35 @@ class OutboxRelay:
             if time.monotonic() >= next_lag:
                 await _measure_lag(conn)
                 next_lag = time.monotonic() + _LAG_REFRESH_SECONDS
-            if published < self._batch_size:
-                await self._wait_for_work()
-                # Let the rows of a burst gather for a few ms, so one SELECT, one DELETE (and its
-                # WAL flush) and one NATS write carry several events: at 1,000 sends/s a batch per
-                # NOTIFY was most of the relay's cost, in the API process and in PostgreSQL.
-                await self._pause(self._gather_seconds)
+            listening = await self._wait_before_next_look(
+                conn, published=published, listening=listening
+            )
+
+    async def _wait_before_next_look(
+        self, conn: asyncpg.Connection, *, published: int, listening: bool
+    ) -> bool:
+        """Wait until the next look is worth its round trip; returns whether `conn` listens."""
+        if published == self._batch_size:
+            return listening  # more rows wait already
+        if published >= _DRAINING_BATCH or (published and not listening):
+            # Rows come faster than one per gather interval, so the next look will find some:
+            # their NOTIFYs would only cost, ~25 us of PostgreSQL CPU each on this connection
+            # and a callback in this process (bench/api/FINDINGS.md).
+            if listening:
+                await conn.remove_listener(outbox.NOTIFY_CHANNEL, self._on_notify)
+            await self._pause(self._gather_seconds)
+            return False
+        if not listening:
+            # Listen, then look once more: a row committed before the LISTEN is seen by that
+            # look, one committed after it sends a NOTIFY that reaches us.
+            await conn.add_listener(outbox.NOTIFY_CHANNEL, self._on_notify)
+            return True
+        await self._wait_for_work()
+        # Let the rows of a burst gather for a few ms, so one SELECT, one DELETE (and its WAL
+        # flush) and one NATS write carry several events: at 1,000 sends/s a batch per NOTIFY
+        # was most of the relay's cost, in the API process and in PostgreSQL.
+        await self._pause(self._gather_seconds)
+        return True
 
     async def _publish_batch(self, conn: asyncpg.Connection) -> tuple[int, bool]:
         """Publish up to one batch in seq order; returns (rows published, whether one failed)."""
@@ -274,6 +308,7 @@ class OutboxRelay:
         return False
 
     def _on_notify(self, *_: object) -> None:
+        OUTBOX_NOTIFICATIONS.inc()
         self._wake.set()
 
     def _set_leader(self, leader: bool) -> None:
