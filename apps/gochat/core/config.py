@@ -154,7 +154,7 @@ class WsConfig(ServiceConfig, NatsSettings):
         "native", description="WebSocket server implementation (bench/ws/SERVER_CHOICE.md)."
     )
     flush_interval_ms: float = Field(
-        20.0, ge=0, le=1000, description="How long queued frames wait to be coalesced."
+        10.0, ge=0, le=1000, description="How long queued frames wait to be coalesced."
     )
 
 

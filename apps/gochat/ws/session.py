@@ -200,8 +200,11 @@ def deliver(sessions: Iterable[Session], head: bytes, stream_seq: int | None) ->
 # exceed system calls/s; measured (bench/ws/SERVER_CHOICE.md): 1,000 connections in one channel
 # at 100 msg/s went from 48-74k deliveries/s with p99 > 1 s (flush every tick) to 100k with
 # p99 39 ms, and 295k at 300 msg/s with p99 41 ms. A fixed window beat "at most one flush per
-# window" (which flushes an idle connection at once) under CPU contention.
-FLUSH_INTERVAL_SECONDS = 0.02
+# window" (which flushes an idle connection at once) under CPU contention. 10 ms rather than the
+# 20 first chosen: the same CPU per delivery under fan-out and under the latency load (a flush
+# that takes long stretches the window anyway, below), and half the wait (bench/ws/FINDINGS.md).
+# The config key flush_interval_ms defaults to the same (a unit test keeps them equal).
+FLUSH_INTERVAL_SECONDS = 0.01
 # When a flush itself takes long (thousands of writes), the next window stretches to twice its
 # duration, up to this: the process then spends at most about half its time in writes, and
 # batches grow with the load instead of latency growing without bound.

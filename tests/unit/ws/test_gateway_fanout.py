@@ -8,6 +8,7 @@ import asyncio
 import orjson
 import pytest
 
+from gochat.core import config
 from gochat.ws import protocol, session
 from gochat.ws.session import Outbox, Session, State
 from tests.unit.ws import fakes
@@ -80,3 +81,8 @@ async def test_a_backed_up_socket_holds_at_most_send_queue_max_frames_then_is_to
     assert overflowed == [slow] and slow.out == []
     session.deliver([slow], _head(100), 7)  # closing: nothing more is queued
     assert slow.out == [] and transport.writes == []
+
+
+def test_the_configured_flush_window_defaults_to_the_gateways_own() -> None:
+    # The config key is what `gochat ws` uses; the constant is GatewayProcess's own default.
+    assert config.WsConfig().flush_interval_ms == session.FLUSH_INTERVAL_SECONDS * 1000
