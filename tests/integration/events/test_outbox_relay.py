@@ -89,8 +89,11 @@ async def test_one_of_two_relays_leads_and_the_other_takes_over_when_it_dies(
     event_stream: pipeline.EventStream,
     migrated_dsn: str,
 ) -> None:
-    # Slowed down so the old leader is still publishing its batch when the new one starts.
-    first, second = await make_relay(publish_delay=0.002), await make_relay(publish_delay=0.002)
+    # Slowed down so the old leader is still publishing its batch when the new one starts; the
+    # standby tries the lock every 20 ms, well before the old leader, which reconnects after a
+    # back-off of 50 ms or more, can take it again.
+    first = await make_relay(publish_delay=0.002, standby_poll_seconds=0.02)
+    second = await make_relay(publish_delay=0.002, standby_poll_seconds=0.02)
     await wait_for(lambda: first.is_leader or second.is_leader)
     assert not (first.is_leader and second.is_leader)
     acks_before = published_acks()

@@ -1,9 +1,13 @@
 """The outbox relay: publishes committed outbox rows to JetStream, in `seq` order, forever.
 
 Every API replica runs one; a session advisory lock on a dedicated connection elects the leader.
-The others block on that lock and take over the moment the leader's connection goes away (a dead
-process closes its socket; a vanished host is noticed by TCP keepalive, see
-_SESSION_SETTINGS).
+The others try that lock every `standby_poll_seconds` and take over within one interval of the
+leader's connection going away (a dead process closes its socket; a vanished host is noticed by
+TCP keepalive, see _SESSION_SETTINGS). They try rather than wait: a statement blocked in
+pg_advisory_lock keeps its snapshot for as long as it waits, and while any snapshot is that old
+VACUUM and HOT pruning can remove no dead row anywhere in the database (the outbox, the channel
+rows every send bumps): PostgreSQL's CPU per send grew with the age of a platform that had a
+standby.
 
 The leader LISTENs on `gochat_outbox` (the writers NOTIFY at commit) and polls every
 `poll_seconds` as a fallback. While it drains a steady stream (each look finds rows) it stops
@@ -54,9 +58,8 @@ _tracer = tracing.tracer(__name__)
 
 LEADER_LOCK_KEY = 0x6F7574626F78  # "outbox": session lock held by the publishing replica
 # Keepalive: the server probes an idle leader, so a leader whose host vanished loses the lock
-# in about 10 + 3 * 5 seconds instead of the kernel's two hours. No statement timeout: a
-# follower waits on the lock for as long as the leader lives (a server-wide default would
-# turn that wait into an error every few seconds).
+# in about 10 + 3 * 5 seconds instead of the kernel's two hours. No statement or lock timeout:
+# a server-wide default must not cut the leader's statements short.
 _SESSION_SETTINGS = {
     "tcp_keepalives_idle": "10",
     "tcp_keepalives_interval": "5",
@@ -126,9 +129,10 @@ class OutboxRelay:
         cleanup_every_seconds: float = 60.0,
         max_backoff_seconds: float = 10.0,
         gather_seconds: float = 0.005,
+        standby_poll_seconds: float = 0.5,
     ) -> None:
         self._dsn, self._database, self._publisher = dsn, database, publisher
-        self._gather_seconds = gather_seconds
+        self._gather_seconds, self._standby_poll_seconds = gather_seconds, standby_poll_seconds
         self._batch_size, self._poll_seconds = batch_size, poll_seconds
         self._cleanup_every = cleanup_every_seconds
         self._max_backoff = max_backoff_seconds
@@ -197,16 +201,12 @@ class OutboxRelay:
                 conn.terminate()
 
     async def _wait_for_leadership(self, conn: asyncpg.Connection) -> bool:
-        lock = asyncio.ensure_future(conn.fetchval("SELECT pg_advisory_lock($1)", LEADER_LOCK_KEY))
-        stopping = asyncio.ensure_future(self._stopping.wait())
-        done, _ = await asyncio.wait({lock, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        stopping.cancel()
-        if lock in done:
-            lock.result()
-            return True
-        lock.cancel()
-        with contextlib.suppress(asyncio.CancelledError, asyncpg.PostgresError, OSError):
-            await lock
+        """True once `conn` holds the leader lock; False when stopping first. Between tries the
+        connection is idle, holding no snapshot (see the module docstring)."""
+        while not self._stopping.is_set():
+            if await conn.fetchval("SELECT pg_try_advisory_lock($1)", LEADER_LOCK_KEY):
+                return True
+            await self._pause(self._standby_poll_seconds)
         return False
 
     async def _lead(self, conn: asyncpg.Connection) -> None:
