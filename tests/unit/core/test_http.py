@@ -7,14 +7,12 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from opentelemetry import trace as otel_trace
-from opentelemetry.sdk import trace as sdk_trace
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import BaseModel, ConfigDict
 
@@ -192,21 +190,6 @@ def test_json_logs_carry_the_request_id(capsys: pytest.CaptureFixture[str]) -> N
     line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
     assert line["msg"] == "hello" and line["request_id"] == "req-9"
     assert line["service"] == "unit" and line["guild_id"] == 5
-
-
-@pytest.fixture
-def exported_spans() -> Iterator[InMemorySpanExporter]:
-    """An SDK tracer provider as `tracing.setup_tracing` installs one, for one test
-    (the API's `set_tracer_provider` allows one per process, so it is swapped in directly)."""
-    exporter = InMemorySpanExporter()
-    provider = sdk_trace.TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    previous = otel_trace._TRACER_PROVIDER
-    otel_trace._TRACER_PROVIDER = provider
-    try:
-        yield exporter
-    finally:
-        otel_trace._TRACER_PROVIDER = previous
 
 
 async def test_with_tracing_on_a_request_makes_one_server_span_continuing_the_caller(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, nullcontext
 from typing import Any
 
 import asyncpg
@@ -19,6 +19,9 @@ class Database:
     def __init__(self, pool: asyncpg.Pool, *, service: str) -> None:
         self._pool = pool
         self._service = service
+        # Asked once (tracing is set up before any pool is made): a no-op span still costs a
+        # context attach and detach (~4 us, twice per send), and asking costs ~2.5 us itself.
+        self._traced = tracing.recording()
 
     @classmethod
     async def connect(
@@ -33,6 +36,11 @@ class Database:
         )
         return cls(pool, service=service)
 
+    def _span(self, name: str) -> AbstractContextManager[object]:
+        if self._traced:
+            return _tracer.start_as_current_span(f"db.{name}")
+        return nullcontext()
+
     @property
     def pool(self) -> asyncpg.Pool:
         return self._pool
@@ -42,7 +50,7 @@ class Database:
         """A connection inside one transaction, committed on success, rolled back on error."""
         started = time.perf_counter()
         outcome = "error"
-        with _tracer.start_as_current_span(f"db.{name}"):
+        with self._span(name):
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     yield conn
@@ -57,7 +65,7 @@ class Database:
         """A connection without an explicit transaction, for single-statement reads."""
         started = time.perf_counter()
         outcome = "error"
-        with _tracer.start_as_current_span(f"db.{name}"):
+        with self._span(name):
             try:
                 async with self._pool.acquire() as conn:
                     yield conn
