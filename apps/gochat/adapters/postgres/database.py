@@ -103,8 +103,8 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
       connect arguments, the same on every connection;
     - locks: every advisory lock on a pooled connection is transaction-scoped
       (`pg_advisory_xact_lock` in outbox.py), gone at COMMIT or ROLLBACK; the relay's
-      leadership lock (`pg_try_advisory_lock`, session-scoped) and the migrations' lock are taken on connections
-      of their own (`asyncpg.connect`), never on the pool's;
+      leadership lock (`pg_try_advisory_lock`, session-scoped) and the migrations' lock are
+      taken on connections of their own (`asyncpg.connect`), never on the pool's;
     - LISTEN: only the relay's own connection listens (and asyncpg drops the Python-side
       listeners of a released connection anyway);
     - cursors and temporary tables: none are opened or created.
