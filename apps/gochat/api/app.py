@@ -14,7 +14,7 @@ from gochat.adapters.postgres.directory import Directory
 from gochat.api import background
 from gochat.api.context import ApiContext
 from gochat.api.routers import ROUTERS
-from gochat.core import http
+from gochat.core import collector, http
 from gochat.core.config import ApiConfig
 from gochat.core.ids import SnowflakeGenerator, default_worker_id
 from gochat.core.tokens import TokenVerifier
@@ -45,6 +45,7 @@ def build_app(config: ApiConfig) -> FastAPI:
         )
         holder["ctx"] = app.state.ctx = ctx
         pipeline = await background.start(ctx)
+        collector.freeze_startup_heap()
         try:
             yield
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import random
 import signal
@@ -15,7 +14,7 @@ from gochat.adapters.nats import connection, gateway_events, gateway_sessions
 from gochat.adapters.nats import presence as presence_store
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
-from gochat.core import config, events, ids
+from gochat.core import collector, config, events, ids
 from gochat.core.tokens import TokenVerifier
 from gochat.ws import metrics, server
 from gochat.ws.gateway import Gateway, Services
@@ -98,11 +97,7 @@ class GatewayProcess:
             readiness=self.readiness,
             library=self.library,
         )
-        # Start-up objects (modules, pools, schemas) never die: keep them out of every collection,
-        # and collect the young generation less often. Full collections walking every live
-        # session were the gateway's worst latency spikes (bench/ws/FINDINGS.md).
-        gc.freeze()
-        gc.set_threshold(50_000, 20, 20)
+        collector.freeze_startup_heap()
         log.info("gateway listening", extra={"port": cfg.port, "gateway_id": self.gateway_id})
 
     async def _guild_size(self, guild_id: int) -> int:
