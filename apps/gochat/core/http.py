@@ -117,9 +117,14 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Log everything, tell the client nothing about internals.
+        # Only what escapes before _RequestMiddleware (which answers the rest itself, with the
+        # request id): log everything, tell the client nothing about internals.
         log.exception("unhandled error", extra={"path": request.url.path})
-        return envelope(500, "internal_error", "internal server error")
+        return _internal_error()
+
+
+def _internal_error() -> JSONResponse:
+    return envelope(500, "internal_error", "internal server error")
 
 
 def _describe(err: dict[str, Any]) -> dict[str, str]:
@@ -229,6 +234,13 @@ class _RequestMiddleware:
                 await self._reject(scope, receive, response)
             else:
                 await self._serve(scope, _replay(body, receive), response, trace_headers)
+        except Exception:
+            # Answered here rather than by Starlette's outermost error middleware, so the 500
+            # carries X-Request-Id too and the log line has it.
+            if response.started:
+                raise
+            log.exception("unhandled error", extra={"path": scope.get("path")})
+            await _internal_error()(scope, receive, response)
         finally:
             request_id_var.reset(token)
 
@@ -312,16 +324,18 @@ class _ResponseStart:
     """The app's `send`, seen by the middleware: adds `headers` to the response's start and
     notes its status (500 until a response starts: an exception escaped)."""
 
-    __slots__ = ("headers", "send", "status")
+    __slots__ = ("headers", "send", "started", "status")
 
     def __init__(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
         self.send = send
         self.headers = headers
         self.status = 500
+        self.started = False
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
             self.status = message["status"]
+            self.started = True
             message.setdefault("headers", []).extend(self.headers)
         await self.send(message)
 

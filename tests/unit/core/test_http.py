@@ -64,6 +64,18 @@ async def test_unexpected_errors_never_leak_details() -> None:
     assert "passwd" not in response.text
 
 
+async def test_unexpected_errors_carry_the_request_id_and_are_counted() -> None:
+    async with await _client(_app()) as client:
+        echoed = await client.get("/boom", headers={"X-Request-Id": "trace-me-500"})
+        made = await client.get("/boom")
+        metrics = (await client.get("/metrics")).text
+    assert echoed.status_code == made.status_code == 500
+    assert echoed.headers["x-request-id"] == "trace-me-500"
+    assert len(made.headers["x-request-id"]) == 32
+    assert echoed.json()["error"]["code"] == "internal_error"
+    assert 'route="/boom",service="unit",status="500"' in metrics
+
+
 async def test_rate_limit_sets_retry_after() -> None:
     async with await _client(_app()) as client:
         response = await client.get("/limited")
