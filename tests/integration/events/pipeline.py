@@ -258,3 +258,12 @@ class InterleavingClient:
             assert not ack.duplicate
             self.interleaved += 1
         await self._inner.publish(subject, payload, reply=reply, headers=headers)
+
+
+async def wait_for(condition: Callable[[], bool], *, within: float = 15) -> None:
+    """Until `condition()` holds (TimeoutError after `within` seconds)."""
+    async with asyncio.timeout(within):
+        while True:
+            if condition():
+                return
+            await asyncio.sleep(0.02)

@@ -15,7 +15,7 @@ from gochat.adapters.postgres import database, outbox, outbox_relay
 from gochat.core import metrics
 from tests.fixtures import servers
 from tests.integration.events import pipeline
-from tests.integration.events.pipeline import RelayFactory
+from tests.integration.events.pipeline import RelayFactory, wait_for
 
 
 async def test_committed_events_reach_jetstream_once_in_commit_order_per_scope(
@@ -333,14 +333,6 @@ async def terminate_lock_holder(dsn: str) -> int:
         return killed
     finally:
         await conn.close()
-
-
-async def wait_for(condition: Callable[[], bool], *, within: float = 15) -> None:
-    async with asyncio.timeout(within):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.05)
 
 
 async def wait_for_async(

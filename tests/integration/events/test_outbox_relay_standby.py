@@ -8,10 +8,9 @@ per send rose with the platform's age."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 from gochat.adapters.postgres import database
-from tests.integration.events.pipeline import RelayFactory
+from tests.integration.events.pipeline import RelayFactory, wait_for
 
 SAMPLES = 20
 
@@ -20,7 +19,7 @@ async def test_a_standby_relay_holds_no_snapshot_while_another_leads(
     make_relay: RelayFactory, db: database.Database
 ) -> None:
     leader = await make_relay()
-    await _until(lambda: leader.is_leader)
+    await wait_for(lambda: leader.is_leader)
     standby = await make_relay(standby_poll_seconds=0.1)
     await asyncio.sleep(0.3)  # the standby has tried the lock a few times by now
     assert not standby.is_leader
@@ -42,16 +41,8 @@ async def test_a_standby_relay_holds_no_snapshot_while_another_leads(
 
 async def test_the_standby_takes_over_within_its_poll_interval(make_relay: RelayFactory) -> None:
     leader = await make_relay()
-    await _until(lambda: leader.is_leader)
+    await wait_for(lambda: leader.is_leader)
     standby = await make_relay(standby_poll_seconds=0.2)
     await asyncio.sleep(0.3)
     await leader.stop()
-    await _until(lambda: standby.is_leader, within=2.0)
-
-
-async def _until(condition: Callable[[], bool], *, within: float = 15) -> None:
-    async with asyncio.timeout(within):
-        while True:
-            if condition():
-                return
-            await asyncio.sleep(0.02)
+    await wait_for(lambda: standby.is_leader, within=2.0)
