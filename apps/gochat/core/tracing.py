@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from contextvars import Token
 
 from opentelemetry import context as otel_context
@@ -51,20 +51,9 @@ def recording() -> bool:
 TRACE_HEADERS = (b"traceparent", b"tracestate")  # W3C trace context, as ASGI names them
 
 
-def attach_incoming(raw_headers: Iterable[tuple[bytes, bytes]]) -> Token[Context] | None:
-    """Make an incoming W3C trace context (ASGI raw headers) current, without any span;
-    returns the token for `detach`, or None when the request carries none."""
-    return attach_context(
-        {
-            name.decode("latin-1"): value.decode("latin-1")
-            for name, value in raw_headers
-            if name in TRACE_HEADERS
-        }
-    )
-
-
 def attach_context(carrier: Mapping[str, str]) -> Token[Context] | None:
-    """`attach_incoming` for the trace headers already picked out (`TRACE_HEADERS`, decoded)."""
+    """Make an incoming W3C trace context current without any span (the request's
+    `TRACE_HEADERS`, decoded); returns the token for `detach`, or None when there is none."""
     if not carrier:
         return None
     return otel_context.attach(propagate.extract(carrier))

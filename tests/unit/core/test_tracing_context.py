@@ -10,9 +10,7 @@ TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 def test_an_incoming_traceparent_becomes_current_and_is_injected_until_detached() -> None:
     assert "traceparent" not in tracing.inject_headers()
-    token = tracing.attach_incoming(
-        [(b"content-type", b"json"), (b"traceparent", TRACEPARENT.encode())]
-    )
+    token = tracing.attach_context({"traceparent": TRACEPARENT})
     try:
         assert tracing.inject_headers()["traceparent"] == TRACEPARENT
     finally:
@@ -21,7 +19,7 @@ def test_an_incoming_traceparent_becomes_current_and_is_injected_until_detached(
 
 
 def test_a_request_without_trace_headers_attaches_nothing() -> None:
-    token = tracing.attach_incoming([(b"content-type", b"json")])
+    token = tracing.attach_context({})
     assert token is None
     tracing.detach(token)  # a no-op
 
