@@ -53,6 +53,9 @@ def _unmask(data: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
 
 
+CLOSE_LINGER_SECONDS = 1.0  # how long a closed connection waits for the client's own close
+
+
 class NativeConnection(asyncio.Protocol):
     __slots__ = ("_buffer", "_closing", "_handler", "_route", "_timer", "session", "transport")
 
@@ -76,6 +79,8 @@ class NativeConnection(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(HANDSHAKE_TIMEOUT_SECONDS, self._abort)
 
     def data_received(self, data: bytes) -> None:
+        if self._closing:
+            return
         buffer = self._buffer + data if self._buffer else data
         if self.session is None:
             rest = self._handshake(buffer)
@@ -114,7 +119,18 @@ class NativeConnection(asyncio.Protocol):
             return
         self.transport.write(_close_frame(code, reason.encode()))
         self._closing = True
-        self.transport.close()
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        # Half-close, and close once the client does (or after a linger): closing at once while
+        # its frames sit unread in our receive buffer makes the kernel send RST, and a client
+        # can lose our close frame, and its code, to it. What still arrives is discarded.
+        self.transport.write_eof()
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = asyncio.get_running_loop().call_later(
+            CLOSE_LINGER_SECONDS, self.transport.close
+        )
 
     # --- HTTP ----------------------------------------------------------------------------------
 
