@@ -25,6 +25,7 @@ from gochat.ws.session import FLUSH_INTERVAL_SECONDS, Session, State
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
+LEASE_RENEWAL_TICKS = int(presence_store.LEASE_TTL_SECONDS / 3 / TICK_SECONDS)
 
 
 class GatewayProcess:
@@ -85,6 +86,7 @@ class GatewayProcess:
             ),
             flush_interval=self.flush_interval,
         )
+        await self.presence.renew_lease()
         await records.serve_takeovers(self.gateway_id, self.gateway.takeover)
         await self.feed.on_ephemeral(self._ephemeral)
         self._reader = asyncio.create_task(self._read_stream())
@@ -130,11 +132,11 @@ class GatewayProcess:
             beats += 1
             if beats % 5 == 0:
                 await self._check_database()
-            if beats % 30 == 0:
+            if beats % LEASE_RENEWAL_TICKS == 0:
                 try:
-                    await self.presence.refresh()
+                    await self.presence.renew_lease()
                 except Exception:
-                    log.exception("presence refresh failed")
+                    log.exception("gateway lease renewal failed")
 
     def _restart_reader_after_reconnect(self) -> None:
         """After NATS came back, read the stream again from the hub's position at once, instead

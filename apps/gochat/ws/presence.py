@@ -1,13 +1,15 @@
 """Presence: online / idle / dnd while a user has a connection anywhere, offline (with last-seen)
 once their last connection on every gateway has been gone for `presence_grace_seconds`.
 
-Each gateway counts its own connections per user and keeps one KV key per (user, gateway); a
-change is broadcast as a PRESENCE_UPDATE event to each of the user's guilds through the stream.
+Each gateway counts its own connections per user and records, in the user's shared presence
+record, that it holds some (adapters/nats/presence.py); a change of what others see is broadcast
+as a PRESENCE_UPDATE event to each of the user's guilds through the stream.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -23,6 +25,10 @@ log = logging.getLogger(__name__)
 LARGE_GUILD_MEMBERS = 250
 GUILD_SIZE_CACHE_SECONDS = 60.0
 GuildSize = Callable[[int], Awaitable[int]]
+STORE_CONCURRENCY = 32
+# How long a gateway's lease, once read, is taken as it was: a gateway that died keeps its
+# users present for up to its lease TTL plus this.
+LEASE_CACHE_SECONDS = 5.0
 
 
 class PresenceTracker:
@@ -39,14 +45,21 @@ class PresenceTracker:
         self._store = store
         self._feed = feed
         self._ids = id_source
-        self._gateway_id = gateway_id
+        self.gateway_id = gateway_id
         self._grace = grace_seconds
         self._connections: dict[int, int] = {}
-        self._status: dict[int, str] = {}
         self._guilds: dict[int, frozenset[int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._guild_size = guild_size
         self._sizes: dict[int, tuple[float, int]] = {}
+        self._leases: dict[str, tuple[float, bool]] = {}
+        # A mass disconnect (a drained gateway, a network blip) ends in as many offline
+        # verdicts at once: a bounded number talk to NATS at a time, not all of them.
+        self._store_calls = asyncio.Semaphore(STORE_CONCURRENCY)
+
+    async def renew_lease(self) -> None:
+        """Keep this gateway's lease: while it lasts, its connections count as present."""
+        await self._store.renew_lease(self.gateway_id, datetime.now(UTC))
 
     async def connected(self, user_id: int, status: str, guild_ids: Iterable[int]) -> None:
         self._connections[user_id] = self._connections.get(user_id, 0) + 1
@@ -56,14 +69,17 @@ class PresenceTracker:
     async def set_status(self, user_id: int, status: str) -> None:
         if self._connections.get(user_id, 0) == 0:
             return
-        previous = self._status.get(user_id)
-        self._status[user_id] = status
+
+        async def connect(record: presence_store.Presence) -> presence_store.Presence:
+            return (await self._pruned(record)).connected(self.gateway_id, status)
+
         # Presence is best effort, as on the way offline: a NATS blip must not end a session
-        # that is already live. The key is re-put by `refresh`; the next change announces again.
+        # that is already live. The next change records and announces again.
         try:
-            await self._store.set_connected(user_id, self._gateway_id, status)
-            if status != previous:
-                await self._announce(user_id, status, None)
+            async with self._store_calls:
+                before, after = await self._store.change(user_id, connect)
+                if (await self._pruned(before)).status != after.status:
+                    await self._announce(user_id, after.status, None)
         except Exception:
             log.exception("presence: could not record or announce", extra={"user_id": user_id})
 
@@ -81,24 +97,40 @@ class PresenceTracker:
         await asyncio.sleep(self._grace)
         if self._connections.get(user_id, 0) > 0:
             return  # reconnected here within the grace period
-        self._status.pop(user_id, None)
+        now = datetime.now(UTC)
+
+        async def disconnect(record: presence_store.Presence) -> presence_store.Presence:
+            return (await self._pruned(record)).disconnected(self.gateway_id, now)
+
         try:
-            await self._store.set_disconnected(user_id, self._gateway_id)
-            if await self._store.connected_statuses(user_id):
-                return  # still connected through another gateway
-            await self._announce(user_id, "offline", datetime.now(UTC))
+            async with self._store_calls:
+                before, after = await self._store.change(user_id, disconnect)
+                was = (await self._pruned(before)).status
+                if after.status == presence_store.OFFLINE and was != presence_store.OFFLINE:
+                    await self._announce(user_id, presence_store.OFFLINE, now)
         except Exception:
             log.exception("presence: could not mark offline", extra={"user_id": user_id})
         finally:
-            self._guilds.pop(user_id, None)
+            if self._connections.get(user_id, 0) == 0:
+                self._guilds.pop(user_id, None)
 
-    async def refresh(self) -> None:
-        """Re-put this gateway's keys so the bucket TTL only removes a dead gateway's."""
-        for user_id, status in list(self._status.items()):
-            await self._store.set_connected(user_id, self._gateway_id, status)
+    async def _pruned(self, record: presence_store.Presence) -> presence_store.Presence:
+        """`record` without the gateways that died (checked at most every few seconds each)."""
+        dead = frozenset(
+            [g for g in record.gateways if g != self.gateway_id and not await self._is_live(g)]
+        )
+        return record.without(dead)
+
+    async def _is_live(self, gateway_id: str) -> bool:
+        now = time.monotonic()
+        cached = self._leases.get(gateway_id)
+        if cached is None or now - cached[0] > LEASE_CACHE_SECONDS:
+            if len(self._leases) > 1_000:
+                self._leases.clear()
+            cached = self._leases[gateway_id] = (now, await self._store.is_live(gateway_id))
+        return cached[1]
 
     async def _announce(self, user_id: int, status: str, last_seen: datetime | None) -> None:
-        await self._store.publish_status(user_id, status, last_seen)
         payload = events.PresenceUpdated(user_id=user_id, status=status, last_seen=last_seen)
         for guild_id in self._guilds.get(user_id, frozenset()):
             if await self._size_of(guild_id) > LARGE_GUILD_MEMBERS:
@@ -127,10 +159,10 @@ class PresenceTracker:
         """The shared presence of `user_ids` (offline when unknown)."""
         found = []
         for user_id in user_ids:
-            value = await self._store.status_of(user_id) or {"status": "offline"}
+            record = await self._pruned(await self._store.read(user_id))
             found.append(
                 events.PresenceUpdated(
-                    user_id=user_id, status=value["status"], last_seen=value.get("last_seen")
+                    user_id=user_id, status=record.status, last_seen=record.last_seen
                 )
             )
         return found
@@ -141,5 +173,9 @@ class PresenceTracker:
             await asyncio.wait(list(self._tasks), timeout=wait_seconds)
 
     async def close(self) -> None:
+        """Stop; with this gateway's lease ended, users whose offline verdict was still pending
+        read offline everywhere at once (unannounced)."""
         for task in list(self._tasks):
             task.cancel()
+        with contextlib.suppress(Exception):
+            await self._store.end_lease(self.gateway_id)

@@ -1,64 +1,173 @@
-"""Presence shared by every gateway process, in JetStream KV.
+"""Presence shared by every gateway process, in two JetStream KV buckets.
 
-Keys: `conn.<user_id>.<gateway_id>` = the status of that user's connections on one gateway
-(refreshed while they last; the bucket's TTL removes the keys of a gateway that died), and
-`user.<user_id>` = the status everyone sees, with last-seen once offline. A user is offline when
-no `conn.<user_id>.*` key remains.
+`gochat_presence_users` holds one record per user, `user.<user_id>`: the status everyone sees,
+last-seen once offline, and the gateways the user is connected through (with the status set
+there). Records never expire, so last-seen outlives the connection; every change is a
+compare-and-set on the record's revision, so gateways racing on one user lose nothing.
+
+`gochat_gateway_leases` holds one key per live gateway process, renewed every third of its TTL.
+A gateway that dies stops renewing; once its lease is gone, its entries in user records no
+longer count. So the liveness of 10,000 connections costs one put per gateway, not 10,000 keys
+that all expire together, and deciding whether a user is offline is one read, not a listing.
 """
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
+import dataclasses
+import random
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
 import orjson
 from nats.aio import client as nats_client
 from nats.js import errors as js_errors
+from nats.js import kv as js_kv
 
 from gochat.adapters.nats import kv as kv_buckets
 
-BUCKET = "gochat_presence"
-CONNECTION_TTL_SECONDS = 90.0  # gateways refresh their keys every third of this
+USERS_BUCKET = "gochat_presence_users"
+LEASES_BUCKET = "gochat_gateway_leases"
+LEASE_TTL_SECONDS = 90.0  # gateways renew their lease every third of this
+OFFLINE = "offline"
+# Compare-and-set attempts before giving up on a record: each retry means another gateway
+# changed the same user's record in between (their connections racing); retries back off with
+# jitter so racers spread out.
+CAS_ATTEMPTS = 32
+CAS_BACKOFF_SECONDS = 0.002
 
 
-class PresenceStore(kv_buckets.BucketStore):
-    ttl_seconds = CONNECTION_TTL_SECONDS
+@dataclasses.dataclass(frozen=True)
+class Presence:
+    """What everyone sees of a user, and the gateways holding their connections."""
 
-    def __init__(self, client: nats_client.Client, *, bucket: str = BUCKET) -> None:
-        super().__init__(client, bucket=bucket)
+    status: str = OFFLINE
+    last_seen: str | None = None
+    gateways: dict[str, str] = dataclasses.field(default_factory=dict)
 
-    async def set_connected(self, user_id: int, gateway_id: str, status: str) -> None:
-        await self.kv.put(f"conn.{user_id}.{gateway_id}", status.encode())
+    @classmethod
+    def decode(cls, raw: bytes | None) -> Presence:
+        if not raw:
+            return cls()
+        value: dict[str, Any] = orjson.loads(raw)
+        return cls(value["status"], value.get("last_seen"), value.get("gateways") or {})
 
-    async def set_disconnected(self, user_id: int, gateway_id: str) -> None:
-        with contextlib.suppress(js_errors.KeyNotFoundError):
-            await self.kv.delete(f"conn.{user_id}.{gateway_id}")
+    def encode(self) -> bytes:
+        return orjson.dumps(dataclasses.asdict(self))
 
-    async def connected_statuses(self, user_id: int) -> list[str]:
-        """The statuses of the user's connections on every gateway (empty: offline)."""
+    def connected(self, gateway_id: str, status: str) -> Presence:
+        return Presence(status, None, {**self.gateways, gateway_id: status})
+
+    def disconnected(self, gateway_id: str, now: datetime) -> Presence:
+        gateways = {g: s for g, s in self.gateways.items() if g != gateway_id}
+        if gateways:
+            return dataclasses.replace(self, gateways=gateways)
+        return Presence(OFFLINE, now.isoformat() if self.status != OFFLINE else self.last_seen)
+
+    def without(self, dead_gateways: frozenset[str]) -> Presence:
+        """The record once gateways that died (their lease gone) are dropped: a user whose
+        every gateway died reads offline (when exactly they left is not known)."""
+        if not dead_gateways & self.gateways.keys():
+            return self
+        gateways = {g: s for g, s in self.gateways.items() if g not in dead_gateways}
+        if gateways:
+            return dataclasses.replace(self, gateways=gateways)
+        return Presence(OFFLINE, self.last_seen)
+
+
+# Changes may await (to check the leases of the gateways a record names).
+Change = Callable[[Presence], Awaitable[Presence]]
+
+
+class PresenceStore:
+    """Open once with `await open()`; gateways keep their lease with `renew_lease`."""
+
+    def __init__(
+        self,
+        client: nats_client.Client,
+        *,
+        users_bucket: str = USERS_BUCKET,
+        leases_bucket: str = LEASES_BUCKET,
+        lease_ttl_seconds: float = LEASE_TTL_SECONDS,
+    ) -> None:
+        self._client = client
+        self.users_bucket, self.leases_bucket = users_bucket, leases_bucket
+        self.lease_ttl_seconds = lease_ttl_seconds
+        self._users: js_kv.KeyValue | None = None
+        self._leases: js_kv.KeyValue | None = None
+
+    async def open(self) -> None:
+        self._users = await kv_buckets.open_bucket(self._client, self.users_bucket, ttl_seconds=0)
+        self._leases = await kv_buckets.open_bucket(
+            self._client, self.leases_bucket, ttl_seconds=self.lease_ttl_seconds
+        )
+
+    @property
+    def users(self) -> js_kv.KeyValue:
+        if self._users is None:
+            raise RuntimeError("PresenceStore.open() was not awaited")
+        return self._users
+
+    @property
+    def leases(self) -> js_kv.KeyValue:
+        if self._leases is None:
+            raise RuntimeError("PresenceStore.open() was not awaited")
+        return self._leases
+
+    # --- gateway leases ---------------------------------------------------------------------
+
+    async def renew_lease(self, gateway_id: str, now: datetime) -> None:
+        await self.leases.put(gateway_id, now.isoformat().encode())
+
+    async def end_lease(self, gateway_id: str) -> None:
+        await self.leases.purge(gateway_id)
+
+    async def is_live(self, gateway_id: str) -> bool:
         try:
-            keys = await self.kv.keys(filters=[f"conn.{user_id}.*"])
-        except js_errors.NoKeysError:
-            return []
-        statuses = []
-        for key in keys:
-            try:
-                entry = await self.kv.get(key)
-            except js_errors.KeyNotFoundError:
-                continue
-            if entry.value:
-                statuses.append(entry.value.decode())
-        return statuses
-
-    async def publish_status(self, user_id: int, status: str, last_seen: datetime | None) -> None:
-        value = {"status": status, "last_seen": last_seen.isoformat() if last_seen else None}
-        await self.kv.put(f"user.{user_id}", orjson.dumps(value))
-
-    async def status_of(self, user_id: int) -> dict[str, Any] | None:
-        try:
-            entry = await self.kv.get(f"user.{user_id}")
+            await self.leases.get(gateway_id)  # raises for an ended lease too
         except js_errors.KeyNotFoundError:
-            return None
-        result: dict[str, Any] | None = orjson.loads(entry.value) if entry.value else None
-        return result
+            return False
+        return True
+
+    # --- user records ------------------------------------------------------------------------
+
+    async def read(self, user_id: int) -> Presence:
+        try:
+            entry = await self.users.get(_key(user_id))
+        except js_errors.KeyNotFoundError:
+            return Presence()
+        return Presence.decode(entry.value)
+
+    async def change(self, user_id: int, change: Change) -> tuple[Presence, Presence]:
+        """Apply `change` to the user's record atomically; (before, after)."""
+        return await compare_and_set(self.users, _key(user_id), change)
+
+
+def _key(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+async def compare_and_set(
+    bucket: js_kv.KeyValue, key: str, change: Change, *, attempts: int = CAS_ATTEMPTS
+) -> tuple[Presence, Presence]:
+    for attempt in range(attempts):
+        if attempt:
+            await asyncio.sleep(random.uniform(0, CAS_BACKOFF_SECONDS * attempt))
+        try:
+            entry = await bucket.get(key)
+            before, revision = Presence.decode(entry.value), entry.revision
+        except js_errors.KeyNotFoundError:
+            before, revision = Presence(), None
+        after = await change(before)
+        if after == before:
+            return before, after
+        try:
+            if revision is None:
+                await bucket.create(key, after.encode())
+            else:
+                await bucket.update(key, after.encode(), last=revision)
+        except js_errors.KeyWrongLastSequenceError:
+            continue  # another gateway wrote in between: read again
+        return before, after
+    raise RuntimeError(f"presence record {key} kept changing under {attempts} attempts")

@@ -1,0 +1,162 @@
+"""Presence records and gateway leases (adapters/nats/presence.py) with the tracker that keeps
+them (ws/presence.py), against the session's real NATS, in buckets of the test's own."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
+
+import nats
+import pytest
+
+from gochat.adapters.nats import gateway_events
+from gochat.adapters.nats import presence as presence_store
+from gochat.core import events, ids
+from gochat.ws import presence as ws_presence
+from gochat.ws.presence import PresenceTracker
+from tests.fixtures.servers import NatsServer
+
+GUILD = 7
+
+
+class RecordingFeed:
+    """Collects the PRESENCE_UPDATE events a tracker would put on the stream."""
+
+    def __init__(self) -> None:
+        self.published: list[events.Event] = []
+
+    async def publish(self, event: events.Event) -> None:
+        self.published.append(event)
+
+    def statuses_of(self, user_id: int) -> list[str]:
+        return [e.data["status"] for e in self.published if int(e.data["user_id"]) == user_id]
+
+
+@pytest.fixture
+async def store_factory(
+    nats_server: NatsServer,
+) -> AsyncIterator[Callable[..., Any]]:
+    client = await nats.connect(nats_server.url)
+    suffix = uuid.uuid4().hex[:8]
+    buckets = {"users_bucket": f"presence_users_{suffix}", "leases_bucket": f"leases_{suffix}"}
+
+    async def make(*, lease_ttl_seconds: float = 60.0) -> presence_store.PresenceStore:
+        store = presence_store.PresenceStore(client, **buckets, lease_ttl_seconds=lease_ttl_seconds)
+        await store.open()
+        return store
+
+    try:
+        yield make
+    finally:
+        js = client.jetstream()
+        for bucket in buckets.values():
+            await js.delete_key_value(bucket)
+        await client.close()
+
+
+async def _tracker(
+    store: presence_store.PresenceStore, feed: RecordingFeed, *, grace: float = 0.0
+) -> PresenceTracker:
+    async def guild_size(guild_id: int) -> int:
+        return 2
+
+    tracker = PresenceTracker(
+        store=store,
+        feed=cast(gateway_events.EventFeed, feed),
+        id_source=ids.SnowflakeGenerator(1),
+        gateway_id=uuid.uuid4().hex[:12],
+        grace_seconds=grace,
+        guild_size=guild_size,
+    )
+    await tracker.renew_lease()
+    return tracker
+
+
+async def _status(tracker: PresenceTracker, user_id: int) -> events.PresenceUpdated:
+    (found,) = await tracker.statuses([user_id])
+    return found
+
+
+async def test_a_user_goes_offline_only_when_their_last_gateway_lets_go(store_factory):
+    store, feed = await store_factory(), RecordingFeed()
+    first, second = await _tracker(store, feed), await _tracker(store, feed)
+
+    await first.connected(1, "online", [GUILD])
+    await second.connected(1, "dnd", [GUILD])
+    first.disconnected(1)
+    await first.settle(wait_seconds=5)
+    assert (await _status(second, 1)).status == "dnd"
+
+    second.disconnected(1)
+    await second.settle(wait_seconds=5)
+    gone = await _status(first, 1)
+    assert gone.status == "offline" and gone.last_seen is not None
+    # One announcement per change others can see: no second "online" when the user connected
+    # through another gateway, no "offline" while one gateway still held them.
+    assert feed.statuses_of(1) == ["online", "dnd", "offline"]
+
+
+async def test_a_presence_outlives_the_lease_ttl_while_its_gateway_renews(store_factory):
+    store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
+    gateway = await _tracker(store, feed)
+    await gateway.connected(2, "idle", [GUILD])
+    for _ in range(6):
+        await asyncio.sleep(0.4)
+        await gateway.renew_lease()
+    assert (await _status(gateway, 2)).status == "idle"
+
+    gateway.disconnected(2)
+    await gateway.settle(wait_seconds=5)
+    await asyncio.sleep(1.5)  # records never expire: last-seen stays known
+    assert (await store.read(2)).last_seen is not None
+
+
+async def test_users_of_a_gateway_that_died_read_offline_once_its_lease_is_gone(
+    store_factory, monkeypatch
+):
+    store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
+    dead, alive = await _tracker(store, feed), await _tracker(store, feed)
+    await dead.connected(3, "online", [GUILD])
+    await alive.connected(4, "online", [GUILD])
+    assert (await _status(alive, 3)).status == "online"
+
+    monkeypatch.setattr(ws_presence, "LEASE_CACHE_SECONDS", 0.2)
+    await asyncio.sleep(1.5)  # the dead gateway's lease expires; the live one renews
+    await alive.renew_lease()
+    assert (await _status(alive, 3)).status == "offline"
+    assert (await _status(alive, 4)).status == "online"
+
+    # The user's next connection drops the dead gateway from their record.
+    await alive.connected(3, "online", [GUILD])
+    assert set((await store.read(3)).gateways) == {alive.gateway_id}
+
+
+async def test_gateways_racing_on_one_user_all_end_up_in_the_record(store_factory):
+    store, feed = await store_factory(), RecordingFeed()
+    trackers = [await _tracker(store, feed) for _ in range(12)]
+    await asyncio.gather(*(t.connected(5, "online", [GUILD]) for t in trackers))
+    assert set((await store.read(5)).gateways) == {t.gateway_id for t in trackers}
+    assert feed.statuses_of(5) == ["online"]
+
+
+async def test_a_mass_disconnect_settles_without_a_consumer_per_user(store_factory, nats_server):
+    store, feed = await store_factory(), RecordingFeed()
+    gateway = await _tracker(store, feed)
+    users = range(100, 2_100)
+    for user_id in users:
+        await gateway.connected(user_id, "online", [GUILD])
+    for user_id in users:
+        gateway.disconnected(user_id)
+    await gateway.settle(wait_seconds=60)
+
+    assert {(await store.read(u)).status for u in users} == {"offline"}
+    assert sum(s == "offline" for s in (feed.statuses_of(u)[-1] for u in users)) == 2_000
+    # Deciding "offline" reads one record: it must not list keys (a consumer per user).
+    client = await nats.connect(nats_server.url)
+    try:
+        info = await client.jetstream().stream_info(f"KV_{store.users_bucket}")
+        assert info.state.consumer_count == 0
+    finally:
+        await client.close()
