@@ -44,6 +44,7 @@ def build_app(config: ApiConfig) -> FastAPI:
             ),
         )
         holder["ctx"] = app.state.ctx = ctx
+        await ctx.verifier.prefetch()
         pipeline = await background.start(ctx)
         collector.freeze_startup_heap()
         try:

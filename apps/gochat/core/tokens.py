@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from jwt.algorithms import OKPAlgorithm
 from gochat.core import errors
 
 ALGORITHM = "EdDSA"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,15 @@ class TokenVerifier:
     async def refresh(self) -> None:
         async with self._lock:
             await self._fetch()
+
+    async def prefetch(self) -> None:
+        """Fetch the keys at start-up, so the first requests do not wait for them (nor for
+        this client's TLS set-up). Best effort: the auth service may not be up yet, and a
+        token with an unknown kid fetches them anyway."""
+        try:
+            await self.refresh()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("signing keys not fetched at start-up", extra={"error": str(exc)})
 
     async def _fetch(self) -> None:
         if self._client is None:

@@ -87,6 +87,7 @@ class GatewayProcess:
             flush_interval=self.flush_interval,
         )
         await self.presence.renew_lease()
+        await self.verifier.prefetch()
         await records.serve_takeovers(self.gateway_id, self.gateway.takeover)
         await self.feed.on_ephemeral(self._ephemeral)
         self._reader = asyncio.create_task(self._read_stream())

@@ -166,3 +166,32 @@ async def test_refused_tokens_are_not_remembered() -> None:
         with pytest.raises(errors.Unauthorized):
             await verifier.verify(forged)
     assert len(verifier.verified) == 0
+
+
+async def test_keys_fetched_at_start_up_serve_the_first_token_without_a_fetch() -> None:
+    key = Ed25519PrivateKey.generate()
+    fetches = 0
+
+    async def jwks(request: httpx.Request) -> httpx.Response:
+        nonlocal fetches
+        fetches += 1
+        return httpx.Response(200, json={"keys": [_jwk(key, "k1")]})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(jwks))
+    verifier = tokens.TokenVerifier(jwks_url="http://auth/jwks", issuer="gochat", client=client)
+    await verifier.prefetch()
+    assert fetches == 1
+    assert (await verifier.verify(_token(key, "k1"))).user_id == 42
+    assert fetches == 1
+
+
+async def test_an_auth_service_not_up_yet_does_not_stop_the_start_up(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(down))
+    verifier = tokens.TokenVerifier(jwks_url="http://auth/jwks", issuer="gochat", client=client)
+    await verifier.prefetch()
+    assert "signing keys not fetched at start-up" in caplog.text
