@@ -187,6 +187,7 @@ def document(
     gateways: int,
     api_workers: int,
     seconds: float,
+    warm_up: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "benchmark": "gateway (bench/ws)",
@@ -208,6 +209,8 @@ def document(
             for s in plan
         ],
         "seconds": round(seconds, 1),
+        # Sends through the API before the first measured load (seed.warm_up_api).
+        "api_warm_up": warm_up,
         "summary": summarize(runs),
         "runs": runs,
     }

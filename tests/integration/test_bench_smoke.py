@@ -55,4 +55,6 @@ def test_benchmark_smoke_mode_delivers_everything_and_writes_results(tmp_path: P
     ]
     assert api_load["cpu_seconds"]["api"] > 0 and api_load["cpu_seconds"]["postgres"] > 0
     assert api_load["cpu_seconds"]["machine"] >= api_load["cpu_seconds"]["api"]
+    # The API served the warm-up before any measured load, over connections to both workers.
+    assert document["api_warm_up"]["sends"] > 0 < document["api_warm_up"]["p50_ms"]
     assert len(list(tmp_path.glob("ws-smoke-*.png"))) == 2
