@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 from gochat.adapters.nats import gateway_events
 from gochat.adapters.nats import presence as presence_store
@@ -29,6 +30,28 @@ STORE_CONCURRENCY = 32
 # How long a gateway's lease, once read, is taken as it was: a gateway that died keeps its
 # users present for up to its lease TTL plus this.
 LEASE_CACHE_SECONDS = 5.0
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Remembered(Generic[K, V]):
+    """Values loaded on demand and kept for a while; cleared whole when `capacity` is reached
+    (a few stale reloads are cheaper than an eviction order)."""
+
+    def __init__(self, *, capacity: int) -> None:
+        self._capacity = capacity
+        self._values: dict[K, tuple[float, V]] = {}
+
+    async def get(self, key: K, *, seconds: float, load: Callable[[K], Awaitable[V]]) -> V:
+        now = time.monotonic()
+        cached = self._values.get(key)
+        if cached is None or now - cached[0] > seconds:
+            if len(self._values) >= self._capacity:
+                self._values.clear()
+            cached = self._values[key] = (now, await load(key))
+        return cached[1]
 
 
 class PresenceTracker:
@@ -51,8 +74,8 @@ class PresenceTracker:
         self._guilds: dict[int, frozenset[int]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._guild_size = guild_size
-        self._sizes: dict[int, tuple[float, int]] = {}
-        self._leases: dict[str, tuple[float, bool]] = {}
+        self._sizes: Remembered[int, int] = Remembered(capacity=10_000)
+        self._leases: Remembered[str, bool] = Remembered(capacity=1_000)
         # A mass disconnect (a drained gateway, a network blip) ends in as many offline
         # verdicts at once: a bounded number talk to NATS at a time, not all of them.
         self._store_calls = asyncio.Semaphore(STORE_CONCURRENCY)
@@ -122,13 +145,9 @@ class PresenceTracker:
         return record.without(dead)
 
     async def _is_live(self, gateway_id: str) -> bool:
-        now = time.monotonic()
-        cached = self._leases.get(gateway_id)
-        if cached is None or now - cached[0] > LEASE_CACHE_SECONDS:
-            if len(self._leases) > 1_000:
-                self._leases.clear()
-            cached = self._leases[gateway_id] = (now, await self._store.is_live(gateway_id))
-        return cached[1]
+        return await self._leases.get(
+            gateway_id, seconds=LEASE_CACHE_SECONDS, load=self._store.is_live
+        )
 
     async def _announce(self, user_id: int, status: str, last_seen: datetime | None) -> None:
         payload = events.PresenceUpdated(user_id=user_id, status=status, last_seen=last_seen)
@@ -147,13 +166,9 @@ class PresenceTracker:
             )
 
     async def _size_of(self, guild_id: int) -> int:
-        now = time.monotonic()
-        cached = self._sizes.get(guild_id)
-        if cached is None or now - cached[0] > GUILD_SIZE_CACHE_SECONDS:
-            if len(self._sizes) > 10_000:
-                self._sizes.clear()
-            cached = self._sizes[guild_id] = (now, await self._guild_size(guild_id))
-        return cached[1]
+        return await self._sizes.get(
+            guild_id, seconds=GUILD_SIZE_CACHE_SECONDS, load=self._guild_size
+        )
 
     async def statuses(self, user_ids: Iterable[int]) -> list[events.PresenceUpdated]:
         """The shared presence of `user_ids` (offline when unknown)."""
