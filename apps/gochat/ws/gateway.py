@@ -269,6 +269,8 @@ class Gateway:
             "status": session.status,
             "detached_at": time.time(),
             "point": session.point.to_dict(),
+            # A resume into a different set of guilds would miss the joins and leaves.
+            "guild_ids": sorted(session.guild_ids),
         }
 
     async def detach(self, session: Session) -> gateway_sessions.Record:
@@ -281,12 +283,12 @@ class Gateway:
         try:
             session.flush()
             session.state = State.DETACHED
+            record = self.record_of(session, state="detached")  # before its guilds are let go
             self.svc.hub.remove_session(session)
             if self.live.get(session_id) is session:
                 del self.live[session_id]
                 metrics.SESSIONS.dec()
                 self.svc.presence.disconnected(session.user_id)
-            record = self.record_of(session, state="detached")
             await self.svc.records.put(session_id, record)
             future.set_result(record)
             return record

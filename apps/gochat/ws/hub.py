@@ -284,23 +284,39 @@ class Hub:
             )
         return session.user_id in self._recipient_ids(event)
 
-    async def catch_up(self, session: Session, after: int) -> int:
+    async def catch_up(self, session: Session, after: int, *, resuming: bool = False) -> int | None:
         """Replay to `session` what it may receive after stream position `after`, then make it
-        live; returns how many events were replayed."""
-        replayed = 0
+        live; returns how many events were replayed. When `resuming`, returns None, having sent
+        nothing, if an event in between may have changed which channels the session can view:
+        the CHANNEL_CREATE / CHANNEL_DELETE such a change produced live cannot be rebuilt from
+        the guild as it is now, so the client must identify again for a fresh channel list."""
+        heads: list[tuple[bytes, int]] = []
         position = after
         while position < self.position:
             target = self.position
             async for seq, event in self._events_between(position, target):
-                if event is not None and self.may_receive(session, event):
-                    session.push(protocol.dispatch_head(event.type, orjson.dumps(event.data)), seq)
-                    replayed += 1
+                if event is None:
+                    continue
+                if resuming and self._changes_view(session, event):
+                    return None
+                if self.may_receive(session, event):
+                    heads.append(
+                        (protocol.dispatch_head(event.type, orjson.dumps(event.data)), seq)
+                    )
             position = target
         # No await from the loop's last check to here: nothing can slip in between.
+        for head, seq in heads:
+            session.push(head, seq)
         session.skip_through = max(position, after)
         if session.state is not State.DETACHED:
             session.state = State.LIVE
-        return replayed
+        return len(heads)
+
+    def _changes_view(self, session: Session, event: events.Event) -> bool:
+        if event.scope != "guild" or event.scope_id not in session.guild_ids:
+            return False
+        state = self.guilds.get(event.scope_id)
+        return state is None or visibility.may_change_view(state, session.user_id, event)
 
     async def _events_between(
         self, after: int, through: int

@@ -18,7 +18,9 @@ DISPATCHES = Counter(
     "gochat_ws_dispatches_total", "Events queued for clients, by event type.", ["type"]
 )
 RESUMES = Counter(
-    "gochat_ws_resumes_total", "RESUME attempts, by outcome (resumed, invalid).", ["outcome"]
+    "gochat_ws_resumes_total",
+    "RESUME attempts, by outcome (resumed, invalid, view_changed).",
+    ["outcome"],
 )
 REPLAYED = Counter("gochat_ws_replayed_events_total", "Events replayed to resuming sessions.")
 DROPS = Counter(

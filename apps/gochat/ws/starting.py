@@ -85,7 +85,10 @@ async def _go_live(
     gateway.live[session.session_id] = session
     metrics.SESSIONS.inc()
     await gateway.svc.records.put(session.session_id, gateway.record_of(session, state="live"))
-    replayed = await gateway.svc.hub.catch_up(session, start)
+    replayed = await gateway.svc.hub.catch_up(session, start, resuming=resumed)
+    if replayed is None:  # what the session may view changed while it was away
+        await _refuse_resume(gateway, session, outcome="view_changed")
+        return
     if resumed:  # right after the replay, before any live event can be queued
         metrics.RESUMES.labels("resumed").inc()
         metrics.REPLAYED.inc(replayed)
@@ -119,16 +122,40 @@ async def resume(gateway: Gateway, session: Session, request: protocol.Resume) -
         metrics.RESUMES.labels("invalid").inc()
         gateway.invalid_session(session)
         return
+    if request.seq < point.seq and point.position_for(request.seq + 1) == position:
+        # The client stopped inside the dispatches one stream event produced (a change and the
+        # CHANNEL_CREATE / CHANNEL_DELETE derived from it): a replay starts after that event.
+        metrics.RESUMES.labels("view_changed").inc()
+        gateway.invalid_session(session)
+        return
     session.status = str(record.get("status", "online"))
-    await _resume_at(gateway, session, request, user_id=user_id, position=position)
+    await _resume_at(
+        gateway,
+        session,
+        request,
+        user_id=user_id,
+        position=position,
+        guild_ids_then=record.get("guild_ids"),
+    )
 
 
 async def _resume_at(
-    gateway: Gateway, session: Session, request: protocol.Resume, *, user_id: int, position: int
+    gateway: Gateway,
+    session: Session,
+    request: protocol.Resume,
+    *,
+    user_id: int,
+    position: int,
+    guild_ids_then: list[int] | None,
 ) -> None:
     async with gateway.svc.directory.read("ws_resume") as tx:
         guild_ids = await tx.guild_ids_of(user_id)
         dms = await tx.dm_channels_of(user_id)
+    # (Records written before guild ids were kept have none: nothing to compare.)
+    if guild_ids_then is not None and set(guild_ids_then) != set(guild_ids):
+        metrics.RESUMES.labels("view_changed").inc()
+        gateway.invalid_session(session)
+        return
     session.user_id = user_id
     session.session_id = request.session_id
     session.dm_channels = {c.id: tuple(c.recipient_ids) for c in dms}
@@ -138,6 +165,15 @@ async def _resume_at(
     if session.state is State.DETACHED:
         return
     await _go_live(gateway, session, position, resumed=True)
+
+
+async def _refuse_resume(gateway: Gateway, session: Session, *, outcome: str) -> None:
+    """Undo `_go_live` for a session that may not resume after all; the client identifies."""
+    gateway.live.pop(session.session_id, None)
+    metrics.SESSIONS.dec()
+    await gateway.svc.records.delete(session.session_id)
+    metrics.RESUMES.labels(outcome).inc()
+    gateway.invalid_session(session)
 
 
 async def _detached_record(gateway: Gateway, session_id: str) -> gateway_sessions.Record | None:

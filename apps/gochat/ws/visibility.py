@@ -88,5 +88,21 @@ def _head(state: GuildState, event_type: str, channel_id: int) -> bytes:
     return protocol.dispatch_head(event_type, orjson.dumps(state.channels[channel_id]))
 
 
+def may_change_view(state: GuildState, user_id: int, event: events.Event) -> bool:
+    """Whether `event`, replayed to `user_id`, may have changed which of the guild's channels
+    they can view. Judged on the guild as it is now, without the state before the event, so it
+    errs on the safe side: any channel update (its overwrites may have hidden or revealed it),
+    any role deletion (the user may have held the role)."""
+    data = event.data
+    if event.type in ("GUILD_MEMBER_UPDATE", "GUILD_MEMBER_ADD"):
+        return int(data["user"]["id"]) == user_id
+    if event.type == "GUILD_MEMBER_REMOVE":
+        return int(data["user_id"]) == user_id
+    if event.type == "GUILD_ROLE_UPDATE":
+        role_id = int(data["id"])
+        return role_id == state.guild_id or role_id in (state.members.get(user_id) or ())
+    return event.type in ("GUILD_ROLE_DELETE", "GUILD_UPDATE", "CHANNEL_UPDATE")
+
+
 def visible_before(state: GuildState, user_ids: Iterable[int]) -> dict[int, set[int]]:
     return {user_id: state.visible_channels(user_id) for user_id in user_ids}
