@@ -13,7 +13,7 @@ import asyncio
 import bisect
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
 import orjson
 import prometheus_client
@@ -284,21 +284,35 @@ class Hub:
             )
         return session.user_id in self._recipient_ids(event)
 
-    async def catch_up(self, session: Session, after: int, *, resuming: bool = False) -> int | None:
+    async def catch_up(
+        self,
+        session: Session,
+        after: int,
+        *,
+        resuming: bool = False,
+        told: Mapping[int, set[int]] | None = None,
+    ) -> int | None:
         """Replay to `session` what it may receive after stream position `after`, then make it
-        live; returns how many events were replayed. When `resuming`, returns None, having sent
-        nothing, if an event in between may have changed which channels the session can view:
-        the CHANNEL_CREATE / CHANNEL_DELETE such a change produced live cannot be rebuilt from
-        the guild as it is now, so the client must identify again for a fresh channel list."""
+        live; returns how many events were replayed.
+
+        The CHANNEL_CREATE / CHANNEL_DELETE that a change of access produced live cannot be
+        rebuilt from the guild as it is now. So when an event in between may have changed
+        which channels the session can view: with `told` (guild -> the channel ids the client
+        was told, READY's list) the replay ends with the corrections from that list to what
+        it can view now; when `resuming` (what the client holds is unknown) it returns None,
+        having sent nothing, and the client must identify again."""
         heads: list[tuple[bytes, int]] = []
+        view_changed = False
         position = after
         while position < self.position:
             target = self.position
             async for seq, event in self._events_between(position, target):
                 if event is None:
                     continue
-                if resuming and self._changes_view(session, event):
-                    return None
+                if self._changes_view(session, event):
+                    if resuming:
+                        return None
+                    view_changed = True
                 if self.may_receive(session, event):
                     heads.append(
                         (protocol.dispatch_head(event.type, orjson.dumps(event.data)), seq)
@@ -307,6 +321,13 @@ class Hub:
         # No await from the loop's last check to here: nothing can slip in between.
         for head, seq in heads:
             session.push(head, seq)
+        if view_changed and told is not None:
+            for guild_id in sorted(session.guild_ids):
+                state = self.guilds.get(guild_id)
+                if state is not None:
+                    was = told.get(guild_id, set())
+                    for head in visibility.corrections(state, session.user_id, was):
+                        session.push(head, position)
         session.skip_through = max(position, after)
         if session.state is not State.DETACHED:
             session.state = State.LIVE

@@ -47,7 +47,11 @@ async def identify(gateway: Gateway, session: Session, request: protocol.Identif
         return
     session.point = ResumePoint(seq=1, base_seq=1, base_pos=start)
     gateway.send_dispatch(session, "READY", ready)
-    await _go_live(gateway, session, start)
+    told: dict[int, set[int]] = {guild_id: set() for guild_id in session.guild_ids}
+    for channel in ready.channels:
+        if channel.guild_id is not None:
+            told.setdefault(channel.guild_id, set()).add(channel.id)
+    await _go_live(gateway, session, start, told=told)
 
 
 async def _ready(gateway: Gateway, session: Session, user: schemas.User) -> protocol.Ready:
@@ -78,14 +82,19 @@ async def _ready(gateway: Gateway, session: Session, user: schemas.User) -> prot
 
 
 async def _go_live(
-    gateway: Gateway, session: Session, start: int, *, resumed: bool = False
+    gateway: Gateway,
+    session: Session,
+    start: int,
+    *,
+    resumed: bool = False,
+    told: dict[int, set[int]] | None = None,
 ) -> None:
     """Register the session as held here, replay from `start`, and go live."""
     session.heartbeat_deadline = time.monotonic() + gateway.heartbeat_timeout
     gateway.live[session.session_id] = session
     metrics.SESSIONS.inc()
     await gateway.svc.records.put(session.session_id, gateway.record_of(session, state="live"))
-    replayed = await gateway.svc.hub.catch_up(session, start, resuming=resumed)
+    replayed = await gateway.svc.hub.catch_up(session, start, resuming=resumed, told=told)
     if replayed is None:  # what the session may view changed while it was away
         await _refuse_resume(gateway, session, outcome="view_changed")
         return

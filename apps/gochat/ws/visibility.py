@@ -81,6 +81,15 @@ def channel_changes(
                 yield sessions, head, event_type
 
 
+def corrections(state: GuildState, user_id: int, told: set[int]) -> Iterator[bytes]:
+    """Dispatch heads that bring a client told `told` (channel ids) to what `user_id` can view
+    now: CHANNEL_DELETE for each channel gone, CHANNEL_CREATE for each one come."""
+    now = state.visible_channels(user_id)
+    for event_type, channel_ids in (("CHANNEL_DELETE", told - now), ("CHANNEL_CREATE", now - told)):
+        for channel_id in sorted(channel_ids):
+            yield _head(state, event_type, channel_id)
+
+
 def _head(state: GuildState, event_type: str, channel_id: int) -> bytes:
     if event_type == "CHANNEL_DELETE":
         gone = events.ChannelDeleted(id=channel_id, guild_id=state.guild_id)

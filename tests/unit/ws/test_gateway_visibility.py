@@ -9,7 +9,7 @@ from typing import Any
 
 from gochat.core import events, permissions, schemas
 from gochat.ws.hub import Hub
-from gochat.ws.session import Outbox
+from gochat.ws.session import Outbox, Session, State
 from tests.unit.ws import fakes
 from tests.unit.ws.fakes import GUILD_ID, OWNER_ID
 
@@ -148,3 +148,50 @@ async def test_a_channel_update_that_reveals_the_channel_arrives_as_created() ->
     assert _seen(transports[OTHER]) == [("CHANNEL_CREATE", str(STAFF_ROOM), 1)]
     assert transports[OTHER].dispatches()[0]["d"]["name"] == "open now"
     assert _seen(transports[MEMBER]) == [("CHANNEL_UPDATE", str(STAFF_ROOM), 1)]
+
+
+async def _identifying(hub: Hub) -> tuple[Session, fakes.RecordingTransport]:
+    """A member's new session between READY and going live: it receives nothing live yet."""
+    outbox = Outbox(interval=0, queue_max=100, on_overflow=lambda s: None)
+    session, transport = fakes.live_session(outbox, MEMBER)
+    session.state = State.CONNECTED
+    hub.add_session(session)
+    await hub.attach(session, [GUILD_ID])
+    return session, transport
+
+
+async def test_a_change_landing_while_a_session_identifies_ends_its_replay_with_corrections() -> (
+    None
+):
+    hub, _ = await _hub(member_roles=[STAFF])
+    session, transport = await _identifying(hub)
+    told = {GUILD_ID: {GENERAL, STAFF_ROOM}}  # READY was read before the change
+    hub.handle(1, _event("GUILD_MEMBER_UPDATE", _member(MEMBER, [])))
+    hub.handle(2, fakes.message(GENERAL, "after", event_id=1001))
+    assert await hub.catch_up(session, 0, told=told) == 2
+    session.flush()
+    assert _seen(transport) == [
+        ("GUILD_MEMBER_UPDATE", None, 1),
+        ("MESSAGE_CREATE", "1001", 2),
+        ("CHANNEL_DELETE", str(STAFF_ROOM), 3),
+    ]
+
+
+async def test_a_ready_that_already_saw_the_change_gets_no_corrections() -> None:
+    hub, _ = await _hub(member_roles=[STAFF])
+    session, transport = await _identifying(hub)
+    told = {GUILD_ID: {GENERAL}}  # READY was read after the change
+    hub.handle(1, _event("GUILD_MEMBER_UPDATE", _member(MEMBER, [])))
+    await hub.catch_up(session, 0, told=told)
+    session.flush()
+    assert [t for t, _, _ in _seen(transport)] == ["GUILD_MEMBER_UPDATE"]
+
+
+async def test_a_resume_across_a_change_of_view_is_refused_with_nothing_sent() -> None:
+    hub, _ = await _hub(member_roles=[STAFF])
+    session, transport = await _identifying(hub)
+    hub.handle(1, fakes.message(GENERAL, "before", event_id=1001))
+    hub.handle(2, _event("GUILD_MEMBER_UPDATE", _member(MEMBER, [])))
+    assert await hub.catch_up(session, 0, resuming=True) is None
+    session.flush()
+    assert transport.dispatches() == []
