@@ -71,6 +71,7 @@ class GatewayProcess:
             gateway_id=self.gateway_id,
             grace_seconds=cfg.presence_grace_seconds,
             guild_size=self._guild_size,
+            guilds_of=self._guilds_of,
         )
         self.gateway = Gateway(
             Services(
@@ -86,12 +87,13 @@ class GatewayProcess:
             ),
             flush_interval=self.flush_interval,
         )
-        await self.presence.renew_lease()
+        await self.presence.start()
         await self.verifier.prefetch()
         await records.serve_takeovers(self.gateway_id, self.gateway.takeover)
         await self.feed.on_ephemeral(self._ephemeral)
         self._reader = asyncio.create_task(self._read_stream())
         self._reconnects = self.nats.stats["reconnects"]
+        self._sweep: asyncio.Task[None] | None = None
         self._tasks = [asyncio.create_task(self._tick())]
         self.server = await server.serve(
             self.gateway,
@@ -102,6 +104,10 @@ class GatewayProcess:
         )
         collector.freeze_startup_heap()
         log.info("gateway listening", extra={"port": cfg.port, "gateway_id": self.gateway_id})
+
+    async def _guilds_of(self, user_id: int) -> list[int]:
+        async with Directory(self.db).read("ws_guilds_of") as tx:
+            return await tx.guild_ids_of(user_id)
 
     async def _guild_size(self, guild_id: int) -> int:
         async with Directory(self.db).read("ws_guild_size") as tx:
@@ -138,6 +144,15 @@ class GatewayProcess:
                     await self.presence.renew_lease()
                 except Exception:
                     log.exception("gateway lease renewal failed")
+                if self._sweep is None or self._sweep.done():
+                    # Its own task: sweeping a dead gateway's users must not hold up the tick.
+                    self._sweep = asyncio.create_task(self._sweep_dead_gateways())
+
+    async def _sweep_dead_gateways(self) -> None:
+        try:
+            await self.presence.sweep()
+        except Exception:
+            log.exception("sweeping up after dead gateways failed")
 
     def _restart_reader_after_reconnect(self) -> None:
         """After NATS came back, read the stream again from the hub's position at once, instead
@@ -193,6 +208,8 @@ class GatewayProcess:
     async def stop(self) -> None:
         self.server.close()
         self._tasks.append(self._reader)
+        if self._sweep is not None:
+            self._tasks.append(self._sweep)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 LARGE_GUILD_MEMBERS = 250
 GUILD_SIZE_CACHE_SECONDS = 60.0
 GuildSize = Callable[[int], Awaitable[int]]
+GuildsOf = Callable[[int], Awaitable[Iterable[int]]]  # a user's guild ids
 STORE_CONCURRENCY = 32
 # How long a gateway's lease, once read, is taken as it was: a gateway that died keeps its
 # users present for up to its lease TTL plus this.
@@ -64,6 +65,7 @@ class PresenceTracker:
         gateway_id: str,
         grace_seconds: float,
         guild_size: GuildSize,
+        guilds_of: GuildsOf,
     ) -> None:
         self._store = store
         self._feed = feed
@@ -72,26 +74,51 @@ class PresenceTracker:
         self._grace = grace_seconds
         self._connections: dict[int, int] = {}
         self._guilds: dict[int, frozenset[int]] = {}
+        self._status: dict[int, str] = {}  # the status set here, per connected user
         self._tasks: set[asyncio.Task[None]] = set()
         self._guild_size = guild_size
+        self._guilds_of = guilds_of
         self._sizes: Remembered[int, int] = Remembered(capacity=10_000)
         self._leases: Remembered[str, bool] = Remembered(capacity=1_000)
         # A mass disconnect (a drained gateway, a network blip) ends in as many offline
         # verdicts at once: a bounded number talk to NATS at a time, not all of them.
         self._store_calls = asyncio.Semaphore(STORE_CONCURRENCY)
 
+    async def start(self) -> None:
+        now = datetime.now(UTC)
+        await self._store.register(self.gateway_id, now)
+        await self._store.renew_lease(self.gateway_id, now)
+
     async def renew_lease(self) -> None:
-        """Keep this gateway's lease: while it lasts, its connections count as present."""
-        await self._store.renew_lease(self.gateway_id, datetime.now(UTC))
+        """Keep this gateway's lease: while it lasts, its connections count as present. If the
+        lease lapsed (NATS out of reach for longer than its TTL) and another gateway swept this
+        one up, note the gateway and its users again, announcing them online."""
+        now = datetime.now(UTC)
+        await self._store.renew_lease(self.gateway_id, now)
+        if await self._store.is_registered(self.gateway_id):
+            return
+        log.warning("this gateway was swept up as dead: recording its users again")
+        await self._store.register(self.gateway_id, now)
+        for user_id, status in list(self._status.items()):
+            await self._store.hold(user_id, self.gateway_id)
+            await self.set_status(user_id, status)
 
     async def connected(self, user_id: int, status: str, guild_ids: Iterable[int]) -> None:
+        first = user_id not in self._connections
         self._connections[user_id] = self._connections.get(user_id, 0) + 1
         self._guilds[user_id] = frozenset(guild_ids)
+        if first:  # noted before the record names this gateway, so a sweep finds the user
+            try:
+                await self._store.hold(user_id, self.gateway_id)
+            except Exception:
+                log.exception("presence: could not note the user", extra={"user_id": user_id})
         await self.set_status(user_id, status)
 
     async def set_status(self, user_id: int, status: str) -> None:
         if self._connections.get(user_id, 0) == 0:
             return
+
+        self._status[user_id] = status
 
         async def connect(record: presence_store.Presence) -> presence_store.Presence:
             return (await self._pruned(record)).connected(self.gateway_id, status)
@@ -120,6 +147,7 @@ class PresenceTracker:
         await asyncio.sleep(self._grace)
         if self._connections.get(user_id, 0) > 0:
             return  # reconnected here within the grace period
+        self._status.pop(user_id, None)
         now = datetime.now(UTC)
 
         async def disconnect(record: presence_store.Presence) -> presence_store.Presence:
@@ -131,11 +159,39 @@ class PresenceTracker:
                 was = (await self._pruned(before)).status
                 if after.status == presence_store.OFFLINE and was != presence_store.OFFLINE:
                     await self._announce(user_id, presence_store.OFFLINE, now)
+                await self._store.release(user_id, self.gateway_id)
         except Exception:
             log.exception("presence: could not mark offline", extra={"user_id": user_id})
         finally:
             if self._connections.get(user_id, 0) == 0:
                 self._guilds.pop(user_id, None)
+
+    async def sweep(self) -> None:
+        """Sweep up after gateways that died (lease gone, still noted): their users leave the
+        records, those left with no gateway are announced offline, and the gateway is
+        forgotten. Every live gateway sweeps; compare-and-set makes one of them announce."""
+        for gateway_id in await self._store.registered_gateways():
+            if gateway_id == self.gateway_id or await self._store.is_live(gateway_id):
+                continue
+            users = await self._store.held_by(gateway_id)
+            log.info(
+                "sweeping a gateway that died", extra={"gateway": gateway_id, "users": len(users)}
+            )
+            await asyncio.gather(*(self._sweep_user(u, gateway_id) for u in users))
+            await self._store.forget(gateway_id)
+
+    async def _sweep_user(self, user_id: int, gateway_id: str) -> None:
+        now = datetime.now(UTC)
+
+        async def drop(record: presence_store.Presence) -> presence_store.Presence:
+            return record.disconnected(gateway_id, now) if gateway_id in record.gateways else record
+
+        async with self._store_calls:
+            before, after = await self._store.change(user_id, drop)
+            if before != after and after.status == presence_store.OFFLINE:
+                guild_ids = await self._guilds_of(user_id)
+                await self._announce(user_id, presence_store.OFFLINE, now, guild_ids=guild_ids)
+            await self._store.release(user_id, gateway_id)
 
     async def _pruned(self, record: presence_store.Presence) -> presence_store.Presence:
         """`record` without the gateways that died (checked at most every few seconds each)."""
@@ -149,9 +205,16 @@ class PresenceTracker:
             gateway_id, seconds=LEASE_CACHE_SECONDS, load=self._store.is_live
         )
 
-    async def _announce(self, user_id: int, status: str, last_seen: datetime | None) -> None:
+    async def _announce(
+        self,
+        user_id: int,
+        status: str,
+        last_seen: datetime | None,
+        *,
+        guild_ids: Iterable[int] | None = None,
+    ) -> None:
         payload = events.PresenceUpdated(user_id=user_id, status=status, last_seen=last_seen)
-        for guild_id in self._guilds.get(user_id, frozenset()):
+        for guild_id in self._guilds.get(user_id, frozenset()) if guild_ids is None else guild_ids:
             if await self._size_of(guild_id) > LARGE_GUILD_MEMBERS:
                 continue
             await self._feed.publish(

@@ -62,6 +62,9 @@ async def _tracker(
     async def guild_size(guild_id: int) -> int:
         return 2
 
+    async def guilds_of(user_id: int) -> list[int]:
+        return [GUILD]
+
     tracker = PresenceTracker(
         store=store,
         feed=cast(gateway_events.EventFeed, feed),
@@ -69,8 +72,9 @@ async def _tracker(
         gateway_id=uuid.uuid4().hex[:12],
         grace_seconds=grace,
         guild_size=guild_size,
+        guilds_of=guilds_of,
     )
-    await tracker.renew_lease()
+    await tracker.start()
     return tracker
 
 
@@ -160,3 +164,52 @@ async def test_a_mass_disconnect_settles_without_a_consumer_per_user(store_facto
         assert info.state.consumer_count == 0
     finally:
         await client.close()
+    assert await store.held_by(gateway.gateway_id) == []  # each verdict released its user
+
+
+async def test_users_of_a_gateway_that_died_are_announced_offline_by_one_sweep(store_factory):
+    store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
+    dead = await _tracker(store, feed)
+    await dead.connected(6, "online", [GUILD])
+    await dead.connected(7, "idle", [GUILD])
+    sweepers = [await _tracker(store, feed) for _ in range(2)]
+    await sweepers[0].connected(7, "online", [GUILD])  # 7 is still connected elsewhere
+    await asyncio.sleep(1.5)  # the dead gateway's lease expires
+    for sweeper in sweepers:
+        await sweeper.renew_lease()
+
+    await asyncio.gather(*(s.sweep() for s in sweepers))
+    await sweepers[0].sweep()
+    assert feed.statuses_of(6) == ["online", "offline"]  # once, though three sweeps ran
+    assert (await store.read(6)).last_seen is not None
+    assert (await store.read(7)).status == "online"
+    assert set((await store.read(7)).gateways) == {sweepers[0].gateway_id}
+    assert await store.held_by(dead.gateway_id) == []
+    assert dead.gateway_id not in await store.registered_gateways()
+
+
+async def test_users_whose_verdict_a_stopping_gateway_left_pending_are_swept(store_factory):
+    store, feed = await store_factory(), RecordingFeed()
+    stopping = await _tracker(store, feed, grace=60.0)
+    await stopping.connected(8, "online", [GUILD])
+    stopping.disconnected(8)  # the offline verdict waits for its grace period
+    await stopping.close()  # ... and is cancelled: the lease ends at once
+    other = await _tracker(store, feed)
+    await other.sweep()
+    assert feed.statuses_of(8) == ["online", "offline"]
+    assert await store.registered_gateways() == [other.gateway_id]
+
+
+async def test_a_gateway_swept_while_cut_off_records_its_users_again(store_factory):
+    store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
+    cut_off, other = await _tracker(store, feed), await _tracker(store, feed)
+    await cut_off.connected(9, "dnd", [GUILD])
+    await asyncio.sleep(1.5)  # no renewal reached NATS for longer than the lease TTL
+    await other.renew_lease()
+    await other.sweep()
+    assert feed.statuses_of(9) == ["dnd", "offline"]
+
+    await cut_off.renew_lease()  # NATS is back
+    assert feed.statuses_of(9) == ["dnd", "offline", "dnd"]
+    assert set((await store.read(9)).gateways) == {cut_off.gateway_id}
+    assert await store.held_by(cut_off.gateway_id) == [9]

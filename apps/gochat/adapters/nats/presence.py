@@ -7,13 +7,17 @@ compare-and-set on the record's revision, so gateways racing on one user lose no
 
 `gochat_gateway_leases` holds one key per live gateway process, renewed every third of its TTL.
 A gateway that dies stops renewing; once its lease is gone, its entries in user records no
-longer count. So the liveness of 10,000 connections costs one put per gateway, not 10,000 keys
+longer count, and the other gateways sweep up after it: the users bucket also notes each
+gateway (`gateway.<id>`) and the users it holds (`held.<id>.<user_id>`, written on a user's
+first connection there and removed with their offline verdict), so a sweep knows whom to
+announce offline. So the liveness of 10,000 connections costs one put per gateway, not 10,000 keys
 that all expire together, and deciding whether a user is offline is one read, not a listing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
 from collections.abc import Awaitable, Callable
@@ -129,6 +133,52 @@ class PresenceStore:
         except js_errors.KeyNotFoundError:
             return False
         return True
+
+    # --- which users each gateway holds (to sweep up after one that died) -----------------------
+
+    async def register(self, gateway_id: str, now: datetime) -> None:
+        """Note a gateway in the users bucket (no TTL), so it is swept up if it dies."""
+        await self.users.put(f"gateway.{gateway_id}", now.isoformat().encode())
+
+    async def is_registered(self, gateway_id: str) -> bool:
+        try:
+            await self.users.get(f"gateway.{gateway_id}")
+        except js_errors.KeyNotFoundError:
+            return False
+        return True
+
+    async def registered_gateways(self) -> list[str]:
+        return [key.removeprefix("gateway.") for key in await self._keys("gateway.*")]
+
+    async def hold(self, user_id: int, gateway_id: str) -> None:
+        await self.users.put(f"held.{gateway_id}.{user_id}", b"")
+
+    async def release(self, user_id: int, gateway_id: str) -> None:
+        with contextlib.suppress(js_errors.KeyNotFoundError):
+            await self.users.delete(f"held.{gateway_id}.{user_id}")
+
+    async def held_by(self, gateway_id: str) -> list[int]:
+        prefix = f"held.{gateway_id}."
+        return [int(key.removeprefix(prefix)) for key in await self._keys(f"{prefix}*")]
+
+    async def forget(self, gateway_id: str) -> None:
+        with contextlib.suppress(js_errors.KeyNotFoundError):
+            await self.users.delete(f"gateway.{gateway_id}")
+
+    async def _keys(self, pattern: str) -> list[str]:
+        """Keys matching `pattern` (NATS wildcards), filtered by the server. (nats-py's
+        `keys(filters=...)` reads every key of the bucket and matches substrings.) A listing
+        creates a consumer on the stream: only sweeps list, never a user's path."""
+        watcher = await self.users.watch(pattern, ignore_deletes=True, meta_only=True)
+        found = []
+        try:
+            async for entry in watcher:
+                if entry is None:  # the current values are all delivered
+                    break
+                found.append(entry.key)
+        finally:
+            await watcher.stop()
+        return found
 
     # --- user records ------------------------------------------------------------------------
 
