@@ -152,6 +152,17 @@ class Member:
     token: str
 
 
+@dataclass(frozen=True)
+class StaffGuild:
+    """A guild whose staff room only the staff role may view (World.staff_guild)."""
+
+    owner: Member
+    member: Member
+    role_id: int
+    general: int
+    staff_room: int
+
+
 @dataclass
 class World:
     """A guild with an owner, members and channels; publishes events like the relay does."""
@@ -318,6 +329,18 @@ class World:
         channel = await self.channel(channel_id)
         await self.guild_event("CHANNEL_CREATE", channel, channel_id=channel_id)
         return channel_id
+
+    async def staff_guild(self, *, member_has_role: bool) -> StaffGuild:
+        """An owner and a member, #general, and a staff room only the staff role may view."""
+        owner, member = await self.user(), await self.user()
+        await self.create_guild(owner)
+        await self.add_member(member)
+        general = await self.create_channel("general")
+        role_id = await self.create_role(permissions_bits=0)
+        staff_room = await self.role_only_channel(role_id)
+        if member_has_role:
+            await self.set_roles(member, [role_id])
+        return StaffGuild(owner, member, role_id, general, staff_room)
 
     async def kick(self, member: Member) -> None:
         async with self.tx() as tx:

@@ -14,13 +14,9 @@ async def _away(world, gateways):
     """A member with a role that alone reveals a staff room, disconnected: (member, role,
     staff room, general, gateway, session id, last seq)."""
     gateway = gateways()
-    owner, member = await world.user(), await world.user()
-    await world.create_guild(owner)
-    await world.add_member(member)
-    general = await world.create_channel("general")
-    role_id = await world.create_role(permissions_bits=0)
-    staff_room = await world.role_only_channel(role_id)
-    await world.set_roles(member, [role_id])
+    guild = await world.staff_guild(member_has_role=True)
+    owner, member, role_id = guild.owner, guild.member, guild.role_id
+    general, staff_room = guild.general, guild.staff_room
     client = await GatewayClient.connect(gateway.url)
     ready = await client.identify(member.token)
     assert str(staff_room) in {c["id"] for c in ready["channels"]}

@@ -25,14 +25,9 @@ async def _rest(client: GatewayClient) -> list[str]:
 
 async def _setup(world, gateways, *, member_has_role: bool):
     gateway = gateways()
-    owner, member = await world.user(), await world.user()
-    await world.create_guild(owner)
-    await world.add_member(member)
-    general = await world.create_channel("general")
-    role_id = await world.create_role(permissions_bits=0)
-    staff_room = await world.role_only_channel(role_id)
-    if member_has_role:
-        await world.set_roles(member, [role_id])
+    guild = await world.staff_guild(member_has_role=member_has_role)
+    owner, member, role_id = guild.owner, guild.member, guild.role_id
+    general, staff_room = guild.general, guild.staff_room
     watcher = await GatewayClient.connect(gateway.url)
     await watcher.identify(owner.token)
     client = await GatewayClient.connect(gateway.url)
