@@ -167,7 +167,9 @@ async def test_a_mass_disconnect_settles_without_a_consumer_per_user(store_facto
     assert await store.held_by(gateway.gateway_id) == []  # each verdict released its user
 
 
-async def test_users_of_a_gateway_that_died_are_announced_offline_by_one_sweep(store_factory):
+async def test_users_of_a_gateway_that_died_are_announced_offline_by_one_sweep(
+    store_factory, nats_server
+):
     store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
     dead = await _tracker(store, feed)
     await dead.connected(6, "online", [GUILD])
@@ -186,6 +188,15 @@ async def test_users_of_a_gateway_that_died_are_announced_offline_by_one_sweep(s
     assert set((await store.read(7)).gateways) == {sweepers[0].gateway_id}
     assert await store.held_by(dead.gateway_id) == []
     assert dead.gateway_id not in await store.registered_gateways()
+    # The sweeps' listings leave no consumer behind for long (nats-py's default: 5 minutes).
+    client = await nats.connect(nats_server.url)
+    try:
+        js, deadline = client.jetstream(), asyncio.get_running_loop().time() + 15
+        while (await js.stream_info(f"KV_{store.users_bucket}")).state.consumer_count:
+            assert asyncio.get_running_loop().time() < deadline, "listing consumers linger"
+            await asyncio.sleep(0.5)
+    finally:
+        await client.close()
 
 
 async def test_users_whose_verdict_a_stopping_gateway_left_pending_are_swept(store_factory):

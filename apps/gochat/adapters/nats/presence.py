@@ -39,6 +39,7 @@ OFFLINE = "offline"
 # changed the same user's record in between (their connections racing); retries back off with
 # jitter so racers spread out.
 CAS_ATTEMPTS = 32
+LISTING_CONSUMER_SECONDS = 5.0
 CAS_BACKOFF_SECONDS = 0.002
 
 
@@ -168,8 +169,14 @@ class PresenceStore:
     async def _keys(self, pattern: str) -> list[str]:
         """Keys matching `pattern` (NATS wildcards), filtered by the server. (nats-py's
         `keys(filters=...)` reads every key of the bucket and matches substrings.) A listing
-        creates a consumer on the stream: only sweeps list, never a user's path."""
-        watcher = await self.users.watch(pattern, ignore_deletes=True, meta_only=True)
+        creates a consumer on the stream (only sweeps list, never a user's path); the server
+        drops it soon after, not after nats-py's default five minutes."""
+        watcher = await self.users.watch(
+            pattern,
+            ignore_deletes=True,
+            meta_only=True,
+            inactive_threshold=LISTING_CONSUMER_SECONDS,
+        )
         found = []
         try:
             async for entry in watcher:
