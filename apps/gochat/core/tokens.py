@@ -126,7 +126,11 @@ class TokenVerifier:
         try:
             await self.refresh()
         except (httpx.HTTPError, ValueError) as exc:
-            log.warning("signing keys not fetched at start-up", extra={"error": str(exc)})
+            # Info, not a warning: `make dev` starts every service at once, auth included.
+            log.info(
+                "signing keys not fetched at start-up; fetched on first use",
+                extra={"error": str(exc)},
+            )
 
     async def _fetch(self) -> None:
         if self._client is None:

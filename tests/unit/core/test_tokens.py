@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 
 import httpx
@@ -191,6 +192,7 @@ async def test_an_auth_service_not_up_yet_does_not_stop_the_start_up(
     async def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("connection refused", request=request)
 
+    caplog.set_level(logging.INFO, logger="gochat.core.tokens")
     client = httpx.AsyncClient(transport=httpx.MockTransport(down))
     verifier = tokens.TokenVerifier(jwks_url="http://auth/jwks", issuer="gochat", client=client)
     await verifier.prefetch()
