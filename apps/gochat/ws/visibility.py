@@ -68,26 +68,26 @@ def channel_changes(
         sessions = local.get(user_id)
         if not sessions:
             continue
-        now = state.visible_channels(user_id)
-        for event_type, channel_ids in (
-            ("CHANNEL_DELETE", was - now),
-            ("CHANNEL_CREATE", now - was),
-        ):
-            for channel_id in sorted(channel_ids):
-                key = (event_type, channel_id)
-                head = heads.get(key)
-                if head is None:
-                    head = heads[key] = _head(state, event_type, channel_id)
-                yield sessions, head, event_type
+        for key in _view_changes(was, state.visible_channels(user_id)):
+            head = heads.get(key)
+            if head is None:
+                head = heads[key] = _head(state, *key)
+            yield sessions, head, key[0]
 
 
 def corrections(state: GuildState, user_id: int, told: set[int]) -> Iterator[bytes]:
     """Dispatch heads that bring a client told `told` (channel ids) to what `user_id` can view
     now: CHANNEL_DELETE for each channel gone, CHANNEL_CREATE for each one come."""
-    now = state.visible_channels(user_id)
-    for event_type, channel_ids in (("CHANNEL_DELETE", told - now), ("CHANNEL_CREATE", now - told)):
+    for event_type, channel_id in _view_changes(told, state.visible_channels(user_id)):
+        yield _head(state, event_type, channel_id)
+
+
+def _view_changes(was: set[int], now: set[int]) -> Iterator[tuple[str, int]]:
+    """(event type, channel id) that take a view from `was` to `now`: deletes, then creates,
+    each in channel id order."""
+    for event_type, channel_ids in (("CHANNEL_DELETE", was - now), ("CHANNEL_CREATE", now - was)):
         for channel_id in sorted(channel_ids):
-            yield _head(state, event_type, channel_id)
+            yield event_type, channel_id
 
 
 def _head(state: GuildState, event_type: str, channel_id: int) -> bytes:
