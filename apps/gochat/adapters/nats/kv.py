@@ -23,13 +23,18 @@ async def open_bucket(
 
 class BucketStore:
     """A store kept in one bucket: `await open()` once (creating the bucket if needed), then
-    use `kv`. Subclasses set `ttl_seconds`, how long an entry lives without being rewritten."""
+    use `kv`. `ttl_seconds` (a subclass's attribute, or given) is how long an entry lives
+    without being rewritten; 0 keeps entries until they are deleted."""
 
     ttl_seconds: float
 
-    def __init__(self, client: nats_client.Client, *, bucket: str) -> None:
+    def __init__(
+        self, client: nats_client.Client, *, bucket: str, ttl_seconds: float | None = None
+    ) -> None:
         self._client = client
         self._bucket = bucket
+        if ttl_seconds is not None:
+            self.ttl_seconds = ttl_seconds
         self._kv: js_kv.KeyValue | None = None
 
     async def open(self) -> None:
@@ -40,3 +45,10 @@ class BucketStore:
         if self._kv is None:
             raise RuntimeError(f"{type(self).__name__}.open() was not awaited")
         return self._kv
+
+    async def exists(self, key: str) -> bool:
+        try:
+            await self.kv.get(key)  # raises for a deleted or purged key too
+        except js_errors.KeyNotFoundError:
+            return False
+        return True

@@ -96,29 +96,23 @@ class PresenceStore:
         leases_bucket: str = LEASES_BUCKET,
         lease_ttl_seconds: float = LEASE_TTL_SECONDS,
     ) -> None:
-        self._client = client
         self.users_bucket, self.leases_bucket = users_bucket, leases_bucket
-        self.lease_ttl_seconds = lease_ttl_seconds
-        self._users: js_kv.KeyValue | None = None
-        self._leases: js_kv.KeyValue | None = None
+        self._users = kv_buckets.BucketStore(client, bucket=users_bucket, ttl_seconds=0)
+        self._leases = kv_buckets.BucketStore(
+            client, bucket=leases_bucket, ttl_seconds=lease_ttl_seconds
+        )
 
     async def open(self) -> None:
-        self._users = await kv_buckets.open_bucket(self._client, self.users_bucket, ttl_seconds=0)
-        self._leases = await kv_buckets.open_bucket(
-            self._client, self.leases_bucket, ttl_seconds=self.lease_ttl_seconds
-        )
+        await self._users.open()
+        await self._leases.open()
 
     @property
     def users(self) -> js_kv.KeyValue:
-        if self._users is None:
-            raise RuntimeError("PresenceStore.open() was not awaited")
-        return self._users
+        return self._users.kv
 
     @property
     def leases(self) -> js_kv.KeyValue:
-        if self._leases is None:
-            raise RuntimeError("PresenceStore.open() was not awaited")
-        return self._leases
+        return self._leases.kv
 
     # --- gateway leases ---------------------------------------------------------------------
 
@@ -129,11 +123,7 @@ class PresenceStore:
         await self.leases.purge(gateway_id)
 
     async def is_live(self, gateway_id: str) -> bool:
-        try:
-            await self.leases.get(gateway_id)  # raises for an ended lease too
-        except js_errors.KeyNotFoundError:
-            return False
-        return True
+        return await self._leases.exists(gateway_id)
 
     # --- which users each gateway holds (to sweep up after one that died) -----------------------
 
@@ -142,11 +132,7 @@ class PresenceStore:
         await self.users.put(f"gateway.{gateway_id}", now.isoformat().encode())
 
     async def is_registered(self, gateway_id: str) -> bool:
-        try:
-            await self.users.get(f"gateway.{gateway_id}")
-        except js_errors.KeyNotFoundError:
-            return False
-        return True
+        return await self._users.exists(f"gateway.{gateway_id}")
 
     async def registered_gateways(self) -> list[str]:
         return [key.removeprefix("gateway.") for key in await self._keys("gateway.*")]
