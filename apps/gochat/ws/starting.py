@@ -119,8 +119,7 @@ async def resume(gateway: Gateway, session: Session, request: protocol.Resume) -
         or record.get("user_id") != user_id
         or time.time() - float(record["detached_at"]) > window
     ):
-        metrics.RESUMES.labels("invalid").inc()
-        gateway.invalid_session(session)
+        _refuse(gateway, session, outcome="invalid")
         return
     point = ResumePoint.from_dict(record["point"])
     if request.seq > point.seq:
@@ -128,14 +127,12 @@ async def resume(gateway: Gateway, session: Session, request: protocol.Resume) -
         return
     position = point.position_for(request.seq)
     if position is None:  # older than the resume point still kept
-        metrics.RESUMES.labels("invalid").inc()
-        gateway.invalid_session(session)
+        _refuse(gateway, session, outcome="invalid")
         return
     if request.seq < point.seq and point.position_for(request.seq + 1) == position:
         # The client stopped inside the dispatches one stream event produced (a change and the
         # CHANNEL_CREATE / CHANNEL_DELETE derived from it): a replay starts after that event.
-        metrics.RESUMES.labels("view_changed").inc()
-        gateway.invalid_session(session)
+        _refuse(gateway, session, outcome="view_changed")
         return
     session.status = str(record.get("status", "online"))
     await _resume_at(
@@ -162,8 +159,7 @@ async def _resume_at(
         dms = await tx.dm_channels_of(user_id)
     # (Records written before guild ids were kept have none: nothing to compare.)
     if guild_ids_then is not None and set(guild_ids_then) != set(guild_ids):
-        metrics.RESUMES.labels("view_changed").inc()
-        gateway.invalid_session(session)
+        _refuse(gateway, session, outcome="view_changed")
         return
     session.user_id = user_id
     session.session_id = request.session_id
@@ -176,13 +172,18 @@ async def _resume_at(
     await _go_live(gateway, session, position, resumed=True)
 
 
+def _refuse(gateway: Gateway, session: Session, *, outcome: str) -> None:
+    """Count a RESUME that may not go on, and tell the client to IDENTIFY again."""
+    metrics.RESUMES.labels(outcome).inc()
+    gateway.invalid_session(session)
+
+
 async def _refuse_resume(gateway: Gateway, session: Session, *, outcome: str) -> None:
     """Undo `_go_live` for a session that may not resume after all; the client identifies."""
     gateway.live.pop(session.session_id, None)
     metrics.SESSIONS.dec()
     await gateway.svc.records.delete(session.session_id)
-    metrics.RESUMES.labels(outcome).inc()
-    gateway.invalid_session(session)
+    _refuse(gateway, session, outcome=outcome)
 
 
 async def _detached_record(gateway: Gateway, session_id: str) -> gateway_sessions.Record | None:
