@@ -35,22 +35,33 @@ def _token(key: Ed25519PrivateKey, kid: str, **claims: object) -> str:
     return jwt.encode(body, key, algorithm="EdDSA", headers={"kid": kid})
 
 
+class _AuthService:
+    """Serves one key's JWKS to a verifier through a mock transport, counting the fetches."""
+
+    def __init__(self, key: Ed25519PrivateKey, kid: str, *, delay: float = 0.0) -> None:
+        self.jwks = {"keys": [_jwk(key, kid)]}
+        self.delay = delay
+        self.fetches = 0
+
+    async def _serve(self, request: httpx.Request) -> httpx.Response:
+        self.fetches += 1
+        await asyncio.sleep(self.delay)
+        return httpx.Response(200, json=self.jwks)
+
+    def verifier(self) -> tokens.TokenVerifier:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(self._serve))
+        return tokens.TokenVerifier(jwks_url="http://auth/jwks", issuer="gochat", client=client)
+
+
 async def test_a_burst_of_unknown_kids_fetches_the_jwks_once() -> None:
     key = Ed25519PrivateKey.generate()
-    fetches = 0
-
-    async def jwks(request: httpx.Request) -> httpx.Response:
-        nonlocal fetches
-        fetches += 1
-        await asyncio.sleep(0.05)  # a slow auth service: callers pile up behind the lock
-        return httpx.Response(200, json={"keys": [_jwk(key, "new")]})
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(jwks))
-    verifier = tokens.TokenVerifier(jwks_url="http://auth/jwks", issuer="gochat", client=client)
+    # A slow auth service: callers pile up behind the lock.
+    auth = _AuthService(key, "new", delay=0.05)
+    verifier = auth.verifier()
     token = _token(key, "new")
     results = await asyncio.gather(*[verifier.verify(token) for _ in range(50)])
     assert {r.user_id for r in results} == {42}
-    assert fetches == 1
+    assert auth.fetches == 1
     await verifier.aclose()
 
 
@@ -171,19 +182,12 @@ async def test_refused_tokens_are_not_remembered() -> None:
 
 async def test_keys_fetched_at_start_up_serve_the_first_token_without_a_fetch() -> None:
     key = Ed25519PrivateKey.generate()
-    fetches = 0
-
-    async def jwks(request: httpx.Request) -> httpx.Response:
-        nonlocal fetches
-        fetches += 1
-        return httpx.Response(200, json={"keys": [_jwk(key, "k1")]})
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(jwks))
-    verifier = tokens.TokenVerifier(jwks_url="http://auth/jwks", issuer="gochat", client=client)
+    auth = _AuthService(key, "k1")
+    verifier = auth.verifier()
     await verifier.prefetch()
-    assert fetches == 1
+    assert auth.fetches == 1
     assert (await verifier.verify(_token(key, "k1"))).user_id == 42
-    assert fetches == 1
+    assert auth.fetches == 1
 
 
 async def test_an_auth_service_not_up_yet_does_not_stop_the_start_up(
