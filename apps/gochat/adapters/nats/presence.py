@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import dataclasses
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import datetime
 from typing import Any
 
@@ -65,20 +65,22 @@ class Presence:
         return Presence(status, None, {**self.gateways, gateway_id: status})
 
     def disconnected(self, gateway_id: str, now: datetime) -> Presence:
-        gateways = {g: s for g, s in self.gateways.items() if g != gateway_id}
-        if gateways:
-            return dataclasses.replace(self, gateways=gateways)
-        return Presence(OFFLINE, now.isoformat() if self.status != OFFLINE else self.last_seen)
+        last_seen = now.isoformat() if self.status != OFFLINE else self.last_seen
+        return self._leaving({gateway_id}, last_seen=last_seen)
 
     def without(self, dead_gateways: frozenset[str]) -> Presence:
         """The record once gateways that died (their lease gone) are dropped: a user whose
         every gateway died reads offline (when exactly they left is not known)."""
         if not dead_gateways & self.gateways.keys():
             return self
-        gateways = {g: s for g, s in self.gateways.items() if g not in dead_gateways}
+        return self._leaving(dead_gateways, last_seen=self.last_seen)
+
+    def _leaving(self, gone: Collection[str], *, last_seen: str | None) -> Presence:
+        """Without the gateways `gone`; offline, last seen at `last_seen`, if none is left."""
+        gateways = {g: s for g, s in self.gateways.items() if g not in gone}
         if gateways:
             return dataclasses.replace(self, gateways=gateways)
-        return Presence(OFFLINE, self.last_seen)
+        return Presence(OFFLINE, last_seen)
 
 
 # Changes may await (to check the leases of the gateways a record names).
