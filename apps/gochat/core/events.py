@@ -24,6 +24,13 @@ from gochat.core.schemas import Snowflake
 SCHEMA_VERSION = 1
 STREAM_SUBJECTS = "gochat.ev.>"
 EPHEMERAL_PREFIX = "gochat.eph"
+# Headers of every stored event (the outbox relay sets them; docs/api.md#events):
+# the scope ("guild:123", `scope_key`), within which events are stored in commit order, and the
+# event's outbox seq, which grows with commit order within its scope (with gaps; it is not
+# comparable across scopes). A consumer that remembers the highest seq it applied per scope
+# can drop a late copy: one re-published after the stream's duplicate window.
+SCOPE_HEADER = "GoChat-Scope"
+OUTBOX_SEQ_HEADER = "GoChat-Outbox-Seq"
 
 
 class _Payload(BaseModel):
@@ -151,6 +158,11 @@ class Event(BaseModel):
     @property
     def subject(self) -> str:
         return subject_for(self.scope, self.scope_id, self.type)
+
+
+def scope_key(scope: str, scope_id: int) -> str:
+    """The value of SCOPE_HEADER: one guild, DM channel or user."""
+    return f"{scope}:{scope_id}"
 
 
 def subject_for(scope: Scope, scope_id: int, event_type: str) -> str:
