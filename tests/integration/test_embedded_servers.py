@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -11,7 +14,7 @@ import asyncpg
 import nats as nats_client
 import pytest
 
-from gochat.embedded import nats, postgres, process
+from gochat.embedded import nats, pg_runtime, postgres, process
 from tests.fixtures import servers
 
 
@@ -166,3 +169,109 @@ def test_nats_takes_over_a_store_whose_server_was_orphaned(tmp_path: Path) -> No
     finally:
         successor.stop()
         orphaned.stop()
+
+
+# Starts the embedded PostgreSQL in a fresh interpreter whose pgserver wheel (so initdb and
+# postgres) is the copy on PYTHONPATH, as in a checkout's own `.venv`.
+START_POSTGRES_FROM_COPY = """
+import sys
+from pathlib import Path
+from gochat.embedded import postgres, process
+assert str(postgres.bin_dir()).startswith(sys.argv[2]), postgres.bin_dir()
+server = postgres.EmbeddedPostgres(data_dir=Path(sys.argv[1]), port=process.free_port())
+with server:
+    print(postgres.run_sql(server.dsn, "SELECT 'up'").strip())
+    print(server.pgdata)
+"""
+
+
+def _modes(path: Path) -> dict[Path, int]:
+    return {folder: folder.stat().st_mode for folder in [path, *path.parents]}
+
+
+@pytest.mark.skipif(not process.running_as_root(), reason="only root hands the server over")
+@pytest.mark.parametrize("data_inside_checkout", [True, False], ids=["make-dev", "test-fixture"])
+def test_postgres_starts_from_a_checkout_other_users_cannot_enter(
+    server_tmp_path: Path, *, data_inside_checkout: bool
+) -> None:
+    """As root in a clone under a 0700 directory (/root, `mktemp -d`): the server's own account
+    cannot reach the checkout's `.venv`, and no directory of the user is opened up for it."""
+    with servers.private_server_dir("gochat-home-") as home:
+        home.chmod(0o700)  # as `mktemp -d` or /root
+        checkout = home / "gochat"
+        site = checkout / ".venv" / "site"
+        wheel = postgres.bin_dir().parent.parent
+        for folder in (wheel, wheel.with_name("pgserver.libs")):  # the binaries' RPATH
+            shutil.copytree(folder, site / folder.name, ignore=shutil.ignore_patterns("include"))
+        data_dir = checkout / ".gochat-dev" / "pg" if data_inside_checkout else server_tmp_path
+        checkout.mkdir(exist_ok=True)
+        before = _modes(checkout)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+        result = subprocess.run(
+            [sys.executable, "-c", START_POSTGRES_FROM_COPY, str(data_dir), str(site)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        answer, pgdata = result.stdout.split()
+        if pgdata.startswith(f"{pg_runtime.RUNTIME_ROOT}/data/"):
+            shutil.rmtree(Path(pgdata).parent)
+        assert answer == "up"
+        assert _modes(checkout) == before
+        assert (Path(pgdata).parent == data_dir) is not data_inside_checkout
+
+
+def _fake_wheel(site: Path) -> Path:
+    """A pgserver wheel's layout: pginstall/{bin,lib,share} and the RPATH's pgserver.libs."""
+    for part, name in [("bin", "postgres"), ("lib", "libpgcommon.so"), ("share", "postgres.bki")]:
+        (site / "pgserver" / "pginstall" / part).mkdir(parents=True)
+        (site / "pgserver" / "pginstall" / part / name).write_text(f"{name} v1")
+    (site / "pgserver.libs").mkdir()
+    (site / "pgserver.libs" / "libpq.so").write_text("libpq")
+    return site / "pgserver" / "pginstall"
+
+
+@pytest.mark.skipif(not process.running_as_root(), reason="only root hands the server over")
+def test_binaries_are_copied_once_where_the_account_can_reach_them(server_tmp_path: Path) -> None:
+    account = process.ensure_system_user("gochat-pg")
+    hidden = server_tmp_path / "home"
+    hidden.mkdir(mode=0o700)
+    pginstall = _fake_wheel(hidden / "site")
+    root = server_tmp_path / "runtime"
+
+    copied = pg_runtime.reachable_install(pginstall, account, root=root)
+    assert (copied / "bin" / "postgres").read_text() == "postgres v1"
+    assert (copied.parent.parent / "pgserver.libs" / "libpq.so").read_text() == "libpq"
+    assert pg_runtime.can_traverse(copied / "bin", account)
+    assert hidden.stat().st_mode & 0o777 == 0o700
+    # Cached: a second start finds the verified copy instead of copying again.
+    (copied / "bin" / "postgres").write_text("postgres v1")  # same size, so same fingerprint
+    inode = (copied / "bin" / "postgres").stat().st_ino
+    assert pg_runtime.reachable_install(pginstall, account, root=root) == copied
+    assert (copied / "bin" / "postgres").stat().st_ino == inode
+    # A copy whose marker does not match (an interrupted copy) is made again.
+    (copied.parent.parent / pg_runtime.MARKER).write_text("half")
+    assert pg_runtime.reachable_install(pginstall, account, root=root) == copied
+    assert (copied / "bin" / "postgres").stat().st_ino != inode
+    # A new wheel gets its own copy.
+    (pginstall / "bin" / "postgres").write_text("postgres v2 (bigger)")
+    upgraded = pg_runtime.reachable_install(pginstall, account, root=root)
+    assert upgraded != copied
+    assert (upgraded / "bin" / "postgres").read_text() == "postgres v2 (bigger)"
+
+
+@pytest.mark.skipif(not process.running_as_root(), reason="only root hands the server over")
+def test_a_runtime_directory_others_can_write_to_is_refused(server_tmp_path: Path) -> None:
+    account = process.ensure_system_user("gochat-pg")
+    hidden = server_tmp_path / "home"
+    hidden.mkdir(mode=0o700)
+    pginstall = _fake_wheel(hidden / "site")
+    root = server_tmp_path / "runtime"
+    root.mkdir()
+    root.chmod(0o777)
+    with pytest.raises(process.ServerStartError, match="nobody else can write to"):
+        pg_runtime.reachable_install(pginstall, account, root=root)
+    assert list(root.iterdir()) == []

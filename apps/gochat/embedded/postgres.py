@@ -15,7 +15,7 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
-from gochat.embedded import process, server
+from gochat.embedded import pg_runtime, process, server
 
 SUPERUSER = "postgres"
 # A dev and test server only: it listens on loopback and the password is no secret.
@@ -52,9 +52,11 @@ SELECT format('CREATE DATABASE %I OWNER %I', :'app_database', :'app_user')
 class EmbeddedPostgres(server.EmbeddedServer):
     """One PostgreSQL server. `dsn` is the application's; `admin_dsn` the superuser's.
 
-    As root the server runs as `system_user`, so every ancestor of `data_dir` must stay
-    traversable by that user (start() adds the search bit where missing). Avoid pytest's
-    `tmp_path` for it: each new pytest session resets /tmp/pytest-of-<user> to 0700.
+    As root the server runs as `system_user`. When that account cannot reach the binaries or
+    `data_dir` (a checkout under /root or another 0700 directory), it runs a copy of the
+    binaries and keeps its cluster under `runtime_root` (see pg_runtime.py): no permission of
+    the user's directories is changed, and `pgdata` says where the cluster is once started.
+    Avoid pytest's `tmp_path` for `data_dir`: each pytest session resets it to 0700.
     """
 
     display_name = "PostgreSQL"
@@ -71,6 +73,7 @@ class EmbeddedPostgres(server.EmbeddedServer):
         password: str = "gochat",
         settings: Mapping[str, str] | None = None,
         system_user: str = "gochat-pg",
+        runtime_root: Path = pg_runtime.RUNTIME_ROOT,
         start_timeout: float = 30.0,
         stop_timeout: float = 30.0,
     ) -> None:
@@ -81,6 +84,8 @@ class EmbeddedPostgres(server.EmbeddedServer):
         self.database, self.user, self.password = database, user, password
         self.settings = dict(settings or {})
         self.system_user = system_user
+        self.runtime_root = runtime_root
+        self.bin_dir = bin_dir()
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
 
     @property
@@ -116,7 +121,7 @@ class EmbeddedPostgres(server.EmbeddedServer):
         self._launch(
             self._server_command(),
             ready=self._accepting_connections,
-            cwd=self.data_dir,
+            cwd=self.pgdata.parent,
             user=account,
             env=self._child_env(),
             parent_death_signal=signal.SIGINT,
@@ -132,12 +137,20 @@ class EmbeddedPostgres(server.EmbeddedServer):
         )
 
     def _server_account(self) -> pwd.struct_passwd | None:
-        """PostgreSQL refuses to run as root: as root, run it as an unprivileged system user."""
+        """PostgreSQL refuses to run as root: as root, run it as an unprivileged system user,
+        from binaries and a data directory that user can reach."""
         if not process.running_as_root():
             return None
         account = process.ensure_system_user(self.system_user)
-        process.grant_traversal(self.data_dir)
-        os.chown(self.data_dir, account.pw_uid, account.pw_gid)
+        installed = pg_runtime.reachable_install(bin_dir().parent, account, root=self.runtime_root)
+        self.bin_dir = installed / "bin"
+        home = pg_runtime.reachable_data_dir(self.data_dir, account, root=self.runtime_root)
+        os.chown(home, account.pw_uid, account.pw_gid)
+        self.pgdata = home / "pgdata"
+        if home != self.data_dir:
+            (self.data_dir / "pgdata-location").write_text(
+                f"{self.pgdata}\n(the server's account cannot enter this directory)\n"
+            )
         if self.pgdata.exists() and self.pgdata.stat().st_uid != account.pw_uid:
             process.chown_tree(self.pgdata, account)
         return account
@@ -145,12 +158,12 @@ class EmbeddedPostgres(server.EmbeddedServer):
     def _initdb(self, account: pwd.struct_passwd | None) -> None:
         # A directory without PG_VERSION is a half-finished initdb: start over.
         shutil.rmtree(self.pgdata, ignore_errors=True)
-        password_file = self.data_dir / ".superuser-password"
+        password_file = self.pgdata.parent / ".superuser-password"
         password_file.write_text(SUPERUSER_PASSWORD + "\n")
         if account is not None:
             os.chown(password_file, account.pw_uid, account.pw_gid)
         command = [
-            str(bin_dir() / "initdb"),
+            str(self.bin_dir / "initdb"),
             f"--pgdata={self.pgdata}",
             f"--username={SUPERUSER}",
             f"--pwfile={password_file}",
@@ -166,7 +179,7 @@ class EmbeddedPostgres(server.EmbeddedServer):
                     command,
                     stdout=log,
                     stderr=subprocess.STDOUT,
-                    cwd=self.data_dir,
+                    cwd=self.pgdata.parent,
                     env=self._child_env(),
                     user=None if account is None else account.pw_uid,
                     group=None if account is None else account.pw_gid,
@@ -182,7 +195,7 @@ class EmbeddedPostgres(server.EmbeddedServer):
             )
 
     def _server_command(self) -> list[str]:
-        command = [str(bin_dir() / "postgres"), "-D", str(self.pgdata)]
+        command = [str(self.bin_dir / "postgres"), "-D", str(self.pgdata)]
         command += ["-h", self.host, "-p", str(self.port)]
         # TCP only: no unix socket whose path length or directory could collide.
         settings = {"unix_socket_directories": "", **self.settings}

@@ -12,7 +12,6 @@ import os
 import pwd
 import signal
 import socket
-import stat
 import subprocess
 import threading
 import time
@@ -159,18 +158,6 @@ def ensure_system_user(name: str) -> pwd.struct_passwd:
             capture_output=True,
         )
         return pwd.getpwnam(name)  # a concurrent useradd may have won; either way it exists
-
-
-def grant_traversal(path: Path) -> None:
-    """Let every user traverse (not list) the ancestors of `path`.
-
-    Temporary directories such as pytest's are 0700 and owned by root; the server's own
-    account must still be able to reach its data directory inside them.
-    """
-    for ancestor in path.resolve().parents:
-        mode = ancestor.stat().st_mode
-        if not mode & stat.S_IXOTH:
-            ancestor.chmod(mode | stat.S_IXOTH)
 
 
 def chown_tree(path: Path, user: pwd.struct_passwd) -> None:
