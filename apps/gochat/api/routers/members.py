@@ -33,9 +33,7 @@ async def list_members(
 
 @router.delete("/guilds/{guild_id}/members/@me", status_code=NO_CONTENT, summary="Leave a guild")
 async def leave_guild(guild_id: Snowflake, ctx: Context, caller: Caller) -> Response:
-    await members.remove_member(
-        ctx, guild_id=guild_id, user_id=caller.user_id, target_id=caller.user_id
-    )
+    await members.leave_guild(ctx, guild_id=guild_id, user_id=caller.user_id)
     return Response(status_code=NO_CONTENT)
 
 
@@ -73,7 +71,7 @@ async def update_member(
 async def kick_member(
     guild_id: Snowflake, user_id: Snowflake, ctx: Context, caller: Caller
 ) -> Response:
-    await members.remove_member(ctx, guild_id=guild_id, user_id=caller.user_id, target_id=user_id)
+    await members.kick_member(ctx, guild_id=guild_id, user_id=caller.user_id, target_id=user_id)
     return Response(status_code=NO_CONTENT)
 
 

@@ -36,13 +36,15 @@ async def create_channel(
 ) -> schemas.Channel:
     channel_id = ctx.ids.next_id()
     async with ctx.directory.transaction("create_channel") as tx:
+        if body.overwrites:  # their checks compare ranks: hold them still
+            await tx.lock_guild_roles(guild_id)
         member = await access.require_guild_permission(
             tx, guild_id, user_id, Permission.MANAGE_CHANNELS
         )
         if body.parent_id is not None:
             await _check_parent(tx, guild_id, body.parent_id, channel_type=body.type)
         for ow in body.overwrites:
-            await _check_overwrite(tx, member, guild_id, ow.id, ow)
+            await _check_overwrite(tx, member, ow.id, ow, before=None)
         position = body.position
         if position is None:
             position = await tx.next_channel_position(guild_id)
@@ -87,19 +89,45 @@ async def _check_parent(
 
 async def _check_overwrite(
     tx: DirectoryTx,
-    member: permissions.MemberContext,
-    guild_id: int,
+    actor: permissions.MemberContext,
     target_id: int,
     body: models.OverwriteBody,
+    before: permissions.Overwrite | None,
 ) -> None:
-    if body.type == "role":
-        if await tx.get_role(guild_id, target_id) is None:
-            raise errors.ValidationFailed.for_field("id", "unknown role")
-    elif await tx.get_member(guild_id, target_id) is None:
-        raise errors.ValidationFailed.for_field("id", "unknown member")
-    # Nobody grants or denies what they do not hold themselves.
-    granted = permissions.guild_permissions(member)
-    beyond = (int(body.allow) | int(body.deny)) & ~int(granted)
+    """Who may set this overwrite: the actor outranks its target (@everyone excepted) and
+    holds, at guild level as in Discord, every bit it changes."""
+    rank = await _target_rank(tx, actor.guild_id, target_id, body.type)
+    if rank is None:
+        raise errors.ValidationFailed.for_field("id", f"unknown {body.type}")
+    _require_outranks(actor, target_id, body.type, rank)
+    changed = int(body.allow) | int(body.deny)
+    if before is not None:
+        changed = (int(body.allow) ^ before.allow) | (int(body.deny) ^ before.deny)
+    _require_holds(actor, changed)
+
+
+async def _target_rank(
+    tx: DirectoryTx, guild_id: int, target_id: int, target_type: str
+) -> int | None:
+    """An overwrite target's place in the hierarchy; None when no such role or member."""
+    if target_type == "role":
+        role = await tx.get_role(guild_id, target_id)
+        return None if role is None else role.position
+    member = await tx.member_context(guild_id, target_id)
+    return None if member is None else member.highest_position
+
+
+def _require_outranks(
+    actor: permissions.MemberContext, target_id: int, target_type: str, rank: int
+) -> None:
+    if target_type == "role" and target_id == actor.guild_id:
+        return  # @everyone sits below every member
+    access.require_outranks(actor, rank, what=f"{target_type}s")
+
+
+def _require_holds(actor: permissions.MemberContext, bits: int) -> None:
+    # Nobody grants, denies or takes back in an overwrite what they do not hold themselves.
+    beyond = bits & ~int(permissions.guild_permissions(actor))
     if beyond:
         raise errors.MissingPermission(permissions.names(beyond)[0])
 
@@ -197,11 +225,10 @@ async def put_overwrite(
     body: models.OverwriteBody,
 ) -> schemas.Channel:
     async with ctx.directory.transaction("put_overwrite") as tx:
-        found = await access.channel_access(tx, channel_id, user_id)
-        if found.guild_id is None or found.member is None:
-            raise errors.BadRequest("direct-message channels have no overwrites")
-        found.require(Permission.MANAGE_ROLES)
-        await _check_overwrite(tx, found.member, found.guild_id, target_id, body)
+        found = await _overwrite_manager(tx, channel_id, user_id)
+        assert found.member is not None and found.guild_id is not None
+        before = await _existing_overwrite(tx, channel_id, target_id)
+        await _check_overwrite(tx, found.member, target_id, body, before)
         await tx.put_overwrite(
             channel_id=channel_id,
             target_id=target_id,
@@ -221,16 +248,42 @@ async def put_overwrite(
     return channel
 
 
+async def _overwrite_manager(
+    tx: DirectoryTx, channel_id: int, user_id: int
+) -> access.ChannelAccess:
+    """The caller's access to a guild channel, with MANAGE_ROLES there, read under the guild's
+    role lock (so a concurrent role reorder cannot change the ranks the checks compare)."""
+    located = await tx.channel_guild(channel_id)
+    if located is not None and located[1] is not None:
+        await tx.lock_guild_roles(located[1])
+    found = await access.channel_access(tx, channel_id, user_id)
+    if found.guild_id is None or found.member is None:
+        raise errors.BadRequest("direct-message channels have no overwrites")
+    found.require(Permission.MANAGE_ROLES)
+    return found
+
+
+async def _existing_overwrite(
+    tx: DirectoryTx, channel_id: int, target_id: int
+) -> permissions.Overwrite | None:
+    overwrites = await tx.channel_overwrites(channel_id)
+    return next((ow for ow in overwrites if ow.target_id == target_id), None)
+
+
 async def delete_overwrite(
     ctx: ApiContext, *, channel_id: int, user_id: int, target_id: int
 ) -> None:
     async with ctx.directory.transaction("delete_overwrite") as tx:
-        found = await access.channel_access(tx, channel_id, user_id)
-        if found.guild_id is None:
-            raise errors.BadRequest("direct-message channels have no overwrites")
-        found.require(Permission.MANAGE_ROLES)
-        if not await tx.delete_overwrite(channel_id, target_id):
+        found = await _overwrite_manager(tx, channel_id, user_id)
+        assert found.member is not None and found.guild_id is not None
+        before = await _existing_overwrite(tx, channel_id, target_id)
+        if before is None:
             raise errors.NotFound("unknown overwrite", details={"target_id": str(target_id)})
+        rank = await _target_rank(tx, found.guild_id, target_id, before.target_type)
+        if rank is not None:  # an overwrite left by a member who has gone ranks nobody
+            _require_outranks(found.member, target_id, before.target_type, rank)
+        _require_holds(found.member, before.allow | before.deny)
+        await tx.delete_overwrite(channel_id, target_id)
         channel = await tx.get_channel(channel_id)
         assert channel is not None
         await tx.emit(

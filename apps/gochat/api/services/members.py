@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from gochat.adapters.postgres.directory import DirectoryTx
 from gochat.api import models
 from gochat.api.context import ApiContext
@@ -87,34 +89,53 @@ async def _check_role_change(
         access.require_outranks(actor, roles[role_id].position, what="roles")
 
 
-async def remove_member(ctx: ApiContext, *, guild_id: int, user_id: int, target_id: int) -> None:
-    """Kick (KICK_MEMBERS, hierarchy) or, when target is the caller, leave."""
-    leaving = target_id == user_id
-    async with ctx.directory.transaction("leave_guild" if leaving else "kick_member") as tx:
+async def leave_guild(ctx: ApiContext, *, guild_id: int, user_id: int) -> None:
+    """The caller leaves (`DELETE /guilds/{id}/members/@me`); the owner cannot."""
+    async with ctx.directory.transaction("leave_guild") as tx:
         actor = await access.guild_member(tx, guild_id, user_id)
-        if leaving:
-            if actor.is_owner:
-                raise errors.Conflict("the owner cannot leave; transfer or delete the guild")
-        else:
-            if not permissions.guild_permissions(actor) & Permission.KICK_MEMBERS:
-                raise errors.MissingPermission("KICK_MEMBERS")
-            target = await _target(tx, guild_id, target_id)
-            if target.is_owner:
-                raise errors.Forbidden("the owner cannot be kicked")
-            access.require_outranks(actor, target.highest_position, what="members")
-        await tx.delete_member(guild_id, target_id)
-        await tx.emit(
-            [
-                emit.guild_event(
-                    ctx,
-                    "GUILD_MEMBER_REMOVE",
-                    events.MemberRemoved(
-                        guild_id=guild_id, user_id=target_id, reason="leave" if leaving else "kick"
-                    ),
-                    guild_id=guild_id,
-                )
-            ]
+        if actor.is_owner:
+            raise errors.Conflict("the owner cannot leave; transfer or delete the guild")
+        await _remove(ctx, tx, guild_id=guild_id, user_id=user_id, reason="leave")
+
+
+async def kick_member(ctx: ApiContext, *, guild_id: int, user_id: int, target_id: int) -> None:
+    """Kick another member: KICK_MEMBERS, and only a member below the caller's highest role.
+    Naming oneself is refused (leaving has its own route), so the kick route never acts
+    without the permission."""
+    async with ctx.directory.transaction("kick_member") as tx:
+        actor = await access.require_guild_permission(
+            tx, guild_id, user_id, Permission.KICK_MEMBERS
         )
+        if target_id == user_id:
+            raise errors.Conflict(
+                "you cannot kick yourself; leave with DELETE /guilds/{guild_id}/members/@me"
+            )
+        target = await _target(tx, guild_id, target_id)
+        if target.is_owner:
+            raise errors.Forbidden("the owner cannot be kicked")
+        access.require_outranks(actor, target.highest_position, what="members")
+        await _remove(ctx, tx, guild_id=guild_id, user_id=target_id, reason="kick")
+
+
+async def _remove(
+    ctx: ApiContext,
+    tx: DirectoryTx,
+    *,
+    guild_id: int,
+    user_id: int,
+    reason: Literal["leave", "kick"],
+) -> None:
+    await tx.delete_member(guild_id, user_id)
+    await tx.emit(
+        [
+            emit.guild_event(
+                ctx,
+                "GUILD_MEMBER_REMOVE",
+                events.MemberRemoved(guild_id=guild_id, user_id=user_id, reason=reason),
+                guild_id=guild_id,
+            )
+        ]
+    )
 
 
 async def ban_member(

@@ -1,0 +1,177 @@
+"""Who may do what to whom: the kick route, overwrites under the role hierarchy, and what a
+non-member, a stranger or a banned user can learn (docs/api.md, "Privacy and authorization")."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from gochat.core.permissions import Permission
+from tests.integration.api.conftest import Api, User, error_of
+
+KICK = int(Permission.KICK_MEMBERS)
+HELD = int(Permission.ADD_REACTIONS)  # every member holds it through @everyone
+NOT_HELD = int(Permission.MANAGE_MESSAGES)  # nobody but the owner and administrators
+
+
+async def test_the_kick_route_never_removes_the_caller(api: Api) -> None:
+    owner, member, moderator = await api.user(), await api.user(), await api.user()
+    guild_id, _ = await api.guild_with_channel(owner)
+    await api.join(owner, member, guild_id)
+    await api.join(owner, moderator, guild_id)
+    mods = (
+        await owner.post(f"/guilds/{guild_id}/roles", json={"name": "mods", "permissions": KICK})
+    ).json()
+    await owner.patch(f"/guilds/{guild_id}/members/{moderator.id}", json={"role_ids": [mods["id"]]})
+
+    without = await member.delete(f"/guilds/{guild_id}/members/{member.id}")
+    assert without.status_code == 403, without.text
+    assert error_of(without)["details"] == {"permission": "KICK_MEMBERS"}
+    for caller in (moderator, owner):
+        itself = await caller.delete(f"/guilds/{guild_id}/members/{caller.id}")
+        assert itself.status_code == 409, itself.text
+        assert "members/@me" in error_of(itself)["message"]
+    members = (await owner.get(f"/guilds/{guild_id}/members")).json()
+    assert {m["user"]["id"] for m in members} == {str(u.id) for u in (owner, member, moderator)}
+    assert (await member.delete(f"/guilds/{guild_id}/members/@me")).status_code == 204
+
+
+@dataclass
+class Ranked:
+    """A guild with roles low (1) < mid (2) < high (3); the actor holds mid."""
+
+    owner: User
+    actor: User
+    guild_id: str
+    channel_id: str
+    targets: dict[str, tuple[str, str]]  # name -> (target id, "role" | "member")
+
+
+async def _ranked_guild(api: Api, actor_kind: str) -> Ranked:
+    owner, actor, peer, high_member, low_member, plain = [await api.user() for _ in range(6)]
+    guild_id, _ = await api.guild_with_channel(owner)
+    for user in (actor, peer, high_member, low_member, plain):
+        await api.join(owner, user, guild_id)
+    mid_bits = {"manager": Permission.MANAGE_ROLES, "admin": Permission.ADMINISTRATOR}
+    role: dict[str, str] = {}
+    # A new role starts at position 1 and pushes the others up: create from the top down.
+    for name in ("high", "mid", "low"):
+        bits = int(mid_bits.get(actor_kind, 0)) if name == "mid" else 0
+        created = await owner.post(
+            f"/guilds/{guild_id}/roles", json={"name": name, "permissions": bits}
+        )
+        role[name] = created.json()["id"]
+    positions = {
+        r["id"]: r["position"] for r in (await owner.get(f"/guilds/{guild_id}/roles")).json()
+    }
+    assert [positions[role[n]] for n in ("low", "mid", "high")] == [1, 2, 3]
+    for user, name in ((actor, "mid"), (peer, "mid"), (high_member, "high"), (low_member, "low")):
+        given = await owner.patch(
+            f"/guilds/{guild_id}/members/{user.id}", json={"role_ids": [role[name]]}
+        )
+        assert given.status_code == 200, given.text
+    channel = (await owner.post(f"/guilds/{guild_id}/channels", json={"name": "ops"})).json()
+    targets = {
+        "@everyone": (guild_id, "role"),
+        "low role": (role["low"], "role"),
+        "own role": (role["mid"], "role"),
+        "high role": (role["high"], "role"),
+        "member without roles": (str(plain.id), "member"),
+        "low member": (str(low_member.id), "member"),
+        "peer": (str(peer.id), "member"),
+        "high member": (str(high_member.id), "member"),
+        "owner": (str(owner.id), "member"),
+        "self": (str(actor.id), "member"),
+    }
+    return Ranked(
+        owner, owner if actor_kind == "owner" else actor, guild_id, channel["id"], targets
+    )
+
+
+BELOW_THE_ACTOR = {"@everyone", "low role", "member without roles", "low member"}
+
+
+@pytest.mark.parametrize("actor_kind", ["owner", "admin", "manager"])
+async def test_overwrites_follow_the_role_hierarchy_and_the_actors_own_permissions(
+    api: Api, actor_kind: str
+) -> None:
+    """Every (target rank, permission bit, operation): allowed exactly when the actor outranks
+    the target (the owner outranks everyone; ADMINISTRATOR does not lift the hierarchy) and holds
+    every bit the change touches; a refusal changes nothing."""
+    guild = await _ranked_guild(api, actor_kind)
+    overwrites_url = f"/channels/{guild.channel_id}/permissions"
+
+    async def current(target_id: str) -> dict[str, Any] | None:
+        channel = (await guild.owner.get(f"/channels/{guild.channel_id}")).json()
+        return next((o for o in channel["overwrites"] if o["id"] == target_id), None)
+
+    wrong: list[str] = []
+    for name, (target_id, target_type) in guild.targets.items():
+        for bit in (HELD, NOT_HELD):
+            outranks = actor_kind == "owner" or name in BELOW_THE_ACTOR
+            holds = actor_kind != "manager" or bit == HELD
+            for operation in ("create", "edit", "delete"):
+                await guild.owner.delete(f"{overwrites_url}/{target_id}")
+                # What the owner sets first: nothing to create over, an empty overwrite to
+                # edit, an overwrite holding the bit to delete.
+                seed = {"edit": {"type": target_type}, "delete": {"type": target_type, "deny": bit}}
+                if operation in seed:
+                    put = await guild.owner.put(
+                        f"{overwrites_url}/{target_id}", json=seed[operation]
+                    )
+                    assert put.status_code == 200, put.text
+                before = await current(target_id)
+                if operation == "delete":
+                    response = await guild.actor.delete(f"{overwrites_url}/{target_id}")
+                else:
+                    body = {"type": target_type, "allow" if operation == "create" else "deny": bit}
+                    response = await guild.actor.put(f"{overwrites_url}/{target_id}", json=body)
+                after = await current(target_id)
+                if outranks and holds:
+                    expected = "allowed"
+                else:
+                    expected = "forbidden" if not outranks else "missing_permission"
+                if response.status_code in (200, 204):
+                    got = "allowed"
+                elif response.status_code == 403:
+                    got = error_of(response)["code"]
+                else:
+                    got = f"{response.status_code} {response.text}"
+                changed = after != before
+                if got != expected or changed != (expected == "allowed"):
+                    wrong.append(
+                        f"{operation} {Permission(bit).name} on {name}: {got}"
+                        f"{' and changed' if changed else ''}, expected {expected}"
+                    )
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_overwrites_given_at_channel_creation_follow_the_same_rules(api: Api) -> None:
+    guild = await _ranked_guild(api, "manager")
+    create = f"/guilds/{guild.guild_id}/channels"
+    manage = int(Permission.MANAGE_CHANNELS | Permission.MANAGE_ROLES)
+    mid = guild.targets["own role"][0]
+    await guild.owner.patch(f"/guilds/{guild.guild_id}/roles/{mid}", json={"permissions": manage})
+    high_id, _ = guild.targets["high role"]
+    locked_out = await guild.actor.post(
+        create,
+        json={"name": "trap", "overwrites": [{"id": high_id, "type": "role", "deny": HELD}]},
+    )
+    assert locked_out.status_code == 403 and error_of(locked_out)["code"] == "forbidden"
+    low_id, _ = guild.targets["low role"]
+    beyond = await guild.actor.post(
+        create,
+        json={"name": "trap", "overwrites": [{"id": low_id, "type": "role", "allow": NOT_HELD}]},
+    )
+    assert beyond.status_code == 403 and error_of(beyond)["code"] == "missing_permission"
+    fine = await guild.actor.post(
+        create,
+        json={"name": "fine", "overwrites": [{"id": low_id, "type": "role", "deny": HELD}]},
+    )
+    assert fine.status_code == 201, fine.text
+    names = [
+        c["name"] for c in (await guild.owner.get(f"/guilds/{guild.guild_id}/channels")).json()
+    ]
+    assert "trap" not in names and "fine" in names
