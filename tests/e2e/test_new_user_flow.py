@@ -92,7 +92,7 @@ def test_register_confirm_login_guild_invite_post_and_read(platform: dev.DevPlat
         invite = api.post(
             f"/channels/{channel_id}/invites", json={"max_uses": 1}, headers=alice
         ).json()
-        assert api.get(f"/channels/{channel_id}/messages", headers=bob).status_code == 403
+        assert api.get(f"/channels/{channel_id}/messages", headers=bob).status_code == 404
         joined = api.post(f"/invites/{invite['code']}/accept", headers=bob)
         assert joined.status_code == 200, joined.text
         assert (

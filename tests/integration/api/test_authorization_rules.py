@@ -175,3 +175,42 @@ async def test_overwrites_given_at_channel_creation_follow_the_same_rules(api: A
         c["name"] for c in (await guild.owner.get(f"/guilds/{guild.guild_id}/channels")).json()
     ]
     assert "trap" not in names and "fine" in names
+
+
+UNKNOWN = str(2**62 + 12345)  # a well-formed id that names nothing
+
+
+async def test_a_non_member_cannot_tell_a_guilds_ids_from_unknown_ones(api: Api) -> None:
+    """Every id in a guild the caller is not in (any more) answers exactly as an id that does
+    not exist: same status, same code, same message, and no guild id the caller did not send."""
+    owner, stranger, former = await api.user(), await api.user(), await api.user()
+    guild_id, channel_id = await api.guild_with_channel(owner)
+    await api.join(owner, former, guild_id)
+    message = (await owner.post(f"/channels/{channel_id}/messages", json={"content": "x"})).json()
+    assert (await owner.delete(f"/guilds/{guild_id}/members/{former.id}")).status_code == 204
+    probes = [
+        ("GET", "/guilds/{g}"),
+        ("GET", "/guilds/{g}/channels"),
+        ("GET", "/guilds/{g}/members"),
+        ("GET", "/guilds/{g}/roles"),
+        ("GET", "/channels/{c}"),
+        ("GET", "/channels/{c}/messages"),
+        ("GET", "/channels/{c}/messages/{m}"),
+        ("POST", "/channels/{c}/messages"),
+        ("POST", "/channels/{c}/invites"),
+        ("PUT", "/channels/{c}/messages/{m}/reactions/%F0%9F%91%8D/@me"),
+    ]
+    for caller in (stranger, former):
+        for method, path in probes:
+            real = path.format(g=guild_id, c=channel_id, m=message["id"])
+            unknown = path.format(g=UNKNOWN, c=UNKNOWN, m=message["id"])
+            body = {"content": "probe"} if path.endswith("messages") else {}
+            kw: dict[str, Any] = {"json": body} if method == "POST" else {}
+            answer = await caller.request(method, real, **kw)
+            reference = await caller.request(method, unknown, **kw)
+            assert reference.status_code == 404, (unknown, reference.text)
+            assert answer.status_code == 404, (method, real, answer.text)
+            expected = reference.text.replace(UNKNOWN, channel_id if "{c}" in path else guild_id)
+            assert answer.text == expected, (method, real)
+            if "{g}" not in path:
+                assert guild_id not in answer.text

@@ -74,7 +74,7 @@ async def test_failed_requests_publish_nothing(api: Api, nats_server: Any) -> No
     guild_id, channel = await api.guild_with_channel(owner)
     assert (
         await stranger.post(f"/channels/{channel}/messages", json={"content": "x"})
-    ).status_code == 403
+    ).status_code == 404
     assert (
         await owner.post(f"/guilds/{guild_id}/channels", json={"name": "bad name"})
     ).status_code == 422

@@ -70,11 +70,11 @@ async def test_guild_update_needs_manage_guild(api: Api) -> None:
 async def test_non_member_cannot_see_a_guild(api: Api) -> None:
     owner, stranger = await api.user(), await api.user()
     guild_id, channel_id = await api.guild_with_channel(owner)
-    assert (await stranger.get(f"/guilds/{guild_id}")).status_code == 403
-    assert (await stranger.get(f"/guilds/{guild_id}/channels")).status_code == 403
-    assert (await stranger.get(f"/channels/{channel_id}/messages")).status_code == 403
+    assert (await stranger.get(f"/guilds/{guild_id}")).status_code == 404
+    assert (await stranger.get(f"/guilds/{guild_id}/channels")).status_code == 404
+    assert (await stranger.get(f"/channels/{channel_id}/messages")).status_code == 404
     posted = await stranger.post(f"/channels/{channel_id}/messages", json={"content": "hi"})
-    assert posted.status_code == 403
+    assert posted.status_code == 404
 
 
 async def test_direct_messages_between_two_users(api: Api) -> None:

@@ -27,13 +27,12 @@ class ChannelAccess:
 
 
 async def guild_member(tx: DirectoryTx, guild_id: int, user_id: int) -> permissions.MemberContext:
-    """The caller's membership; 404 for an unknown guild, 403 for a non-member."""
+    """The caller's membership. To a non-member the guild does not exist: the same 404 as an
+    unknown id, so nobody can probe which guild ids exist."""
     member = await tx.member_context(guild_id, user_id)
-    if member is not None:
-        return member
-    if await tx.get_guild(guild_id) is None:
+    if member is None:
         raise errors.NotFound("unknown guild", details={"guild_id": str(guild_id)})
-    raise errors.Forbidden("not a member of this guild", details={"guild_id": str(guild_id)})
+    return member
 
 
 async def require_guild_permission(
@@ -47,7 +46,8 @@ async def require_guild_permission(
 
 
 async def channel_access(tx: DirectoryTx, channel_id: int, user_id: int) -> ChannelAccess:
-    """What the caller may do in a channel. A channel they cannot view does not exist for them."""
+    """What the caller may do in a channel. A channel they cannot view, or in a guild they are
+    not in, does not exist for them (404, exactly as an unknown id)."""
     return _decide(channel_id, user_id, await tx.channel_access_facts(channel_id, user_id))
 
 
@@ -76,10 +76,8 @@ def _decide(channel_id: int, user_id: int, facts: ChannelFacts | None) -> Channe
             permissions.DM_RECIPIENT,
             facts.recipient_ids,
         )
-    if facts.member is None:
-        raise errors.Forbidden(
-            "not a member of this guild", details={"guild_id": str(facts.guild_id)}
-        )
+    if facts.member is None:  # a non-member learns nothing, not even that the channel exists
+        raise _unknown_channel(channel_id)
     granted = permissions.effective_permissions(facts.member, facts.overwrites)
     if not granted & Permission.VIEW_CHANNEL:
         raise _unknown_channel(channel_id)

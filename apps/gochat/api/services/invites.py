@@ -79,9 +79,9 @@ async def revoke_invite(ctx: ApiContext, *, code: str, user_id: int) -> None:
     """The inviter, or anyone with MANAGE_GUILD, may revoke."""
     async with ctx.directory.transaction("revoke_invite") as tx:
         invite = await tx.get_invite(code)
-        if invite is None:
+        member = None if invite is None else await tx.member_context(invite.guild_id, user_id)
+        if invite is None or member is None:
             raise errors.NotFound("unknown invite", details={"code": code})
-        member = await access.guild_member(tx, invite.guild_id, user_id)
         allowed = permissions.guild_permissions(member) & Permission.MANAGE_GUILD
         if invite.inviter_id != user_id and not allowed:
             raise errors.MissingPermission("MANAGE_GUILD")
