@@ -83,19 +83,6 @@ def test_dsn_goes_through_a_secret_ref_never_a_configmap() -> None:
     } in env
 
 
-def test_only_contract_keys_are_rendered() -> None:
-    allowed = {
-        "host", "port", "log_level", "otlp_endpoint", "nats_url", "nats_credentials_file",
-        "jwks_url", "jwt_keys_dir", "public_url", "mailer", "message_store", "search_backend",
-        "blob_store", "cassandra_hosts", "cassandra_keyspace", "cassandra_local_dc",
-        "opensearch_url", "s3_endpoint", "s3_bucket", "s3_region",
-    }  # fmt: skip
-    for case in ("minimal", "full"):
-        for component in meta.COMPONENTS:
-            keys = set(configmaps.render_config(cluster_inputs.cluster_input(case), component))
-            assert keys <= allowed, (case, component, keys - allowed)
-
-
 def test_migration_job_names_are_stable_short_and_distinct() -> None:
     cluster_input = cluster_inputs.cluster_input("minimal")
     long_name = dataclasses.replace(cluster_input, name="x" * 30)

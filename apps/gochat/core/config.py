@@ -133,9 +133,13 @@ class ApiConfig(ServiceConfig, NatsSettings):
     cassandra_keyspace: str = "gochat"
     cassandra_local_dc: str | None = None
     opensearch_url: str | None = None
+    opensearch_username: str | None = None
+    opensearch_password: str | None = None
     s3_endpoint: str | None = None
     s3_bucket: str | None = None
     s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
 
 
 class WsConfig(ServiceConfig, NatsSettings):
@@ -162,6 +166,8 @@ class IndexerConfig(ServiceConfig, NatsSettings):
     port: int = Field(8083, ge=1, le=65535)
     search_backend: Literal["postgres", "opensearch"] = "postgres"
     opensearch_url: str | None = None
+    opensearch_username: str | None = None
+    opensearch_password: str | None = None
     consumer_name: str = "indexer"
     batch_size: int = Field(100, ge=1, le=10_000)
     max_deliveries: int = Field(5, ge=1, le=100)

@@ -96,11 +96,7 @@ def active_backends(cluster: inputs.ClusterInput) -> list[backends.Backend]:
         if spec.cassandra
         else [backends.StaticConfig((("message_store", "postgres"),))]
     )
-    search = (
-        backends.opensearch(spec.opensearch)
-        if spec.opensearch
-        else [backends.StaticConfig((("search_backend", "postgres"),))]
-    )
+    search = backends.opensearch(spec.opensearch) if spec.opensearch else backends.postgres_search()
     blobs: list[backends.Backend] = (
         [backends.S3(spec.s3)] if spec.s3 else [backends.StaticConfig((("blob_store", "localfs"),))]
     )

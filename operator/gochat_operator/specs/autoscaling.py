@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from gochat.contract import metrics as catalogue
 from gochat_operator.specs import deployments, inputs, meta
 from gochat_operator.specs.model import workloads
 
-WS_CONNECTIONS_METRIC = "gochat_ws_connections"
+WS_CONNECTIONS_METRIC = catalogue.WS_CONNECTIONS.name
 
 
 def metrics(autoscaling: workloads.Autoscaling) -> list[meta.Manifest]:

@@ -118,7 +118,7 @@ class UsernamePassword(Backend):
     prefix: str
     purpose: str
     secret: str | None
-    components = frozenset({"api"})
+    components: frozenset[str] = frozenset({"api"})
 
     def env(self, component: str) -> list[Manifest]:
         if not self.secret:
@@ -139,7 +139,7 @@ class StaticConfig(Backend):
     """A backend that only sets config keys (e.g. `message_store: postgres`)."""
 
     keys: tuple[tuple[str, Any], ...]
-    components = frozenset({"api"})
+    components: frozenset[str] = frozenset({"api"})
 
     def config(self, component: str) -> dict[str, Any]:
         return dict(self.keys)
@@ -156,10 +156,22 @@ def cassandra(spec: models.Cassandra) -> list[Backend]:
     return [StaticConfig(keys), UsernamePassword("CASSANDRA", "Cassandra credentials", secret)]
 
 
+# The API searches the index and the indexer writes it: both need the same search settings.
+SEARCH_COMPONENTS = frozenset({"api", "indexer"})
+
+
 def opensearch(spec: models.OpenSearch) -> list[Backend]:
     keys = (("search_backend", "opensearch"), ("opensearch_url", spec.url))
     secret = spec.credentials_secret.name if spec.credentials_secret else None
-    return [StaticConfig(keys), UsernamePassword("OPENSEARCH", "OpenSearch credentials", secret)]
+    purpose = "OpenSearch credentials"
+    return [
+        StaticConfig(keys, components=SEARCH_COMPONENTS),
+        UsernamePassword("OPENSEARCH", purpose, secret, components=SEARCH_COMPONENTS),
+    ]
+
+
+def postgres_search() -> list[Backend]:
+    return [StaticConfig((("search_backend", "postgres"),), components=SEARCH_COMPONENTS)]
 
 
 @dataclasses.dataclass(frozen=True)

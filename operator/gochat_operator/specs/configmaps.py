@@ -7,13 +7,14 @@ from typing import Any
 
 import yaml
 
+from gochat.contract import services as contract
 from gochat_operator.specs import auth_backends, inputs, meta
 
 CONFIG_DIR = "/etc/gochat/config"
 
 
 def config_file(component: str) -> str:
-    return f"{component}_config.yaml"
+    return contract.config_file(component)
 
 
 def config_path(component: str) -> str:
@@ -21,7 +22,9 @@ def config_path(component: str) -> str:
 
 
 def render_config(cluster: inputs.ClusterInput, component: str) -> dict[str, Any]:
-    """The flat config keys of one service; only keys the services know (they refuse others)."""
+    """The flat config keys of one service, validated with the service's own config model
+    (`gochat.contract`): a key or value the service would refuse raises `ConfigError` here.
+    Only the keys the operator sets are rendered; the rest keep the service's defaults."""
     spec = cluster.spec
     config: dict[str, Any] = {
         "host": "0.0.0.0",
@@ -32,7 +35,9 @@ def render_config(cluster: inputs.ClusterInput, component: str) -> dict[str, Any
         config["otlp_endpoint"] = spec.otlp_endpoint
     for backend in auth_backends.for_component(cluster, component):
         config.update(backend.config(component))
-    return dict(sorted(config.items()))
+    validated = contract.validate_config(component, config)
+    rendered = validated.model_dump(mode="json", include=set(config))
+    return dict(sorted(rendered.items()))
 
 
 def config_name(cluster: inputs.ClusterInput, component: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gochat.contract import services as contract
 from gochat_operator.specs import auth_backends, configmaps, inputs, meta
 from gochat_operator.specs.model import workloads
 
@@ -52,8 +53,8 @@ def container(cluster: inputs.ClusterInput, component: str, image: str) -> Manif
         "ports": [{"name": "http", "containerPort": port, "protocol": "TCP"}],
         "env": [*env, *spec.extra_env],
         "volumeMounts": mounts,
-        "livenessProbe": probe("/healthz", period=10),
-        "readinessProbe": probe("/readyz", period=5),
+        "livenessProbe": probe(contract.LIVENESS_PATH, period=10),
+        "readinessProbe": probe(contract.READINESS_PATH, period=5),
         "securityContext": CONTAINER_SECURITY,
     }
     if spec.resources:

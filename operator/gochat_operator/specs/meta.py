@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from gochat.contract import services as contract
 from gochat_operator.specs import inputs
 from gochat_operator.specs.model import base
 
 MANAGER = "gochat-operator"
-COMPONENTS = ("api", "auth", "ws", "indexer")
-PORTS = {"api": 8080, "auth": 8081, "ws": 8082, "indexer": 8083}
+COMPONENTS = contract.COMPONENTS
+PORTS = contract.PORTS
 ANNOTATION_PREFIX = "gochat.dev"
 CONFIG_HASH_ANNOTATION = f"{ANNOTATION_PREFIX}/config-hash"
 PAUSED_ANNOTATION = f"{ANNOTATION_PREFIX}/paused"

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
+from gochat.contract import metrics
 from gochat_operator.specs import inputs, meta
+
+# Metric names come from the contract's catalogue, which a test checks against the running
+# services' /metrics: a renamed metric breaks that test, not a dashboard in production.
+REQUESTS = metrics.HTTP_REQUESTS.name
+CONNECTIONS = metrics.WS_CONNECTIONS.name
 
 
 def instance_selector(cluster: inputs.ClusterInput) -> meta.Manifest:
@@ -50,8 +56,8 @@ def alert_rules(cluster: inputs.ClusterInput) -> list[meta.Manifest]:
         {
             "alert": "GoChatHighErrorRate",
             "expr": (
-                f'sum(rate(http_requests_total{{{selector},status=~"5.."}}[5m]))'
-                f" / sum(rate(http_requests_total{{{selector}}}[5m])) > 0.05"
+                f'sum(rate({REQUESTS}{{{selector},status=~"5.."}}[5m]))'
+                f" / sum(rate({REQUESTS}{{{selector}}}[5m])) > 0.05"
             ),
             "for": "10m",
             "labels": {"severity": "critical"},
@@ -75,8 +81,8 @@ def dashboard(cluster: inputs.ClusterInput) -> meta.Manifest:
     selector = f'namespace="{cluster.namespace}",service=~"{cluster.name}-.*"'
     panels = [
         ("Ready pods", f"sum by (service) (up{{{selector}}})"),
-        ("WebSocket connections", f"sum(gochat_ws_connections{{{selector}}})"),
-        ("Requests per second", f"sum by (service) (rate(http_requests_total{{{selector}}}[5m]))"),
+        ("WebSocket connections", f"sum({CONNECTIONS}{{{selector}}})"),
+        ("Requests per second", f"sum by (service) (rate({REQUESTS}{{{selector}}}[5m]))"),
     ]
     return {
         "title": f"GoChat {cluster.namespace}/{cluster.name}",

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from gochat.contract import services as contract
 from gochat_operator.specs import inputs, meta
 
 # Paths the Ingress routes, first match wins in most controllers: longest prefixes first.
-INGRESS_ROUTES = (("/ws", "ws"), ("/auth", "auth"), ("/.well-known", "auth"), ("/", "api"))
+INGRESS_ROUTES = (
+    (contract.WS_PATH, "ws"),
+    ("/auth", "auth"),
+    ("/.well-known", "auth"),
+    ("/", "api"),
+)
 
 
 def render_network_policy(cluster: inputs.ClusterInput, component: str) -> meta.Manifest:

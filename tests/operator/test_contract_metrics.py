@@ -1,0 +1,185 @@
+"""The metric catalogue (`gochat.contract.metrics`) against what the processes really export.
+
+The services are started as `make dev` starts them (real PostgreSQL and NATS, every service its
+own process) and the operator's metrics module is served as `gochat-operator run` serves it;
+their `/metrics` is scraped after a little traffic. Every catalogued metric must be there with
+its type and labels, every exported `gochat_*` metric must be catalogued, and every metric a
+dashboard, alert or HPA of the operator names must be catalogued and carry samples.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client import parser
+
+from gochat import dev
+from gochat.contract import metrics as catalogue
+from gochat.contract import services as contract
+from gochat.embedded import process
+from gochat_operator.specs import bundle, monitoring
+from tests.operator import cluster_inputs
+
+SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}")
+MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
+
+# What `gochat-operator run` imports before serving /metrics (cli.run), nothing more.
+OPERATOR_METRICS = """
+import sys, time, prometheus_client
+from gochat_operator import handlers, secret_watch
+prometheus_client.start_http_server(int(sys.argv[1]), addr="127.0.0.1")
+time.sleep(600)
+"""
+
+
+class Scrape:
+    """One target's /metrics: family name -> (type, label names seen, sample count)."""
+
+    def __init__(self, text: str) -> None:
+        self.families: dict[str, tuple[str, set[str], int]] = {}
+        for family in parser.text_string_to_metric_families(text):
+            if family.name.endswith("_created"):
+                continue  # the creation-time companions prometheus_client adds to counters
+            name = f"{family.name}_total" if family.type == "counter" else family.name
+            labels = {k for s in family.samples for k in s.labels} - {"le", "quantile"}
+            self.families[name] = (family.type, labels, len(family.samples))
+
+
+def scrape(port: int) -> Scrape:
+    url = f"http://127.0.0.1:{port}{contract.METRICS_PATH}"
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return Scrape(response.read().decode())
+
+
+def traffic(urls: dict[str, str]) -> None:
+    """A little of what users do, so labelled metrics have samples."""
+    for component in contract.COMPONENTS:
+        for path in (contract.LIVENESS_PATH, contract.READINESS_PATH):
+            assert httpx.get(f"{urls[component]}{path}").status_code == 200, (component, path)
+    with httpx.Client(base_url=urls["auth"]) as auth:
+        body = {"username": "scraper", "email": "scraper@example.com", "password": "x" * 16}
+        assert auth.post("/auth/register", json=body).status_code == 201
+        auth.post("/auth/login", json={"login": "scraper", "password": "x" * 16})
+
+
+@pytest.fixture(scope="module")
+def scrapes() -> Iterator[dict[str, Scrape]]:
+    root = Path(tempfile.mkdtemp(prefix="gochat-contract-"))
+    services = [
+        dev.Service(s.name, process.free_port(), s.command) for s in dev.available_services({})
+    ]
+    platform = dev.DevPlatform(
+        root=root,
+        services=services,
+        pg_port=process.free_port(),
+        nats_port=process.free_port(),
+        nats_monitor_port=process.free_port(),
+        output=io.StringIO(),
+        ready_timeout=90,
+    )
+    operator_port = process.free_port()
+    operator = subprocess.Popen([sys.executable, "-c", OPERATOR_METRICS, str(operator_port)])
+    try:
+        platform.start()
+        traffic(platform.urls)
+        result = {service.name: scrape(service.port) for service in services}
+        assert process.wait_until(lambda: _answers(operator_port), timeout=30)
+        result[catalogue.OPERATOR] = scrape(operator_port)
+        yield result
+    finally:
+        operator.terminate()
+        operator.wait(timeout=10)
+        platform.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _answers(port: int) -> bool:
+    try:
+        scrape(port)
+    except OSError:
+        return False
+    return True
+
+
+def used_selectors() -> list[tuple[str, str, set[str]]]:
+    """(where, metric, label names matched) for every selector the operator renders."""
+    cluster_input = cluster_inputs.cluster_input("full", prometheus=True)
+    expressions = [
+        (f"alert {r['alert']}", r["expr"]) for r in monitoring.alert_rules(cluster_input)
+    ]
+    for panel in monitoring.dashboard(cluster_input)["panels"]:
+        expressions += [(f"panel {panel['title']}", t["expr"]) for t in panel["targets"]]
+    result = []
+    for where, expr in expressions:
+        found = SELECTOR.findall(expr)
+        assert found, f"{where}: no metric selector in {expr!r}"
+        result += [(where, name, set(MATCHER.findall(matchers))) for name, matchers in found]
+    hpas = [
+        m
+        for m in bundle.render_children(cluster_input).workloads
+        if m["kind"] == "HorizontalPodAutoscaler"
+    ]
+    for hpa in hpas:
+        for metric in hpa["spec"]["metrics"]:
+            if metric["type"] == "Pods":
+                result.append(
+                    (f"HPA {hpa['metadata']['name']}", metric["pods"]["metric"]["name"], set())
+                )
+    assert any(where.startswith("HPA") for where, _, _ in result)
+    return result
+
+
+def test_every_metric_the_operator_queries_is_catalogued_with_those_labels() -> None:
+    series = catalogue.by_series_name()
+    for where, name, labels in used_selectors():
+        if name in catalogue.SCRAPE_SERIES:
+            assert labels <= catalogue.TARGET_LABELS, (where, name, labels)
+            continue
+        assert name in series, f"{where}: {name} is no metric any GoChat process exports"
+        known = set(series[name].labels) | catalogue.TARGET_LABELS
+        assert labels <= known, f"{where}: {name} has no label {sorted(labels - known)}"
+
+
+@pytest.mark.slow
+def test_every_catalogued_metric_is_exported_with_its_type_and_labels(
+    scrapes: dict[str, Scrape],
+) -> None:
+    for metric in catalogue.CATALOGUE:
+        for service in sorted(metric.services):
+            exported = scrapes[service].families
+            assert metric.name in exported, f"{service} does not export {metric.name}"
+            kind, labels, samples = exported[metric.name]
+            assert kind == metric.type, (service, metric.name, kind)
+            if samples:
+                assert labels == set(metric.labels), (service, metric.name, labels)
+
+
+@pytest.mark.slow
+def test_every_exported_gochat_metric_is_catalogued(scrapes: dict[str, Scrape]) -> None:
+    names = {metric.name for metric in catalogue.CATALOGUE}
+    for service, scraped in scrapes.items():
+        missing = {n for n in scraped.families if n.startswith("gochat_")} - names
+        assert not missing, f"{service} exports {sorted(missing)}: add them to gochat.contract"
+
+
+@pytest.mark.slow
+def test_every_metric_the_operator_queries_has_samples(scrapes: dict[str, Scrape]) -> None:
+    series = catalogue.by_series_name()
+    for where, name, _ in used_selectors():
+        if name in catalogue.SCRAPE_SERIES:
+            continue
+        metric = series[name]
+        with_samples = [
+            s for s in metric.services if scrapes[s].families.get(metric.name, ("", set(), 0))[2]
+        ]
+        assert with_samples, f"{where}: no process exports a sample of {metric.name}"
