@@ -205,25 +205,26 @@ class OutboundEvent:
     payload: bytes
     msg_id: str  # the event id: the backend drops a second copy with the same id
     headers: dict[str, str] = field(default_factory=dict)
-
-
-class PublishConflict(Exception):
-    """An event was refused because the one before it in the batch was not the last thing
-    stored: another writer got in between, or the earlier event was an old duplicate. Nothing
-    is lost; publishing again starting from the refused event succeeds."""
+    # Events of one scope are stored in the order given; "" is one scope like any other.
+    scope: str = ""
+    # Grows with commit order within the scope (the outbox seq); travels as a header.
+    scope_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PublishOutcome:
-    stored: int  # events from the front of the batch that are stored (or were already)
-    error: Exception | None = None  # what stopped the rest; None when all are stored
+    acked: frozenset[int] = frozenset()  # positions in the batch stored now or already held
+    error: Exception | None = None  # the first failure; None when every event is acked
+    duplicates: int = 0  # of the acked, how many the backend already held
 
 
 class EventPublisher(Protocol):
     """Where the outbox relay sends committed events (JetStream in every deployment)."""
 
-    async def publish_in_order(self, events: Sequence[OutboundEvent]) -> PublishOutcome:
-        """Store `events` in the order given: event k+1 is never stored unless event k is. The
-        first event is stored unconditionally (the caller knows its predecessors are), so a
-        call makes progress whenever the backend is up. Never raises: a failure is the
-        outcome's `error` (`PublishConflict` when a retry may go on at once)."""
+    async def publish_per_scope(self, events: Sequence[OutboundEvent]) -> PublishOutcome:
+        """Store `events`, keeping the given order within each scope: an event is sent only
+        once every earlier event of its scope in `events` is acknowledged (stored, or held
+        already), so at most one per scope is in flight; scopes go on in parallel. When an
+        event fails (refused, no acknowledgement in time, disconnected) the later events of
+        its scope are not sent, and the other scopes go on. Never raises: a failure is the
+        outcome's `error`; `acked` says which events need not be sent again."""

@@ -1,17 +1,19 @@
-"""The outbox relay's drain time: N committed outbox rows to JetStream, one PubAck in flight
-(the publishing before ordered batches) against a window of 256, on real PostgreSQL and NATS.
+"""The outbox relay's drain time: N committed outbox rows to JetStream, the per-scope publisher
+(one PubAck in flight per scope) against the chained one it replaced, on real PostgreSQL and
+NATS, over many scopes and over one hot scope.
 
-    .venv/bin/python -m bench.relay.run                  # 20,000 rows over 50 scopes, 3 reps
-    .venv/bin/python -m bench.relay.run --smoke          # 2,000 rows, 1 rep
+    .venv/bin/python -m bench.relay.run                  # 3 reps (about 10 minutes)
+    .venv/bin/python -m bench.relay.run --smoke          # fewer rows, 1 rep
 
-Variants: `before` is the adapter as it was before ordered batches (one `js.publish` per
-event, each awaited: bench/relay/before.py), `window-1` the new adapter with one PubAck in
-flight, `window-256` the new default. Each repetition runs every variant (order alternating),
-each on a freshly filled outbox and an empty stream, timing from the relay's start until the
-stream holds every row and the outbox has none unpublished. A second section repeats it (with
-fewer rows) while a CPU hog shares the relay's event loop (a task that busy-waits `--hog-ms`
-and yields, again and again), as inside a loaded API process, where every event-loop turn the
-relay waits for comes after a slice of request handling.
+Variants: `chained` is the adapter before per-scope publishing (every event expects its batch
+predecessor as the stream's last message, 256 PubAcks in flight whatever the scope:
+bench/relay/chained.py), `per-scope` the current one (max_in_flight 256 across scopes, one per
+scope). Each repetition runs both (order alternating), each on a freshly filled outbox and an
+empty stream, timing from the relay's start until the stream holds every row and the outbox
+has none unpublished. Sections: 50 scopes and 1 scope, each with an idle event loop and with a
+CPU hog sharing the relay's loop (a task that busy-waits `--hog-ms` and yields, again and
+again), as inside a loaded API process, where every event-loop turn the relay waits for comes
+after a slice of request handling.
 Writes bench/results/relay-<date>[-<label>].json; quote the medians and the ratios.
 """
 
@@ -33,7 +35,7 @@ from typing import Any
 from nats.aio import client as nats_client
 
 from bench.api import platform_setup
-from bench.relay import before
+from bench.relay import chained
 from gochat import ports
 from gochat.adapters.nats import connection, publisher, stream
 from gochat.adapters.postgres import database, migrations, outbox, outbox_relay
@@ -42,7 +44,7 @@ from gochat.embedded import nats, postgres, process
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 STREAM = "GOCHAT_EVENTS"
-VARIANTS = ("before", "window-1", "window-256")
+VARIANTS = ("chained", "per-scope")
 
 
 def say(text: str) -> None:
@@ -156,7 +158,7 @@ async def section(
             run = await drain_once(
                 pg, js_server, variant=variant, rows=rows, scopes=scopes, hog_ms=hog_ms
             )
-            say(f"hog {hog_ms} ms, {variant}: {run['seconds']:.2f} s")
+            say(f"{scopes} scopes, hog {hog_ms} ms, {variant}: {run['seconds']:.2f} s")
             runs.append({"repetition": repetition, **run})
     medians = {
         variant: statistics.median(r["seconds"] for r in runs if r["variant"] == variant)
@@ -169,16 +171,14 @@ async def section(
         "runs": runs,
         "median_seconds": medians,
         "median_events_per_s": {variant: rows / m for variant, m in medians.items()},
-        "speedup_vs_before": medians["before"] / medians["window-256"],
-        "speedup_vs_window_1": medians["window-1"] / medians["window-256"],
+        "per_scope_vs_chained": medians["chained"] / medians["per-scope"],
     }
 
 
 def publisher_for(variant: str, client: nats_client.Client) -> ports.EventPublisher:
-    if variant == "before":
-        return before.PublisherBeforeBatches(client, stream=STREAM)
-    window = int(variant.removeprefix("window-"))
-    return publisher.JetStreamPublisher(client, stream=STREAM, max_in_flight=window)
+    if variant == "chained":
+        return chained.ChainedPublisher(client, stream=STREAM)
+    return publisher.JetStreamPublisher(client, stream=STREAM)
 
 
 async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -190,14 +190,17 @@ async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
             "postgres": await platform_setup.postgres_settings(pg.dsn),
             "batch_size": 256,
         }
-        result["idle_loop"] = await section(
-            pg, js_server, rows=args.rows, scopes=args.scopes, repetitions=args.repetitions,
-            hog_ms=0,
-        )  # fmt: skip
-        result["busy_loop"] = await section(
-            pg, js_server, rows=args.hog_rows, scopes=args.scopes,
-            repetitions=args.repetitions, hog_ms=args.hog_ms,
-        )  # fmt: skip
+        for name, scopes in (("many_scopes", args.scopes), ("hot_scope", 1)):
+            for loop, rows, hog_ms in (
+                ("idle_loop", args.rows, 0.0),
+                ("busy_loop", args.hog_rows, args.hog_ms),
+            ):
+                if scopes == 1 and hog_ms:
+                    rows = args.hot_hog_rows
+                result[f"{name}_{loop}"] = await section(
+                    pg, js_server, rows=rows, scopes=scopes, repetitions=args.repetitions,
+                    hog_ms=hog_ms,
+                )  # fmt: skip
         return result
 
 
@@ -205,6 +208,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--hog-rows", type=int, default=2_000)
+    parser.add_argument("--hot-hog-rows", type=int, default=500)
     parser.add_argument("--scopes", type=int, default=50)
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--hog-ms", type=float, default=2.0)
@@ -214,18 +218,16 @@ def main() -> None:
     # Each run closes its connection on purpose; the client's "reconnecting" warning is noise.
     logging.getLogger("gochat.adapters.nats.connection").setLevel(logging.ERROR)
     if args.smoke:
-        args.rows, args.hog_rows, args.repetitions = 2_000, 300, 1
+        args.rows, args.hog_rows, args.hot_hog_rows, args.repetitions = 2_000, 300, 100, 1
     with tempfile.TemporaryDirectory(prefix="gochat-bench-relay-") as root:
         result = asyncio.run(measure(args, Path(root)))
     label = f"-{args.label}" if args.label else ""
     out = RESULTS / f"relay-{datetime.now(UTC):%Y-%m-%d}{label}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
-    for name in ("idle_loop", "busy_loop"):
-        s = result[name]
-        say(
-            f"{name}: medians {s['median_seconds']} s, window-256 is "
-            f"{s['speedup_vs_before']:.1f}x before, {s['speedup_vs_window_1']:.1f}x window-1"
-        )
+    for name, s in result.items():
+        if isinstance(s, dict) and "median_seconds" in s:
+            say(f"{name}: medians {s['median_seconds']} s, per-scope/chained throughput "
+                f"{s['per_scope_vs_chained']:.2f}")  # fmt: skip
     say(f"wrote {out}")
 
 

@@ -81,9 +81,11 @@ async def make_relay(
         max_in_flight: int = 256,
         wrap_client: Callable[[nats_client.Client], object] | None = None,
         after_publish: Callable[[Sequence[ports.OutboundEvent]], Awaitable[None]] | None = None,
+        wrap_publisher: Callable[[ports.EventPublisher], ports.EventPublisher] | None = None,
         **options: object,
     ) -> outbox_relay.OutboxRelay:
-        """`wrap_client` puts something between the publisher and its NATS connection."""
+        """`wrap_client` puts something between the publisher and its NATS connection,
+        `wrap_publisher` between the relay and its publisher."""
         client = await connection.connect(nats_server.url, name="test-relay")
         jetstream = publisher.JetStreamPublisher(
             typing.cast(nats_client.Client, wrap_client(client) if wrap_client else client),
@@ -96,6 +98,8 @@ async def make_relay(
             chosen = pipeline.SlowPublisher(chosen, publish_delay)
         if after_publish:
             chosen = pipeline.HookedPublisher(chosen, after_publish)
+        if wrap_publisher:
+            chosen = wrap_publisher(chosen)
         relay = outbox_relay.OutboxRelay(
             dsn=migrated_dsn,
             database=db,

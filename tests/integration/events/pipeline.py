@@ -4,6 +4,7 @@ and remember what committed, compare the two."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,9 +36,11 @@ class SlowPublisher:
     inner: ports.EventPublisher
     delay: float
 
-    async def publish_in_order(self, events: Sequence[ports.OutboundEvent]) -> ports.PublishOutcome:
+    async def publish_per_scope(
+        self, events: Sequence[ports.OutboundEvent]
+    ) -> ports.PublishOutcome:
         await asyncio.sleep(self.delay * len(events))
-        return await self.inner.publish_in_order(events)
+        return await self.inner.publish_per_scope(events)
 
 
 @dataclass
@@ -48,8 +51,10 @@ class HookedPublisher:
     inner: ports.EventPublisher
     after: Callable[[Sequence[ports.OutboundEvent]], Awaitable[None]]
 
-    async def publish_in_order(self, events: Sequence[ports.OutboundEvent]) -> ports.PublishOutcome:
-        outcome = await self.inner.publish_in_order(events)
+    async def publish_per_scope(
+        self, events: Sequence[ports.OutboundEvent]
+    ) -> ports.PublishOutcome:
+        outcome = await self.inner.publish_per_scope(events)
         await self.after(events)
         return outcome
 
@@ -125,6 +130,18 @@ class Writers:
             return
         self.committed[scope_id].extend(int(event.data["message_id"]) for event in built)
 
+    async def begin(self, scope_id: int, *, count: int = 1) -> HeldWrite:
+        """Like `write`, but the transaction stays open until `commit()`: its rows have their
+        seq (and hold the scope's lock) yet no reader sees them, a late commit on demand."""
+        stack = contextlib.AsyncExitStack()
+        conn = await stack.enter_async_context(self.db.transaction("held_write"))
+        n = await conn.fetchval(
+            "UPDATE scope_counters SET n = n + 1 WHERE scope_id = $1 RETURNING n", scope_id
+        )
+        built = [self.event(scope_id, marker=n * 10 + i) for i in range(count)]
+        await outbox.append(conn, built)
+        return HeldWrite(self, scope_id, built, stack)
+
     def event(self, scope_id: int, *, marker: int, padding: int = 0) -> events.Event:
         if padding:
             return events.build(
@@ -185,6 +202,20 @@ class Writers:
 
 class _RollBack(Exception):
     pass
+
+
+@dataclass
+class HeldWrite:
+    writers: Writers
+    scope_id: int
+    events: list[events.Event]
+    _stack: contextlib.AsyncExitStack
+
+    async def commit(self) -> None:
+        await self._stack.aclose()
+        self.writers.committed[self.scope_id].extend(
+            int(event.data["message_id"]) for event in self.events
+        )
 
 
 def per_scope_markers(arrived: list[events.Event]) -> dict[int, list[int]]:

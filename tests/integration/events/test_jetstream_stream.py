@@ -77,11 +77,14 @@ async def test_a_republished_event_is_stored_once(
         headers={"traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01"},
     )
     for _ in range(3):
-        assert await events_publisher.publish_in_order([first]) == ports.PublishOutcome(1)
+        outcome = await events_publisher.publish_per_scope([first])
+        assert (outcome.acked, outcome.error) == ({0}, None)
     second = ports.OutboundEvent(
         subject="gochat.ev.guild.1.GUILD_UPDATE", payload=b"{}", msg_id="124"
     )
-    assert await events_publisher.publish_in_order([second]) == ports.PublishOutcome(1)
+    assert await events_publisher.publish_per_scope([second]) == ports.PublishOutcome(
+        frozenset({0})
+    )
 
     info = await js.stream_info(stream_name)
     assert info.state.messages == 2
@@ -96,8 +99,8 @@ async def test_publishing_to_a_subject_outside_the_stream_fails(
 ) -> None:
     await stream.ensure_stream(client.jetstream(), stream_name)
     events_publisher = publisher.JetStreamPublisher(client, stream=stream_name, ack_timeout=1)
-    outcome = await events_publisher.publish_in_order(
+    outcome = await events_publisher.publish_per_scope(
         [ports.OutboundEvent(subject="elsewhere.1", payload=b"{}", msg_id="1")]
     )
-    assert outcome.stored == 0
+    assert not outcome.acked
     assert outcome.error is not None  # no stream answers: the client's error varies

@@ -1,6 +1,6 @@
-"""JetStreamPublisher.publish_in_order against a real nats-server: a batch goes out with many
-PubAcks in flight, yet the stream never holds an event without the one before it. The first
-tests pin the server behaviour the adapter relies on."""
+"""JetStreamPublisher.publish_per_scope against a real nats-server: a batch goes out with many
+scopes in flight, yet the stream never holds an event of a scope before the scope's earlier
+events. The first test pins the server behaviour that rules out a chain of expectations."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio import client as nats_client
-from nats.js import api as js_api
 from nats.js import errors as js_errors
 
 from gochat import ports
 from gochat.adapters.nats import connection, publisher, stream
+from gochat.core import events
 from tests.fixtures import servers
 from tests.integration.events import pipeline
 
@@ -36,8 +36,18 @@ async def stream_name(client: nats_client.Client) -> AsyncIterator[str]:
         await client.jetstream().delete_stream(name)
 
 
-def event(number: int, *, size: int = 10) -> ports.OutboundEvent:
-    return ports.OutboundEvent(subject=SUBJECT, payload=b"x" * size, msg_id=f"ev-{number}")
+def event(number: int, *, size: int = 10, scope: int = 1) -> ports.OutboundEvent:
+    return ports.OutboundEvent(
+        subject=subject_of(scope),
+        payload=b"x" * size,
+        msg_id=f"ev-{number}",
+        scope=f"guild:{scope}",
+        scope_seq=number,
+    )
+
+
+def subject_of(scope: int) -> str:
+    return f"gochat.ev.guild.{scope}.CHANNEL_PINS_UPDATE"
 
 
 async def stored_ids(client: nats_client.Client, stream_name: str) -> list[str]:
@@ -47,7 +57,9 @@ async def stored_ids(client: nats_client.Client, stream_name: str) -> list[str]:
 
 
 async def test_jetstream_acknowledges_a_duplicate_before_checking_its_expected_last_msg_id(
-    client: nats_client.Client, stream_name: str
+    # Why the publisher waits for each scope's PubAck instead of chaining expectations.
+    client: nats_client.Client,
+    stream_name: str,
 ) -> None:
     js = client.jetstream()
     msg_id, expect_last = publisher.MSG_ID_HEADER, publisher.EXPECTED_LAST_MSG_ID_HEADER
@@ -66,20 +78,6 @@ async def test_jetstream_acknowledges_a_duplicate_before_checking_its_expected_l
     assert await stored_ids(client, stream_name) == ["a", "b", ""]
 
 
-async def test_predicted_sequences_would_not_do_a_foreign_message_fills_the_gap(
-    client: nats_client.Client, stream_name: str
-) -> None:
-    # Why the adapter names the predecessor instead of predicting its sequence number.
-    js = client.jetstream()
-    expect_seq = js_api.Header.EXPECTED_LAST_SEQUENCE.value
-    await js.publish(SUBJECT, b"a", headers={publisher.MSG_ID_HEADER: "a"})
-    with pytest.raises(js_errors.APIError):  # "b", predicted at 2, is refused (too big)
-        await js.publish(SUBJECT, b"b" * MAX_MSG_SIZE * 2, headers={expect_seq: "1"})
-    await js.publish(FOREIGN_SUBJECT, b"f")  # lands at 2
-    ack = await js.publish(SUBJECT, b"c", headers={expect_seq: "2"})
-    assert ack.seq == 3  # stored without "b": the order is broken
-
-
 @pytest.mark.parametrize("max_in_flight", [1, 7, 256])
 async def test_a_batch_is_stored_once_in_order(
     client: nats_client.Client, stream_name: str, max_in_flight: int
@@ -87,51 +85,98 @@ async def test_a_batch_is_stored_once_in_order(
     events_publisher = publisher.JetStreamPublisher(
         client, stream=stream_name, max_in_flight=max_in_flight
     )
-    batch = [event(n) for n in range(300)]
+    batch = [event(n, scope=n % 5) for n in range(300)]
 
-    assert await events_publisher.publish_in_order(batch) == ports.PublishOutcome(300)
-    assert await stored_ids(client, stream_name) == [e.msg_id for e in batch]
+    outcome = await events_publisher.publish_per_scope(batch)
+    assert outcome == ports.PublishOutcome(frozenset(range(300)))
+    stored = await stored_ids(client, stream_name)
+    assert sorted(stored) == sorted(e.msg_id for e in batch)
+    for scope in range(5):
+        of_scope = {e.msg_id for e in batch if e.scope == f"guild:{scope}"}
+        assert [i for i in stored if i in of_scope] == [
+            e.msg_id for e in batch if e.msg_id in of_scope
+        ]
+
+
+class CheckingClient:
+    """A publisher's NATS client that, before each PUB, checks with another connection that the
+    stream's last message on the event's subject (one subject per scope here) is the scope's
+    previous event: nothing of a scope is sent before the one before it is stored."""
+
+    def __init__(self, inner: nats_client.Client, *, reader: nats_client.Client, stream: str):
+        self._inner, self._js, self._stream = inner, reader.jetstream(), stream
+        self._previous: dict[str, str] = {}
+        self.checked = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    async def publish(
+        self,
+        subject: str,
+        payload: bytes = b"",
+        reply: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        assert headers is not None
+        previous = self._previous.get(subject)
+        if previous is not None:
+            last = await self._js.get_last_msg(self._stream, subject)
+            assert (last.headers or {})[publisher.MSG_ID_HEADER] == previous
+            self.checked += 1
+        self._previous[subject] = headers[publisher.MSG_ID_HEADER]
+        await self._inner.publish(subject, payload, reply=reply, headers=headers)
+
+
+async def test_an_event_is_sent_only_once_the_one_before_it_in_its_scope_is_stored(
+    client: nats_client.Client, stream_name: str, nats_server: servers.NatsServer
+) -> None:
+    reader = await connection.connect(nats_server.url, name="test-reader")
+    try:
+        checking = CheckingClient(client, reader=reader, stream=stream_name)
+        events_publisher = publisher.JetStreamPublisher(
+            typing.cast(nats_client.Client, checking), stream=stream_name
+        )
+        batch = [event(n, scope=n % 3) for n in range(30)]
+        outcome = await events_publisher.publish_per_scope(batch)
+    finally:
+        await reader.close()
+    assert outcome == ports.PublishOutcome(frozenset(range(30)))
+    assert checking.checked == 27
 
 
 @pytest.mark.parametrize("max_in_flight", [1, 256])
-async def test_an_event_the_stream_refuses_stops_the_batch_there(
+async def test_an_event_the_stream_refuses_stops_its_scope_and_no_other(
     client: nats_client.Client, stream_name: str, max_in_flight: int
 ) -> None:
     events_publisher = publisher.JetStreamPublisher(
         client, stream=stream_name, max_in_flight=max_in_flight
     )
-    batch = [event(n, size=MAX_MSG_SIZE * 2 if n == 4 else 10) for n in range(10)]
+    batch = [event(n, scope=n % 2, size=MAX_MSG_SIZE * 2 if n == 4 else 10) for n in range(10)]
 
-    outcome = await events_publisher.publish_in_order(batch)
-    assert outcome.stored == 4
+    outcome = await events_publisher.publish_per_scope(batch)
+    assert outcome.acked == {0, 2, 1, 3, 5, 7, 9}  # scope 0 stops at 4: 6 and 8 are not sent
     assert isinstance(outcome.error, js_errors.APIError)
-    assert not isinstance(outcome.error, ports.PublishConflict)
-    assert await stored_ids(client, stream_name) == [e.msg_id for e in batch[:4]]
+    stored = await stored_ids(client, stream_name)
+    assert sorted(stored) == sorted(f"ev-{n}" for n in outcome.acked)
 
 
-async def test_nothing_is_stored_after_a_gap_even_when_another_writer_fills_it(
-    client: nats_client.Client, stream_name: str, nats_server: servers.NatsServer
+async def test_a_batch_read_again_with_a_late_event_stores_it_before_its_scopes_later_ones(
+    client: nats_client.Client, stream_name: str
 ) -> None:
-    # Event 2 is refused; a foreign message lands where it would have been. With predicted
-    # sequence numbers (Nats-Expected-Last-Sequence) event 3 would now be stored after a gap.
-    foreign = await connection.connect(nats_server.url, name="test-foreign-writer")
-    try:
-        interleaving = pipeline.InterleavingClient(
-            client, foreign=foreign, subject=FOREIGN_SUBJECT, every=4
-        )
-        events_publisher = publisher.JetStreamPublisher(
-            typing.cast(nats_client.Client, interleaving), stream=stream_name
-        )
-        batch = [event(n, size=MAX_MSG_SIZE * 2 if n == 2 else 10) for n in range(6)]
+    # The stream holds A B C of scope 2; X of scope 1 sorts between them but came late, D and
+    # E of scope 1 follow it. A chain of expectations stored D and E before X.
+    events_publisher = publisher.JetStreamPublisher(client, stream=stream_name)
+    a, b, c = event(1, scope=2), event(3, scope=2), event(4, scope=2)
+    x, d, e = event(2, scope=1), event(5, scope=1), event(6, scope=1)
+    assert (await events_publisher.publish_per_scope([a, b, c])).error is None
 
-        outcome = await events_publisher.publish_in_order(batch)
-    finally:
-        await foreign.close()
-    assert outcome.stored == 2
-    assert await stored_ids(client, stream_name) == ["ev-0", "ev-1", ""]
+    outcome = await events_publisher.publish_per_scope([a, x, b, c, d, e])
+    assert outcome == ports.PublishOutcome(frozenset(range(6)), None, duplicates=3)
+    assert await stored_ids(client, stream_name) == ["ev-1", "ev-3", "ev-4", "ev-2", "ev-5", "ev-6"]
 
 
-async def test_another_writer_in_between_is_a_conflict_and_a_retry_goes_on_from_there(
+async def test_a_foreign_writer_in_between_costs_nothing(
     client: nats_client.Client, stream_name: str, nats_server: servers.NatsServer
 ) -> None:
     foreign = await connection.connect(nats_server.url, name="test-foreign-writer")
@@ -143,28 +188,37 @@ async def test_another_writer_in_between_is_a_conflict_and_a_retry_goes_on_from_
             typing.cast(nats_client.Client, interleaving), stream=stream_name
         )
         batch = [event(n) for n in range(20)]
-
-        outcome = await events_publisher.publish_in_order(batch)
-        assert outcome.stored == 5
-        assert isinstance(outcome.error, ports.PublishConflict)
-        interleaving.stop_interleaving()
-        again = await events_publisher.publish_in_order(batch[5:])
+        outcome = await events_publisher.publish_per_scope(batch)
     finally:
         await foreign.close()
-    assert again == ports.PublishOutcome(15)
+    assert outcome == ports.PublishOutcome(frozenset(range(20)))
     ids = [e.msg_id for e in batch]
-    assert interleaving.interleaved == 3  # before our PUBs 6, 12 and 18: all were sent
-    assert await stored_ids(client, stream_name) == [*ids[:5], "", "", "", *ids[5:]]
+    assert interleaving.interleaved == 3  # before our PUBs 6, 12 and 18
+    assert await stored_ids(client, stream_name) == [
+        *ids[:5], "", *ids[5:11], "", *ids[11:17], "", *ids[17:]
+    ]  # fmt: skip
+
+
+async def test_every_event_carries_its_scope_and_outbox_seq(
+    client: nats_client.Client, stream_name: str
+) -> None:
+    events_publisher = publisher.JetStreamPublisher(client, stream=stream_name)
+    await events_publisher.publish_per_scope([event(41, scope=7)])
+    stored = await client.jetstream().get_msg(stream_name, 1)
+    assert stored.headers is not None
+    assert stored.headers[events.SCOPE_HEADER] == "guild:7"
+    assert stored.headers[events.OUTBOX_SEQ_HEADER] == "41"
+    assert publisher.EXPECTED_LAST_MSG_ID_HEADER not in stored.headers
 
 
 async def test_a_batch_sent_again_after_lost_pubacks_is_stored_once(
     client: nats_client.Client, stream_name: str
 ) -> None:
-    # The server stores the batch but the PubAcks come too late: the caller learns nothing.
+    # The server stores the events but the PubAcks come too late: the caller learns nothing.
     impatient = publisher.JetStreamPublisher(client, stream=stream_name, ack_timeout=1e-6)
-    batch = [event(n) for n in range(50)]
-    outcome = await impatient.publish_in_order(batch)
-    assert outcome.stored == 0
+    batch = [event(n, scope=n % 50) for n in range(50)]  # one per scope: all sent at once
+    outcome = await impatient.publish_per_scope(batch)
+    assert outcome.acked == frozenset()
     assert isinstance(outcome.error, TimeoutError)
 
     async def all_stored() -> bool:
@@ -174,22 +228,9 @@ async def test_a_batch_sent_again_after_lost_pubacks_is_stored_once(
 
     events_publisher = publisher.JetStreamPublisher(client, stream=stream_name)
     more = [*batch, event(50), event(51)]
-    assert await events_publisher.publish_in_order(more) == ports.PublishOutcome(52)
-    assert await stored_ids(client, stream_name) == [e.msg_id for e in more]
-
-
-async def test_a_duplicate_head_not_last_in_the_stream_is_a_conflict_then_progress(
-    client: nats_client.Client, stream_name: str
-) -> None:
-    events_publisher = publisher.JetStreamPublisher(client, stream=stream_name)
-    assert await events_publisher.publish_in_order([event(0), event(1)]) == ports.PublishOutcome(2)
-    await client.jetstream().publish(FOREIGN_SUBJECT, b"f")
-
-    outcome = await events_publisher.publish_in_order([event(1), event(2), event(3)])
-    assert outcome.stored == 1  # the duplicate; event 2 expected it to be last
-    assert isinstance(outcome.error, ports.PublishConflict)
-    assert await events_publisher.publish_in_order([event(2), event(3)]) == ports.PublishOutcome(2)
-    assert await stored_ids(client, stream_name) == ["ev-0", "ev-1", "", "ev-2", "ev-3"]
+    again = await events_publisher.publish_per_scope(more)
+    assert again == ports.PublishOutcome(frozenset(range(52)), None, duplicates=50)
+    assert sorted(await stored_ids(client, stream_name)) == sorted(e.msg_id for e in more)
 
 
 async def test_a_closed_connection_is_an_error_not_an_exception(
@@ -199,8 +240,8 @@ async def test_a_closed_connection_is_an_error_not_an_exception(
     events_publisher = publisher.JetStreamPublisher(closed, stream=stream_name)
     await closed.close()
 
-    outcome = await events_publisher.publish_in_order([event(0)])
-    assert outcome.stored == 0
+    outcome = await events_publisher.publish_per_scope([event(0)])
+    assert outcome.acked == frozenset()
     assert outcome.error is not None
 
 

@@ -289,7 +289,7 @@ async def test_rows_committed_as_the_relay_stops_draining_are_not_left_waiting(
 
 
 class _NeverCalled:
-    async def publish_in_order(self, batch: object) -> ports.PublishOutcome:
+    async def publish_per_scope(self, batch: object) -> ports.PublishOutcome:
         raise AssertionError("nothing should be published")
 
 

@@ -1,21 +1,26 @@
-"""`ports.EventPublisher` on JetStream: a batch stored in order with many PubAcks in flight.
+"""`ports.EventPublisher` on JetStream: a batch stored in order within each scope, many scopes
+in flight at once.
 
-Every event after the first carries `Nats-Expected-Last-Msg-Id` = the previous event's id, and
-JetStream stores it only while the last message in the stream is that event. So when one event
-is not stored (refused, lost, or another writer got in between) every later event of the batch
-is refused too: the stream never holds event k+1 without event k, however many PUBs are in
-flight. They are all written in order on the one connection, so the batch costs about one
-round trip instead of one per event. The first event carries no expectation: a call always
-stores something while JetStream is up.
+Within a scope an event is sent only after JetStream answered the scope's previous event with a
+PubAck, stored or duplicate (one in flight per scope); across scopes up to `max_in_flight`
+events are in flight together, all written on the one connection, so a batch over many scopes
+costs about one round trip per event of its busiest scope instead of one per event. When an
+event fails (refused, no PubAck in time, disconnected) the later events of its scope stay
+unsent and the other scopes go on: the caller (the outbox relay) deletes what was acknowledged
+and reads again from PostgreSQL.
 
-Why not `Nats-Expected-Last-Sequence` = S, S+1, ...: if another writer stores exactly one
-message in the slot predicted for a refused event, the next event's prediction holds again and
-it is stored without its predecessor. A message id names the predecessor itself.
+No expectation header chains the events. JetStream answers a `Nats-Msg-Id` it already holds as
+a duplicate before it checks any `Nats-Expected-Last-*` header
+(tests/integration/events/test_ordered_publishing.py pins this), so a chain through a batch
+read again (some rows already stored, one committed late between them) let an event of the
+late row's scope be stored before it. Waiting for the PubAck itself is sound whatever
+duplicates, late commits and a second relay do: a scope's event goes out only when every
+earlier event of the scope is in the stream (acknowledged now, or deleted from the outbox after
+an earlier acknowledgement).
 
-JetStream answers a `Nats-Msg-Id` it has already stored with a duplicate PubAck before looking
-at any expectation (tests/integration/events/test_ordered_publishing.py pins this), so a batch
-re-sent after a crash passes as duplicates, and the first new event after them is stored if the
-last duplicate is still the stream's last message, or else refused as a `PublishConflict`.
+`Nats-Expected-Stream` stays: a subject captured by another stream is an error, not a silent
+misdelivery. Every event carries `events.SCOPE_HEADER` and `events.OUTBOX_SEQ_HEADER`, with
+which a consumer can drop a copy re-published after the duplicate window.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncio
 import collections
 import itertools
 import json
+import time
 from collections.abc import Sequence
 
 from nats.aio import client as nats_client
@@ -32,9 +38,10 @@ from nats.js import api as js_api
 from nats.js import errors as js_errors
 
 from gochat import ports
+from gochat.core import events as domain_events
 
 MSG_ID_HEADER = js_api.Header.MSG_ID.value  # JetStream's de-duplication key
-EXPECTED_LAST_MSG_ID_HEADER = js_api.Header.EXPECTED_LAST_MSG_ID.value
+EXPECTED_LAST_MSG_ID_HEADER = js_api.Header.EXPECTED_LAST_MSG_ID.value  # not sent; tests pin why
 EXPECTED_STREAM_HEADER = js_api.Header.EXPECTED_STREAM.value
 WRONG_LAST_MSG_ID = 10070  # JetStream's err_code when Nats-Expected-Last-Msg-Id does not hold
 _NO_RESPONDERS = "503"
@@ -44,10 +51,9 @@ class JetStreamPublisher:
     """Publishes to `stream`; an event counts once its PubAck (or duplicate PubAck) is in.
 
     The header `Nats-Msg-Id` carries the event id, so a re-publish (after a crash between the
-    ack and the outbox update, or by a new relay leader) is dropped by JetStream within the
-    stream's duplicate window. The expected-stream header makes a subject captured by another
-    stream an error instead of a silent misdelivery. `max_in_flight` bounds the PUBs awaiting
-    their PubAck (1 publishes one event per round trip).
+    ack and the outbox DELETE, or by a new relay leader) is dropped by JetStream within the
+    stream's duplicate window. `max_in_flight` bounds the PUBs awaiting their PubAck across
+    scopes (1 publishes one event per round trip); within a scope it is always one.
     """
 
     def __init__(
@@ -64,41 +70,67 @@ class JetStreamPublisher:
         self._ack_timeout, self._max_in_flight = ack_timeout, max_in_flight
         self._acks = _AckInbox(client)
 
-    async def publish_in_order(self, events: Sequence[ports.OutboundEvent]) -> ports.PublishOutcome:
-        stored = 0
-        in_flight: collections.deque[asyncio.Future[js_api.PubAck]] = collections.deque()
-        stopped_sending: Exception | None = None
-        try:
-            for position, event in enumerate(events):
-                if len(in_flight) == self._max_in_flight:
-                    await self._acked(in_flight.popleft())
-                    stored += 1
-                previous = events[position - 1].msg_id if position else None
-                try:
-                    in_flight.append(await self._send(event, after=previous))
-                except Exception as exc:
-                    stopped_sending = exc  # not sent (too big, connection closed), nor the rest
-                    break
-            while in_flight:
-                await self._acked(in_flight.popleft())
-                stored += 1
-        except Exception as exc:
-            return ports.PublishOutcome(stored, _as_port_error(exc))
-        finally:
-            for ack in in_flight:  # refused by now or soon: nobody needs their answers
-                ack.cancel()
-        return ports.PublishOutcome(stored, stopped_sending and _as_port_error(stopped_sending))
+    async def publish_per_scope(
+        self, events: Sequence[ports.OutboundEvent]
+    ) -> ports.PublishOutcome:
+        batch = _Batch(events)
+        in_flight: dict[asyncio.Future[js_api.PubAck], tuple[int, float]] = {}
+        settled: collections.deque[asyncio.Future[js_api.PubAck]] = collections.deque()
+        wake = asyncio.Event()
 
-    async def _send(
-        self, event: ports.OutboundEvent, *, after: str | None
-    ) -> asyncio.Future[js_api.PubAck]:
+        def on_settled(ack: asyncio.Future[js_api.PubAck]) -> None:
+            settled.append(ack)
+            wake.set()
+
+        try:
+            while True:
+                while batch.ready and len(in_flight) < self._max_in_flight:
+                    position = batch.next_to_send()
+                    try:
+                        ack = await self._send(events[position])
+                    except Exception as exc:  # not sent (too big, connection closed)
+                        batch.failed(position, exc)
+                        continue
+                    ack.add_done_callback(on_settled)
+                    in_flight[ack] = (position, time.monotonic() + self._ack_timeout)
+                if not in_flight:
+                    break
+                if not settled:
+                    # The oldest PUB has the nearest deadline (dicts keep insertion order).
+                    _, deadline = next(iter(in_flight.values()))
+                    wake.clear()
+                    try:
+                        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                            await wake.wait()
+                    except TimeoutError:
+                        _expire(in_flight, self._ack_timeout)
+                        # Their callbacks run at the next turn: take them now.
+                        settled.extend(ack for ack in in_flight if ack.done())
+                # Taking settled acks costs no event-loop turn: most PubAcks of a batch come
+                # together, and a turn inside a busy API process is long.
+                while settled:
+                    ack = settled.popleft()
+                    entry = in_flight.pop(ack, None)
+                    if entry is None:
+                        continue
+                    if ack.cancelled() or ack.exception() is not None:
+                        batch.failed(entry[0], _error_of(ack))
+                    else:
+                        batch.acked(entry[0], duplicate=bool(ack.result().duplicate))
+        finally:
+            for ack in in_flight:  # not needed any more (stop, cancellation)
+                ack.cancel()
+        return batch.outcome()
+
+    async def _send(self, event: ports.OutboundEvent) -> asyncio.Future[js_api.PubAck]:
         headers = {
             **event.headers,
             MSG_ID_HEADER: event.msg_id,
             EXPECTED_STREAM_HEADER: self._stream,
+            domain_events.SCOPE_HEADER: event.scope,
         }
-        if after is not None:
-            headers[EXPECTED_LAST_MSG_ID_HEADER] = after
+        if event.scope_seq is not None:
+            headers[domain_events.OUTBOX_SEQ_HEADER] = str(event.scope_seq)
         reply, ack = await self._acks.expect()
         try:
             await self._client.publish(event.subject, event.payload, reply=reply, headers=headers)
@@ -107,16 +139,55 @@ class JetStreamPublisher:
             raise
         return ack
 
-    async def _acked(self, ack: asyncio.Future[js_api.PubAck]) -> js_api.PubAck:
-        # Most PubAcks of a batch arrive together: taking a settled one must not cost an
-        # event-loop turn, which wait_for does even for a done future (and a turn inside a
-        # busy API process is long).
+
+class _Batch:
+    """Which event of each scope goes next, and what came back."""
+
+    def __init__(self, events: Sequence[ports.OutboundEvent]) -> None:
+        self._waiting: dict[str, collections.deque[int]] = {}
+        for position, event in enumerate(events):
+            self._waiting.setdefault(event.scope, collections.deque()).append(position)
+        self._scope_of = [event.scope for event in events]
+        self.ready: collections.deque[str] = collections.deque(self._waiting)
+        self._acked: set[int] = set()
+        self._duplicates = 0
+        self._error: Exception | None = None
+
+    def next_to_send(self) -> int:
+        return self._waiting[self.ready.popleft()].popleft()
+
+    def acked(self, position: int, *, duplicate: bool) -> None:
+        self._acked.add(position)
+        self._duplicates += duplicate
+        if self._waiting[self._scope_of[position]]:
+            self.ready.append(self._scope_of[position])
+
+    def failed(self, position: int, error: Exception) -> None:
+        self._waiting[self._scope_of[position]].clear()  # the scope's later events wait
+        if self._error is None:
+            self._error = error
+
+    def outcome(self) -> ports.PublishOutcome:
+        return ports.PublishOutcome(frozenset(self._acked), self._error, self._duplicates)
+
+
+def _expire(
+    in_flight: dict[asyncio.Future[js_api.PubAck], tuple[int, float]], timeout: float
+) -> None:
+    now = time.monotonic()
+    for ack, (_, deadline) in in_flight.items():
+        if deadline > now:
+            break
         if not ack.done():
-            try:
-                await asyncio.wait_for(ack, self._ack_timeout)
-            except TimeoutError:
-                raise TimeoutError(f"no PubAck within {self._ack_timeout} s") from None
-        return ack.result()
+            ack.set_exception(TimeoutError(f"no PubAck within {timeout} s"))
+
+
+def _error_of(ack: asyncio.Future[js_api.PubAck]) -> Exception:
+    if ack.cancelled():
+        return ConnectionError("the PubAck was given up")
+    error = ack.exception()
+    assert isinstance(error, Exception)
+    return error
 
 
 class _AckInbox:
@@ -161,11 +232,3 @@ class _AckInbox:
             ack.set_result(js_api.PubAck.from_response(answer))
         except (js_errors.APIError, ValueError, TypeError, KeyError) as exc:
             ack.set_exception(exc)
-
-
-def _as_port_error(exc: Exception) -> Exception:
-    if isinstance(exc, js_errors.APIError) and exc.err_code == WRONG_LAST_MSG_ID:
-        conflict = ports.PublishConflict(exc.description or "wrong last message id")
-        conflict.__cause__ = exc
-        return conflict
-    return exc

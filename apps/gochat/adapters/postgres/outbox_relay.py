@@ -14,26 +14,34 @@ The leader LISTENs on `gochat_outbox` (the writers NOTIFY at commit) and polls e
 listening and looks again every `gather_seconds`; it listens again before the look that may
 send it to sleep, so a row committed after that look still wakes it.
 
-Each batch goes to `EventPublisher.publish_in_order`, which keeps many PubAcks in flight yet
-never stores an event unless the one before it is stored; the stored prefix is then deleted
-from the outbox in one DELETE (JetStream keeps the history: a published row has nothing left to
-say). What stops a batch decides what follows:
-- a conflict (another writer got in between two events, or a row was an old duplicate): go on
-  at once from the first unstored row, which is then published first, without an expectation,
-  so every retry stores at least one row;
-- any other failure (timeout, no stream, disconnected, a refused event): back off with jitter
-  and retry that row, for as long as it takes, never skipping ahead.
-A crash between the ack and the DELETE republishes a few rows: the event id travels as
-`Nats-Msg-Id`, so JetStream drops those copies. Two leaders overlapping briefly (a takeover
-while the old one finishes a batch) keep the order too: each publishes in seq order, a later
-event is stored only right after the one before it, and a message enters the stream at its
-first publish.
+Each batch (up to `batch_size` rows in seq order) goes to `EventPublisher.publish_per_scope`:
+within a scope (the row's `scope`, or for rows written before migration 0007 the one its subject
+names) an event is sent only once JetStream acknowledged the scope's previous event of the
+batch, stored or duplicate; across scopes many are in flight. Every acknowledged row is then
+deleted in one DELETE (JetStream keeps the history: a published row has nothing left to say),
+whatever failed beside it. A failure (timeout, no stream, disconnected, a refused event) stops
+only the later events of its scope; the relay then backs off with jitter and reads again from
+PostgreSQL on its leader session (a session that died took the leadership with it: the next
+statement fails and the relay competes for the lock again), never retrying a list in memory.
 
-Never skipping ahead has a price: a row JetStream refuses for good (say, over max_msg_size)
-holds up every row after it. That shows as a growing `gochat_outbox_oldest_unpublished_age_seconds`
-and a log line per attempt naming the row's seq; alert on the first. A batch costs about one
-round trip and one event-loop turn for all its PubAcks, instead of one each: that matters most
-inside a busy API process, where every turn waits behind request handling (bench/relay/).
+Why this keeps each scope in commit order whatever duplicates, late commits and a second leader
+do: a scope's writers serialize before their rows draw a seq, so a batch that holds a scope's
+row holds every earlier row of that scope that is not yet deleted, and a row is deleted only
+after its PubAck. An event therefore goes out only when every earlier event of its scope is in
+the stream; two relays overlapping briefly (a takeover while the old one finishes a batch)
+each follow the same rule. A crash between the PubAck and the DELETE republishes a few rows:
+the event id travels as `Nats-Msg-Id`, so JetStream drops those copies
+(`gochat_outbox_duplicate_acks_total`) if they come within the stream's duplicate window
+(`nats_duplicate_window_seconds`, exported as `gochat_outbox_duplicate_window_seconds`: alert
+when `gochat_outbox_oldest_unpublished_age_seconds` approaches it). A copy that comes later is
+stored again; the `GoChat-Scope` and `GoChat-Outbox-Seq` headers let a consumer drop it.
+
+Never skipping ahead in a scope has a price: a row JetStream refuses for good (say, over
+max_msg_size) holds up every later row of its scope (other scopes go on). That shows as a
+growing `gochat_outbox_oldest_unpublished_age_seconds` and a log line per attempt naming the
+row's seq; alert on the first. A batch costs about one round trip per event of its busiest
+scope and a few event-loop turns per round trip: cheap over many scopes, one event per round
+trip when a single scope is hot (bench/relay/FINDINGS.md).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from gochat import ports
 from gochat.adapters.postgres import database, outbox
+from gochat.core import events as domain_events
 from gochat.core import metrics, tracing
 
 log = logging.getLogger(__name__)
@@ -79,9 +88,15 @@ OUTBOX_OLDEST_AGE = Gauge(
     "gochat_outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished outbox row."
 )
 OUTBOX_LEADER = Gauge("gochat_outbox_relay_leader", "1 while this replica publishes the outbox.")
-OUTBOX_PUBLISH_CONFLICTS = Counter(
-    "gochat_outbox_publish_conflicts_total",
-    "Batches cut short because another writer got in between or a row was a duplicate.",
+OUTBOX_DUPLICATE_ACKS = Counter(
+    "gochat_outbox_duplicate_acks_total",
+    "Events JetStream already held when the relay published them (re-published after a lost "
+    "PubAck, a cut session or a takeover), de-duplicated by Nats-Msg-Id.",
+)
+OUTBOX_DUPLICATE_WINDOW = Gauge(
+    "gochat_outbox_duplicate_window_seconds",
+    "The stream's duplicate window: a row published later than this after its first store is "
+    "stored twice. Compare with gochat_outbox_oldest_unpublished_age_seconds.",
 )
 OUTBOX_NOTIFICATIONS = Counter(
     "gochat_outbox_notifications_total",
@@ -89,7 +104,7 @@ OUTBOX_NOTIFICATIONS = Counter(
 )
 OUTBOX_BATCH_SECONDS = Histogram(
     "gochat_outbox_publish_batch_seconds",
-    "Time to publish one ordered batch until its last PubAck (or the first failure).",
+    "Time to publish one batch until its last PubAck or failure.",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
@@ -130,7 +145,10 @@ class OutboxRelay:
         max_backoff_seconds: float = 10.0,
         gather_seconds: float = 0.005,
         standby_poll_seconds: float = 0.5,
+        duplicate_window_seconds: float | None = None,
     ) -> None:
+        """`duplicate_window_seconds`: the stream's, exported as a gauge for the alert that
+        compares it with the oldest unpublished row's age (unset: not exported)."""
         self._dsn, self._database, self._publisher = dsn, database, publisher
         self._gather_seconds, self._standby_poll_seconds = gather_seconds, standby_poll_seconds
         self._batch_size, self._poll_seconds = batch_size, poll_seconds
@@ -140,6 +158,8 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._leader = False
+        if duplicate_window_seconds is not None:
+            OUTBOX_DUPLICATE_WINDOW.set(duplicate_window_seconds)
 
     @property
     def is_leader(self) -> bool:
@@ -151,7 +171,7 @@ class OutboxRelay:
             self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def stop(self, *, grace_seconds: float = 30.0) -> None:
-        """Finish the batch being published, mark what was stored, release leadership."""
+        """Finish the batch being published, delete what was acknowledged, release leadership."""
         if self._task is None:
             return
         self._stopping.set()
@@ -216,7 +236,7 @@ class OutboxRelay:
         listening = True  # _serve_one_connection listens before it leads
         while not self._stopping.is_set():
             self._wake.clear()
-            published, failed = await self._publish_batch(conn)
+            published, failed = await self.publish_batch(conn)
             if failed:
                 await self._pause(backoff.next_delay())
                 continue
@@ -257,55 +277,46 @@ class OutboxRelay:
         await self._pause(self._gather_seconds)
         return True
 
-    async def _publish_batch(self, conn: asyncpg.Connection) -> tuple[int, bool]:
-        """Publish up to one batch in seq order; returns (rows published, whether one failed)."""
+    async def publish_batch(self, conn: asyncpg.Connection) -> tuple[int, bool]:
+        """One look: read up to one batch on `conn` (the leader's session), publish it, delete
+        what was acknowledged; returns (rows deleted, whether an event failed). The leader's
+        loop calls it again and again; tests call it to step a relay."""
         rows = await conn.fetch(
-            """SELECT seq, event_id, subject, payload, headers FROM outbox
+            """SELECT seq, event_id, subject, scope, payload, headers FROM outbox
                WHERE published_at IS NULL ORDER BY seq LIMIT $1""",
             self._batch_size,
         )
         if not rows:
             return 0, False
-        stored: list[int] = []
         with _tracer.start_as_current_span("outbox.publish_batch"):
-            try:
-                failed = await self._publish_rows(rows, stored)
-            finally:
-                if stored:
-                    # Deleted at once rather than marked and deleted later: one tuple version
-                    # per event instead of three, and the SELECT above never wades through
-                    # published rows (bench/api/FINDINGS.md).
-                    await conn.execute("DELETE FROM outbox WHERE seq = ANY($1::bigint[])", stored)
-        return len(stored), failed
-
-    async def _publish_rows(self, rows: list[asyncpg.Record], stored: list[int]) -> bool:
-        """Publish `rows` in order, appending the seq of each stored row to `stored`; True
-        when a failure other than a conflict stopped them (the caller backs off)."""
-        pending = rows
-        while pending and not self._stopping.is_set():
             started = time.perf_counter()
-            outcome = await self._publisher.publish_in_order([_outbound(row) for row in pending])
+            outcome = await self._publisher.publish_per_scope([_outbound(row) for row in rows])
             OUTBOX_BATCH_SECONDS.observe(time.perf_counter() - started)
-            done, pending = pending[: outcome.stored], pending[outcome.stored :]
-            stored.extend(row["seq"] for row in done)
-            for row in done:
+            acked = [rows[position] for position in sorted(outcome.acked)]
+            for row in acked:
                 metrics.EVENTS_PUBLISHED.labels(row["subject"].rsplit(".", 1)[-1]).inc()
-            if outcome.error is None:
-                return False
-            if isinstance(outcome.error, ports.PublishConflict) and done:
-                OUTBOX_PUBLISH_CONFLICTS.inc()  # the next round starts at pending[0]: progress
-                continue
-            metrics.OUTBOX_PUBLISH_FAILURES.inc()
-            log.warning(
-                "publishing an outbox row failed; retrying it after a pause",
-                extra={
-                    "seq": pending[0]["seq"],
-                    "subject": pending[0]["subject"],
-                    "error": repr(outcome.error),
-                },
-            )
-            return True
-        return False
+            OUTBOX_DUPLICATE_ACKS.inc(outcome.duplicates)
+            if acked:
+                # Deleted at once rather than marked and deleted later: one tuple version
+                # per event instead of three, and the SELECT above never wades through
+                # published rows (bench/api/FINDINGS.md).
+                await conn.execute(
+                    "DELETE FROM outbox WHERE seq = ANY($1::bigint[])", [r["seq"] for r in acked]
+                )
+        if outcome.error is None:
+            return len(acked), False
+        metrics.OUTBOX_PUBLISH_FAILURES.inc()
+        first = next(row for position, row in enumerate(rows) if position not in outcome.acked)
+        log.warning(
+            "publishing outbox rows failed; reading them again after a pause",
+            extra={
+                "seq": first["seq"],
+                "subject": first["subject"],
+                "unacked": len(rows) - len(acked),
+                "error": repr(outcome.error),
+            },
+        )
+        return len(acked), True
 
     def _on_notify(self, *_: object) -> None:
         OUTBOX_NOTIFICATIONS.inc()
@@ -337,7 +348,18 @@ def _outbound(row: asyncpg.Record) -> ports.OutboundEvent:
         payload=bytes(row["payload"]),
         msg_id=str(row["event_id"]),
         headers=json.loads(row["headers"]),
+        scope=row["scope"] or scope_of_subject(row["subject"]),
+        scope_seq=row["seq"],
     )
+
+
+def scope_of_subject(subject: str) -> str:
+    """The scope a subject names (`gochat.ev.guild.123.TYPE` -> "guild:123"), for rows written
+    before the outbox had a scope column; a subject of another form is a scope of its own."""
+    parts = subject.split(".")
+    if len(parts) == 5 and parts[3].isdigit():
+        return domain_events.scope_key(parts[2], int(parts[3]))
+    return subject
 
 
 async def _measure_lag(conn: asyncpg.Connection) -> OutboxLag:

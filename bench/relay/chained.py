@@ -1,0 +1,57 @@
+"""The JetStream adapter as it was before per-scope publishing (commit 5ba998b), behind the new
+port, for the benchmark only: every event after a batch's first carries
+`Nats-Expected-Last-Msg-Id` = the previous event's id, up to 256 PubAcks in flight whatever the
+scope. It is unsound (a batch read again with a late row can reorder a scope; see
+apps/gochat/adapters/nats/publisher.py); the relay's drain time with it is the baseline."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+from collections.abc import Sequence
+
+from nats.aio import client as nats_client
+from nats.js import api as js_api
+
+from gochat import ports
+from gochat.adapters.nats import publisher
+
+
+class ChainedPublisher:
+    def __init__(
+        self, client: nats_client.Client, *, stream: str, max_in_flight: int = 256
+    ) -> None:
+        self._inner = publisher.JetStreamPublisher(client, stream=stream)
+        self._client, self._stream, self._max_in_flight = client, stream, max_in_flight
+
+    async def publish_per_scope(
+        self, events: Sequence[ports.OutboundEvent]
+    ) -> ports.PublishOutcome:
+        stored = 0
+        in_flight: collections.deque[asyncio.Future[js_api.PubAck]] = collections.deque()
+        try:
+            for position, event in enumerate(events):
+                if len(in_flight) == self._max_in_flight:
+                    await in_flight.popleft()
+                    stored += 1
+                headers = {
+                    **event.headers,
+                    publisher.MSG_ID_HEADER: event.msg_id,
+                    publisher.EXPECTED_STREAM_HEADER: self._stream,
+                }
+                if position:
+                    headers[publisher.EXPECTED_LAST_MSG_ID_HEADER] = events[position - 1].msg_id
+                reply, ack = await self._inner._acks.expect()
+                await self._client.publish(
+                    event.subject, event.payload, reply=reply, headers=headers
+                )
+                in_flight.append(ack)
+            while in_flight:
+                await asyncio.wait_for(in_flight.popleft(), 5)
+                stored += 1
+        except Exception as exc:
+            return ports.PublishOutcome(frozenset(range(stored)), exc)
+        finally:
+            for ack in in_flight:
+                ack.cancel()
+        return ports.PublishOutcome(frozenset(range(len(events))))
