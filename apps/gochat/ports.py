@@ -8,7 +8,7 @@ A shared test suite per port (tests/integration/ports/) runs against every adapt
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -119,14 +119,25 @@ class MessageStore(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMail:
+    """A mail to send, not yet rendered: each Mailer turns the kind's template (subject, text,
+    HTML) and the variables into its own form (a MIME message, a provider's template id)."""
+
     to: str
-    subject: str
-    text: str
-    kind: str  # "confirm_email" | "reset_password" | ...; lets tests and logs find it
+    kind: str  # "confirm_email" | "reset_password" | "notification"; picks the template
+    variables: Mapping[str, str] = field(default_factory=dict)
+    locale: str = "en"  # a missing translation falls back to the language, then to "en"
+
+
+class MailRejected(Exception):
+    """Sending this mail cannot succeed by trying again (an SMTP 5xx, a provider's 4xx, an
+    unknown template kind or a missing variable): the caller gives it up instead of retrying.
+    Any other exception from `Mailer.send` is transient (relay down, 4xx, timeout)."""
 
 
 class Mailer(Protocol):
-    async def send(self, mail: OutgoingMail) -> None: ...
+    async def send(self, mail: OutgoingMail) -> None:
+        """Deliver once, retrying transient failures briefly; raise MailRejected for a mail
+        that can never go out, anything else when it may go out later."""
 
 
 @dataclass(frozen=True, slots=True)

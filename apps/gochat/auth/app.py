@@ -1,5 +1,6 @@
 """The auth service's app factory: keys and mailer from the config, the database pool opened by
-the lifespan, and a maintenance task that purges spent rows and picks up rotated keys."""
+the lifespan, the mail queue's background sender, and a maintenance task that purges spent rows
+and picks up rotated keys."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from datetime import UTC, datetime, timedelta
 from fastapi import FastAPI
 
 from gochat import ports
+from gochat.adapters import mail_retry
 from gochat.adapters.localfs import mail_outbox
-from gochat.adapters.postgres import accounts
+from gochat.adapters.postgres import accounts, mail_queue
 from gochat.adapters.postgres.database import Database
+from gochat.adapters.sendpulse import mailer as sendpulse_mailer
 from gochat.adapters.smtp import mailer as smtp_mailer
-from gochat.auth import keys, limits, passwords
+from gochat.auth import keys, limits, mail_sender, passwords
 from gochat.auth.context import AuthContext
 from gochat.auth.routers import accounts as accounts_routes
 from gochat.auth.routers import jwks as jwks_routes
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024  # the largest auth request is a few hundred bytes
 MAINTENANCE_INTERVAL_SECONDS = 60.0
 KEEP_SPENT_ROWS = timedelta(days=1)  # spent tokens and old hits stay a day for investigations
+KEEP_FAILED_MAIL = timedelta(days=7)  # given-up mails (no token left in them) stay a week
 
 
 def _outbox(cfg: config.AuthConfig) -> ports.Mailer:
@@ -42,7 +46,30 @@ def _smtp(cfg: config.AuthConfig) -> ports.Mailer:
             sender=cfg.mail_from,
             username=cfg.smtp_username,
             password=cfg.smtp_password,
-            starttls=cfg.smtp_starttls,
+            security=cfg.smtp_security,
+            ca_file=cfg.smtp_ca_file,
+            timeout_seconds=cfg.smtp_timeout_seconds,
+            backoff=mail_retry.Backoff(attempts=cfg.mail_send_attempts),
+        )
+    )
+
+
+def _sendpulse(cfg: config.AuthConfig) -> ports.Mailer:
+    for key in ("sendpulse_client_id", "sendpulse_client_secret"):
+        if not getattr(cfg, key):
+            raise config.ConfigError(key, "required when mailer is sendpulse")
+    if missing := sendpulse_mailer.kinds_without_template(cfg.sendpulse_template_ids):
+        raise config.ConfigError(
+            "sendpulse_template_ids", f"no template id for {', '.join(missing)}"
+        )
+    return sendpulse_mailer.SendPulseMailer(
+        sendpulse_mailer.SendPulseSettings(
+            client_id=cfg.sendpulse_client_id or "",
+            client_secret=cfg.sendpulse_client_secret or "",
+            sender=cfg.mail_from,
+            template_ids=cfg.sendpulse_template_ids,
+            api_url=cfg.sendpulse_api_url,
+            backoff=mail_retry.Backoff(attempts=cfg.mail_send_attempts),
         )
     )
 
@@ -50,7 +77,16 @@ def _smtp(cfg: config.AuthConfig) -> ports.Mailer:
 MAILERS: dict[str, Callable[[config.AuthConfig], ports.Mailer]] = {
     "outbox": _outbox,
     "smtp": _smtp,
+    "sendpulse": _sendpulse,
 }
+
+
+def _queue_policy(cfg: config.AuthConfig) -> mail_sender.QueuePolicy:
+    return mail_sender.QueuePolicy(
+        max_attempts=cfg.mail_queue_max_attempts,
+        first_retry_seconds=cfg.mail_queue_retry_seconds,
+        poll_seconds=cfg.mail_queue_poll_seconds,
+    )
 
 
 def build_mailer(cfg: config.AuthConfig) -> ports.Mailer:
@@ -86,24 +122,29 @@ def build_app(
         )
         database.append(db)
         store = accounts.Accounts(db)
+        sender = mail_sender.MailSender(
+            mail_queue.MailQueue(db), chosen_mailer, policy=_queue_policy(cfg), clock=now
+        )
         app.state.auth = AuthContext(
             config=cfg,
             accounts=store,
             keys=key_ring,
             passwords=hasher,
-            mailer=chosen_mailer,
+            mail_sender=sender,
             ids=ids.SnowflakeGenerator(ids.default_worker_id()),
             limiter=limits.RateLimiter(store, clock=now),
             limits=limits.Limits.from_config(cfg),
             clock=now,
         )
         maintenance = asyncio.create_task(_maintain(store, key_ring, clock=now))
+        sending = asyncio.create_task(sender.run())
         try:
             yield
         finally:
-            maintenance.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await maintenance
+            for task in (sending, maintenance):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await db.close()
 
     async def database_reachable() -> None:
@@ -135,5 +176,6 @@ async def _maintain(
                 await tx.purge_rate_limit_hits(before=cutoff)
                 await tx.purge_mail_tokens(before=cutoff)
                 await tx.purge_refresh_tokens(before=cutoff)
+                await tx.purge_failed_mail(before=clock() - KEEP_FAILED_MAIL)
         except Exception:  # a failed round is retried next interval; the service stays up
             log.exception("auth maintenance failed")

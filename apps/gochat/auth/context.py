@@ -7,9 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from gochat import ports
 from gochat.adapters.postgres import accounts
-from gochat.auth import keys, limits, passwords
+from gochat.auth import keys, limits, mail_sender, passwords
 from gochat.core import config, ids
 
 log = logging.getLogger(__name__)
@@ -21,16 +20,16 @@ class AuthContext:
     accounts: accounts.Accounts
     keys: keys.KeyRing
     passwords: passwords.PasswordHasher
-    mailer: ports.Mailer
+    mail_sender: mail_sender.MailSender
     ids: ids.SnowflakeGenerator
     limiter: limits.RateLimiter
     limits: limits.Limits
     clock: Callable[[], datetime]
 
-    async def send_mail(self, mail: ports.OutgoingMail) -> None:
-        """Send, logging a failure instead of raising: the account change is already committed
-        and the caller can ask for the mail again (resend, new reset request)."""
+    async def deliver_queued_mail(self) -> None:
+        """Send the queued mail that is due, logging a failure instead of raising: the account
+        change is committed with its mail in the queue, and the background sender retries."""
         try:
-            await self.mailer.send(mail)
+            await self.mail_sender.deliver_due()
         except Exception:
-            log.exception("mail delivery failed", extra={"kind": mail.kind})
+            log.exception("mail queue delivery failed")

@@ -1,38 +1,54 @@
-"""The mails the auth service sends. Each carries the link for people and a `Token:` line that
-tests and API clients without a browser can read."""
+"""The mails the auth service sends, as template kinds and variables (the templates live in
+`gochat.adapters.mail_templates`). Each carries a link for people and a token that the text
+version shows on a `Token:` line for tests and API clients without a browser."""
 
 from __future__ import annotations
 
 from urllib.parse import urlencode
 
 from gochat import ports
+from gochat.adapters import mail_templates
 
 
-def confirmation(*, to: str, username: str, public_url: str, token: str) -> ports.OutgoingMail:
-    link = _link(public_url, "confirm-email", token)
-    text = (
-        f"Hello {username},\n\n"
-        "Confirm your e-mail address for GoChat by opening this link:\n\n"
-        f"{link}\n\n"
-        "If you did not create this account, ignore this mail.\n\n"
-        f"Token: {token}\n"
-    )
+def confirmation(
+    *, to: str, username: str, public_url: str, token: str, locale: str = "en"
+) -> ports.OutgoingMail:
     return ports.OutgoingMail(
-        to=to, subject="Confirm your GoChat e-mail address", text=text, kind="confirm_email"
+        to=to,
+        kind=mail_templates.CONFIRM_EMAIL,
+        variables={
+            "username": username,
+            "link": _link(public_url, "confirm-email", token),
+            "token": token,
+        },
+        locale=locale,
     )
 
 
-def password_reset(*, to: str, username: str, public_url: str, token: str) -> ports.OutgoingMail:
-    link = _link(public_url, "reset-password", token)
-    text = (
-        f"Hello {username},\n\n"
-        "Someone asked to reset your GoChat password. To choose a new one, open this link:\n\n"
-        f"{link}\n\n"
-        "If it was not you, ignore this mail: your password stays as it is.\n\n"
-        f"Token: {token}\n"
-    )
+def password_reset(
+    *, to: str, username: str, public_url: str, token: str, locale: str = "en"
+) -> ports.OutgoingMail:
     return ports.OutgoingMail(
-        to=to, subject="Reset your GoChat password", text=text, kind="reset_password"
+        to=to,
+        kind=mail_templates.RESET_PASSWORD,
+        variables={
+            "username": username,
+            "link": _link(public_url, "reset-password", token),
+            "token": token,
+        },
+        locale=locale,
+    )
+
+
+def notification(
+    *, to: str, username: str, title: str, body: str, link: str, locale: str = "en"
+) -> ports.OutgoingMail:
+    """A notice about activity (a mention, a direct message) with a link back to GoChat."""
+    return ports.OutgoingMail(
+        to=to,
+        kind=mail_templates.NOTIFICATION,
+        variables={"username": username, "title": title, "body": body, "link": link},
+        locale=locale,
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 LOGINS = Counter(
     "gochat_auth_logins_total",
@@ -14,4 +14,13 @@ TOKEN_REFRESHES = Counter(
     "gochat_auth_token_refreshes_total",
     "Refresh-token rotations, by result (ok, invalid, expired, revoked, reused).",
     ["result"],
+)
+MAIL_DELIVERIES = Counter(
+    "gochat_auth_mail_deliveries_total",
+    "Queued mails handled by the sender, by kind and outcome (sent; deferred: a transient "
+    "failure, tried again later; failed: rejected or out of attempts, given up).",
+    ["kind", "outcome"],
+)
+MAIL_QUEUE_PENDING = Gauge(
+    "gochat_auth_mail_queue_pending", "Queued mails not yet sent nor given up."
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gochat import ports
 from gochat.adapters.postgres import accounts
 from gochat.auth import failures, mails, opaque_tokens
 from gochat.auth.context import AuthContext
@@ -13,11 +12,10 @@ from gochat.core import errors, tokens
 RESET_PASSWORD = "reset_password"
 
 
-async def request_reset(
-    ctx: AuthContext, *, email: str, client_ip: str
-) -> ports.OutgoingMail | None:
-    """The reset mail to send if the address has an account, else None (the caller answers the
-    same either way, and sends after answering so the timing says nothing either)."""
+async def request_reset(ctx: AuthContext, *, email: str, client_ip: str) -> None:
+    """Queue a reset mail if the address has an account, nothing otherwise (the caller answers
+    the same either way, and delivers queued mail after answering so the timing says nothing).
+    """
     await ctx.limiter.hit(ctx.limits.mail_ip, client_ip)
     await ctx.limiter.hit(ctx.limits.mail_account, email.lower())
     token = opaque_tokens.new_token()
@@ -25,19 +23,22 @@ async def request_reset(
     async with ctx.accounts.transaction("request_password_reset") as tx:
         account = await tx.account_by_email(email)
         if account is None:
-            return None
+            return
         await tx.insert_mail_token(
             token_hash=opaque_tokens.digest(token),
             user_id=account.user.id,
             purpose=RESET_PASSWORD,
             expires_at=now + timedelta(seconds=ctx.config.reset_token_ttl_seconds),
         )
-    return mails.password_reset(
-        to=account.email,
-        username=account.user.username,
-        public_url=ctx.config.public_url,
-        token=token,
-    )
+        await tx.enqueue_mail(
+            mails.password_reset(
+                to=account.email,
+                username=account.user.username,
+                public_url=ctx.config.public_url,
+                token=token,
+                locale=ctx.config.mail_locale,
+            )
+        )
 
 
 async def confirm_reset(ctx: AuthContext, *, token: str, new_password: str) -> None:

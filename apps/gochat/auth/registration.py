@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from gochat import ports
 from gochat.adapters.postgres import accounts
 from gochat.auth import failures, mails, metrics, opaque_tokens
 from gochat.auth.context import AuthContext
@@ -15,8 +14,9 @@ CONFIRM_EMAIL = "confirm_email"
 
 async def register(
     ctx: AuthContext, *, username: str, email: str, password: str, client_ip: str
-) -> tuple[schemas.User, ports.OutgoingMail]:
-    """Create an unconfirmed account; the new user and the confirmation mail to send."""
+) -> schemas.User:
+    """Create an unconfirmed account and queue its confirmation mail (same transaction: the
+    account never exists without its mail); the new user."""
     await ctx.limiter.hit(ctx.limits.register_ip, client_ip)
     password_hash = await ctx.passwords.hash(password)
     token = opaque_tokens.new_token()
@@ -29,13 +29,19 @@ async def register(
                 password_hash=password_hash,
             )
             await _store_confirmation_token(ctx, tx, user_id=user.id, token=token)
+            await tx.enqueue_mail(
+                mails.confirmation(
+                    to=email,
+                    username=username,
+                    public_url=ctx.config.public_url,
+                    token=token,
+                    locale=ctx.config.mail_locale,
+                )
+            )
     except accounts.DuplicateAccount as exc:
         raise failures.EmailTaken() if exc.field == "email" else failures.UsernameTaken() from None
     metrics.REGISTRATIONS.inc()
-    mail = mails.confirmation(
-        to=email, username=username, public_url=ctx.config.public_url, token=token
-    )
-    return user, mail
+    return user
 
 
 async def confirm_email(ctx: AuthContext, *, token: str) -> schemas.User:
@@ -56,27 +62,28 @@ async def confirm_email(ctx: AuthContext, *, token: str) -> schemas.User:
     return user
 
 
-async def resend_confirmation(
-    ctx: AuthContext, *, email: str, client_ip: str
-) -> ports.OutgoingMail | None:
-    """A fresh confirmation mail for an unconfirmed account, None for any other address. The
-    caller answers the same either way and sends the mail after answering, so neither the
-    answer nor its timing reveals whether an address is registered."""
+async def resend_confirmation(ctx: AuthContext, *, email: str, client_ip: str) -> None:
+    """Queue a fresh confirmation mail for an unconfirmed account, nothing for any other
+    address. The caller answers the same either way and delivers queued mail after answering,
+    so neither the answer nor its timing reveals whether an address is registered."""
     await ctx.limiter.hit(ctx.limits.mail_ip, client_ip)
     await ctx.limiter.hit(ctx.limits.mail_account, email.lower())
     token = opaque_tokens.new_token()
     async with ctx.accounts.transaction("resend_confirmation") as tx:
         account = await tx.account_by_email(email)
         if account is None or account.email_confirmed_at is not None:
-            return None
+            return
         await tx.retire_mail_tokens(account.user.id, purpose=CONFIRM_EMAIL, now=ctx.clock())
         await _store_confirmation_token(ctx, tx, user_id=account.user.id, token=token)
-    return mails.confirmation(
-        to=account.email,
-        username=account.user.username,
-        public_url=ctx.config.public_url,
-        token=token,
-    )
+        await tx.enqueue_mail(
+            mails.confirmation(
+                to=account.email,
+                username=account.user.username,
+                public_url=ctx.config.public_url,
+                token=token,
+                locale=ctx.config.mail_locale,
+            )
+        )
 
 
 async def _store_confirmation_token(

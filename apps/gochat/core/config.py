@@ -7,13 +7,14 @@ Precedence: defaults < YAML file (path in `GOCHAT_CONFIG`, else `./<service>_con
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "GOCHAT_"
 
@@ -80,11 +81,53 @@ class AuthConfig(ServiceConfig):
     mailer: Literal["outbox", "smtp", "sendpulse"] = "outbox"
     mail_outbox_dir: str = Field(".gochat/mail", description="Where the outbox mailer writes .eml.")
     mail_from: str = "GoChat <no-reply@gochat.local>"
+    mail_locale: str = Field(
+        "en",
+        pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$",
+        description="Locale of account mails; a locale without templates falls back to its "
+        "language, then to en.",
+    )
+    mail_send_attempts: int = Field(
+        3, ge=1, le=10, description="Attempts within one send (backoff 0.5 s doubling)."
+    )
+    mail_queue_max_attempts: int = Field(
+        8, ge=1, le=100, description="Sends of a queued mail before it is given up."
+    )
+    mail_queue_retry_seconds: float = Field(
+        30.0, gt=0, le=3600, description="First delay before a queued mail is tried again."
+    )
+    mail_queue_poll_seconds: float = Field(
+        5.0, gt=0, le=300, description="How often the sender looks for due mail."
+    )
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(25, ge=1, le=65535)
     smtp_username: str | None = None
     smtp_password: str | None = None
-    smtp_starttls: bool = False
+    smtp_security: Literal["none", "starttls", "tls"] = Field(
+        "none", description="starttls: upgrade after EHLO (587); tls: implicit TLS (465)."
+    )
+    smtp_ca_file: str | None = Field(
+        None, description="CA bundle trusted for the relay's certificate (default: system)."
+    )
+    smtp_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    sendpulse_api_url: str = "https://api.sendpulse.com"
+    sendpulse_client_id: str | None = None
+    sendpulse_client_secret: str | None = None
+    sendpulse_template_ids: dict[str, int] = Field(
+        default_factory=dict,
+        description='Mail kind (or "kind.locale") -> SendPulse template id; JSON in the env var.',
+    )
+
+    @field_validator("sendpulse_template_ids", mode="before")
+    @classmethod
+    def _parse_template_ids(cls, value: object) -> object:
+        if isinstance(value, str):  # GOCHAT_SENDPULSE_TEMPLATE_IDS='{"confirm_email": 1}'
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not a JSON object: {exc}") from None
+        return value
+
     login_attempts_per_account: int = Field(10, ge=1, description="Per 15 minutes.")
     login_attempts_per_ip: int = Field(50, ge=1, description="Per 15 minutes.")
     register_per_ip: int = Field(20, ge=1, description="Per hour.")

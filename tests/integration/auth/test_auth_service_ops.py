@@ -156,7 +156,8 @@ def run_gochat(
     [
         ({"GOCHAT_ACCESS_TOKEN_TTL_SECONDS": "5"}, "access_token_ttl_seconds"),
         ({"GOCHAT_JWT_ACTIVE_KID": "absent"}, "jwt_active_kid"),
-        ({"GOCHAT_MAILER": "sendpulse"}, "mailer"),
+        ({"GOCHAT_MAILER": "sendpulse"}, "sendpulse_client_id"),
+        ({"GOCHAT_SMTP_SECURITY": "ssl"}, "smtp_security"),
     ],
 )
 def test_a_bad_setting_stops_the_service_with_one_line_naming_the_key(

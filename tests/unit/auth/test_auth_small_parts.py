@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import argon2
 import pytest
 
+from gochat.adapters import mail_templates
 from gochat.auth import limits, mails, opaque_tokens, passwords
 from gochat.auth.routers import dependencies
 from gochat.core import config
@@ -16,10 +17,11 @@ def test_confirmation_mail_has_the_link_and_a_token_line() -> None:
     mail = mails.confirmation(
         to="ada@example.com", username="ada", public_url="https://chat.example/", token="a-b_c"
     )
+    text = mail_templates.render(mail).text
 
     assert mail.kind == "confirm_email"
-    assert "https://chat.example/confirm-email?token=a-b_c\n" in mail.text
-    assert mail.text.rstrip().endswith("Token: a-b_c")
+    assert "https://chat.example/confirm-email?token=a-b_c\n" in text
+    assert text.rstrip().endswith("Token: a-b_c")
 
 
 def test_reset_mail_has_the_link_and_a_token_line() -> None:
@@ -27,10 +29,11 @@ def test_reset_mail_has_the_link_and_a_token_line() -> None:
     mail = mails.password_reset(
         to="ada@example.com", username="ada", public_url="http://127.0.0.1:8080", token=token
     )
+    text = mail_templates.render(mail).text
 
     assert mail.kind == "reset_password"
-    assert f"http://127.0.0.1:8080/reset-password?token={token}\n" in mail.text
-    assert f"Token: {token}\n" in mail.text
+    assert f"http://127.0.0.1:8080/reset-password?token={token}\n" in text
+    assert f"Token: {token}\n" in text
 
 
 def test_tokens_are_url_safe_random_and_stored_as_sha256() -> None:

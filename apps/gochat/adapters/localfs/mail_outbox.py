@@ -24,20 +24,22 @@ class OutboxMailer:
         self._sender = sender
 
     async def send(self, mail: ports.OutgoingMail) -> None:
-        path = await asyncio.to_thread(self._write, mail)
-        links = _LINK.findall(mail.text)
+        """Raises MailRejected when the mail cannot render; OSError when the folder is unusable."""
+        message = email_message.build(mail, sender=self._sender)
+        path = await asyncio.to_thread(self._write, message.as_bytes(), kind=mail.kind)
+        text = message.get_body(("plain",))
+        links = _LINK.findall(text.get_content()) if text is not None else []
         log.info(
             "mail written to the outbox",
             extra={"kind": mail.kind, "to": mail.to, "path": str(path), "links": links},
         )
 
-    def _write(self, mail: ports.OutgoingMail) -> Path:
+    def _write(self, data: bytes, *, kind: str) -> Path:
         self._directory.mkdir(parents=True, exist_ok=True)
-        message = email_message.build(mail, sender=self._sender)
         # Sortable by time; a partial file is never visible under its final name.
-        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{mail.kind}-{uuid.uuid4().hex[:8]}.eml"
+        name = f"{datetime.now(UTC):%Y%m%dT%H%M%S.%fZ}-{kind}-{uuid.uuid4().hex[:8]}.eml"
         final = self._directory / name
         partial = self._directory / f".{name}.tmp"
-        partial.write_bytes(message.as_bytes())
+        partial.write_bytes(data)
         os.replace(partial, final)
         return final

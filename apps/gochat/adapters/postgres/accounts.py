@@ -25,6 +25,7 @@ from gochat.adapters.postgres.accounts_limits import LimitQueries
 from gochat.adapters.postgres.accounts_sessions import SessionQueries
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory.base import user_from
+from gochat.adapters.postgres.mail_queue import MailQueueQueries
 from gochat.core import schemas
 
 _USER_COLUMNS = "id, username, display_name, bio, avatar_url, created_at"
@@ -60,7 +61,7 @@ class MailTokenUse:
     user_id: int | None = None
 
 
-class AccountsTx(SessionQueries, LimitQueries):
+class AccountsTx(SessionQueries, LimitQueries, MailQueueQueries):
     """Query methods bound to one connection (inside one transaction for writes)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:

@@ -1,5 +1,6 @@
-"""Registration and e-mail confirmation. Mails go out after the answer (BackgroundTasks): a
-slow mail relay neither delays the client nor tells it whether a mail was due."""
+"""Registration and e-mail confirmation. Mails are queued with the change and delivered after
+the answer (BackgroundTasks): a slow mail relay neither delays the client nor tells it whether a
+mail was due, and a relay that is down leaves the mail queued for the background sender."""
 
 from __future__ import annotations
 
@@ -21,10 +22,10 @@ router = APIRouter(prefix="/auth", tags=["accounts"])
 async def register(
     body: models.RegisterRequest, ctx: Context, ip: ClientIp, background: BackgroundTasks
 ) -> schemas.User:
-    user, mail = await registration.register(
+    user = await registration.register(
         ctx, username=body.username, email=body.email, password=body.password, client_ip=ip
     )
-    background.add_task(ctx.send_mail, mail)
+    background.add_task(ctx.deliver_queued_mail)
     return user
 
 
@@ -45,7 +46,6 @@ async def confirm_email(body: models.TokenRequest, ctx: Context) -> schemas.User
 async def resend_confirmation(
     body: models.EmailRequest, ctx: Context, ip: ClientIp, background: BackgroundTasks
 ) -> models.Accepted:
-    mail = await registration.resend_confirmation(ctx, email=body.email, client_ip=ip)
-    if mail is not None:
-        background.add_task(ctx.send_mail, mail)
+    await registration.resend_confirmation(ctx, email=body.email, client_ip=ip)
+    background.add_task(ctx.deliver_queued_mail)
     return models.Accepted()

@@ -18,9 +18,9 @@ router = APIRouter(prefix="/auth", tags=["passwords"])
 async def request_reset(
     body: models.EmailRequest, ctx: Context, ip: ClientIp, background: BackgroundTasks
 ) -> models.Accepted:
-    mail = await recovery.request_reset(ctx, email=body.email, client_ip=ip)
-    if mail is not None:  # sent after answering: the timing must not reveal the account
-        background.add_task(ctx.send_mail, mail)
+    await recovery.request_reset(ctx, email=body.email, client_ip=ip)
+    # Delivered after answering, whether or not a mail was queued: the timing reveals nothing.
+    background.add_task(ctx.deliver_queued_mail)
     return models.Accepted()
 
 

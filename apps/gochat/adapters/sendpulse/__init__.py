@@ -1,0 +1,1 @@
+"""SendPulse adapters: mail sent through SendPulse's HTTP API with templates kept there."""
