@@ -31,7 +31,7 @@ class EventPipeline:
 async def start(ctx: ApiContext) -> EventPipeline:
     cfg = ctx.config
     client = await connection.connect_with(cfg, name="gochat-api")
-    await stream.ensure_stream(client.jetstream(), cfg.nats_stream)
+    await stream.ensure_stream(client.jetstream(), cfg.nats_stream, limits=stream.limits_for(cfg))
     relay = outbox_relay.OutboxRelay(
         dsn=cfg.pg_dsn,
         database=ctx.db,
@@ -39,6 +39,7 @@ async def start(ctx: ApiContext) -> EventPipeline:
         batch_size=cfg.outbox_batch_size,
         poll_seconds=cfg.outbox_poll_seconds,
         gather_seconds=cfg.outbox_gather_ms / 1000,
+        duplicate_window_seconds=cfg.nats_duplicate_window_seconds,
     )
     await relay.start()
     return EventPipeline(client, relay)

@@ -62,6 +62,18 @@ class NatsSettings(BaseModel):
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS URL(s), comma separated.")
     nats_credentials_file: str | None = Field(None, description="NATS .creds file, if required.")
     nats_stream: str = Field("GOCHAT_EVENTS", description="JetStream stream holding domain events.")
+    nats_duplicate_window_seconds: float = Field(
+        300.0,
+        ge=1,
+        le=86_400,
+        description="The event stream's duplicate window: an event re-published within it (a "
+        "lost PubAck, a relay that died before deleting its outbox rows, a takeover) is dropped "
+        "by its id; one re-published later is stored again and consumers drop it by its "
+        "GoChat-Scope/GoChat-Outbox-Seq headers. Exported as "
+        "gochat_outbox_duplicate_window_seconds: alert when "
+        "gochat_outbox_oldest_unpublished_age_seconds nears it. JetStream keeps every id of "
+        "the window in memory. Give every service the same value: each brings the stream to it.",
+    )
 
 
 class AuthConfig(ServiceConfig):

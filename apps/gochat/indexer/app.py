@@ -69,7 +69,9 @@ async def running_indexer(config: IndexerConfig) -> AsyncIterator[IndexerContext
     try:
         client = await connection.connect_with(config, name="gochat-indexer")
         try:
-            await stream.ensure_stream(client.jetstream(), config.nats_stream)
+            await stream.ensure_stream(
+                client.jetstream(), config.nats_stream, limits=stream.limits_for(config)
+            )
             consumer = indexer_consumer.IndexerConsumer(
                 client,
                 stream=config.nats_stream,

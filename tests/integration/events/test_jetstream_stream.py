@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -12,6 +13,8 @@ from nats.js import api as js_api
 
 from gochat import ports
 from gochat.adapters.nats import publisher, stream
+from gochat.adapters.postgres import database, outbox_relay
+from gochat.core import config
 from tests.integration.events import pipeline
 
 
@@ -104,3 +107,33 @@ async def test_publishing_to_a_subject_outside_the_stream_fails(
     )
     assert not outcome.acked
     assert outcome.error is not None  # no stream answers: the client's error varies
+
+
+async def test_the_duplicate_window_is_the_configured_one_and_exported_for_the_alert(
+    client: nats_client.Client, stream_name: str
+) -> None:
+    cfg = config.load_config(
+        config.ApiConfig, service="api", env={"GOCHAT_NATS_DUPLICATE_WINDOW_SECONDS": "120"}
+    )
+    info = await stream.ensure_stream(
+        client.jetstream(), stream_name, limits=stream.limits_for(cfg)
+    )
+    assert info.config.duplicate_window == 120
+
+    outbox_relay.OutboxRelay(
+        dsn="postgresql://unused",
+        database=typing.cast(database.Database, None),
+        publisher=publisher.JetStreamPublisher(client, stream=stream_name),
+        duplicate_window_seconds=cfg.nats_duplicate_window_seconds,
+    )
+    assert outbox_relay.OUTBOX_DUPLICATE_WINDOW._value.get() == 120
+
+
+def test_a_duplicate_window_out_of_bounds_is_refused_naming_the_key() -> None:
+    for bad in ("0", "86401", "soon"):
+        with pytest.raises(config.ConfigError, match="nats_duplicate_window_seconds"):
+            config.load_config(
+                config.IndexerConfig,
+                service="indexer",
+                env={"GOCHAT_NATS_DUPLICATE_WINDOW_SECONDS": bad},
+            )

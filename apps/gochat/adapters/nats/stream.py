@@ -8,11 +8,15 @@ Choices (defaults of StreamLimits):
 - max_age 7 days: long enough for the indexer to catch up after an outage over a weekend;
   WebSocket resumes need only minutes.
 - max_bytes 4 GiB: a bound on disk; raise it for big deployments.
-- duplicate_window 5 minutes: the relay marks a row published only after the PubAck, so after a
-  crash or a takeover it may publish a row again; the `Nats-Msg-Id` header (the event id) makes
-  JetStream drop that copy if it comes within the window. A takeover needs PostgreSQL to notice
-  the dead leader (TCP keepalive, under a minute) plus the relay's back-off, well inside it.
-  Longer windows cost server memory per message id.
+- duplicate_window (config `nats_duplicate_window_seconds`, 5 minutes by default): the relay
+  deletes a row only after its PubAck, so after a lost PubAck, a crash or a takeover it may
+  publish a row again; the `Nats-Msg-Id` header (the event id) makes JetStream drop that copy
+  if it comes within the window. A takeover needs PostgreSQL to notice the dead leader (TCP
+  keepalive, under a minute) plus the relay's back-off, well inside it; PostgreSQL down for
+  longer after the PubAcks is not, and a copy after the window is stored again (consumers drop
+  it by its GoChat-Scope and GoChat-Outbox-Seq headers). The relay exports the window as
+  gochat_outbox_duplicate_window_seconds beside gochat_outbox_oldest_unpublished_age_seconds,
+  so an alert can compare the two. Longer windows cost server memory per message id.
 - max_msg_size 1 MiB: events are small; a huge one is a bug, refused rather than stored.
 """
 
@@ -27,7 +31,7 @@ from nats.js import api as js_api
 from nats.js import client as js_client
 from nats.js import errors as js_errors
 
-from gochat.core import events
+from gochat.core import config, events
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,12 @@ class StreamLimits:
     max_msg_size: int = 1024**2
     duplicate_window: timedelta = timedelta(minutes=5)
     replicas: int = 1
+
+
+def limits_for(settings: config.NatsSettings) -> StreamLimits:
+    """The limits a service's configuration asks for; every service that ensures the stream
+    passes these, so none brings it back to another value."""
+    return StreamLimits(duplicate_window=timedelta(seconds=settings.nats_duplicate_window_seconds))
 
 
 def desired_config(
