@@ -53,7 +53,7 @@ DEFAULT_EVERYONE = (
     | Permission.CHANGE_NICKNAME
 )
 
-# The two members of a direct-message channel hold exactly these there.
+# The two members of a direct-message channel hold exactly these there while they share a guild...
 DM_RECIPIENT = (
     Permission.VIEW_CHANNEL
     | Permission.SEND_MESSAGES
@@ -62,6 +62,9 @@ DM_RECIPIENT = (
     | Permission.EMBED_LINKS
     | Permission.ATTACH_FILES
 )
+
+# ...and only these once they no longer share a guild: the history stays, nothing new arrives.
+DM_RECIPIENT_WITHOUT_SHARED_GUILD = Permission.VIEW_CHANNEL | Permission.READ_MESSAGE_HISTORY
 
 # Permissions that only make sense when a member can send messages at all.
 _NEEDS_SEND = Permission.MENTION_EVERYONE | Permission.ATTACH_FILES | Permission.EMBED_LINKS

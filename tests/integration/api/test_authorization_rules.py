@@ -214,3 +214,32 @@ async def test_a_non_member_cannot_tell_a_guilds_ids_from_unknown_ones(api: Api)
             assert answer.text == expected, (method, real)
             if "{g}" not in path:
                 assert guild_id not in answer.text
+
+
+async def test_a_dm_is_opened_and_written_only_while_the_two_share_a_guild(api: Api) -> None:
+    alice, bob = await api.user(), await api.user()
+    open_dm = {"recipient_id": str(bob.id)}
+    stranger_dm = await alice.post("/users/@me/channels", json=open_dm)
+    assert stranger_dm.status_code == 403, stranger_dm.text
+    assert (await bob.get("/users/@me/channels")).json() == []
+
+    guild_id, _ = await api.guild_with_channel(alice)
+    await api.join(alice, bob, guild_id)
+    dm = (await alice.post("/users/@me/channels", json=open_dm)).json()
+    url = f"/channels/{dm['id']}/messages"
+    first = await alice.post(url, json={"content": "hi"})
+    assert first.status_code == 201, first.text
+
+    assert (await bob.delete(f"/guilds/{guild_id}/members/@me")).status_code == 204
+    for sender in (alice, bob):
+        refused = await sender.post(url, json={"content": "still there?"})
+        assert refused.status_code == 403, refused.text
+        assert error_of(refused)["details"] == {"permission": "SEND_MESSAGES"}
+    reaction = await bob.put(f"{url}/{first.json()['id']}/reactions/%F0%9F%91%8D/@me")
+    assert reaction.status_code == 403, reaction.text
+    assert (await alice.post("/users/@me/channels", json=open_dm)).status_code == 403
+    history = (await bob.get(url)).json()
+    assert [m["content"] for m in history] == ["hi"]  # what was said stays readable
+
+    await api.join(alice, bob, guild_id)
+    assert (await bob.post(url, json={"content": "back"})).status_code == 201

@@ -84,6 +84,8 @@ async def test_failed_requests_publish_nothing(api: Api, nats_server: Any) -> No
 
 async def test_dm_and_user_events_use_their_scopes(api: Api, nats_server: Any) -> None:
     alice, bob = await api.user(), await api.user()
+    guild_id, _ = await api.guild_with_channel(alice)
+    await api.join(alice, bob, guild_id)
     dm = (await alice.post("/users/@me/channels", json={"recipient_id": str(bob.id)})).json()
     await alice.post(f"/channels/{dm['id']}/messages", json={"content": "hi"})
     await alice.patch("/users/@me", json={"bio": "new"})

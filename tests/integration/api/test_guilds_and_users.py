@@ -79,6 +79,9 @@ async def test_non_member_cannot_see_a_guild(api: Api) -> None:
 
 async def test_direct_messages_between_two_users(api: Api) -> None:
     alice, bob, eve = await api.user(), await api.user(), await api.user()
+    guild_id, _ = await api.guild_with_channel(alice)
+    await api.join(alice, bob, guild_id)
+    await api.join(alice, eve, guild_id)
     opened = await alice.post("/users/@me/channels", json={"recipient_id": str(bob.id)})
     assert opened.status_code == 200
     dm = opened.json()

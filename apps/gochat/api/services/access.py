@@ -73,7 +73,9 @@ def _decide(channel_id: int, user_id: int, facts: ChannelFacts | None) -> Channe
             facts.channel_type,
             None,
             None,
-            permissions.DM_RECIPIENT,
+            permissions.DM_RECIPIENT
+            if facts.dm_shares_guild
+            else permissions.DM_RECIPIENT_WITHOUT_SHARED_GUILD,
             facts.recipient_ids,
         )
     if facts.member is None:  # a non-member learns nothing, not even that the channel exists

@@ -30,7 +30,8 @@ async def update_profile(
 
 
 async def open_dm(ctx: ApiContext, *, user_id: int, recipient_id: int) -> schemas.Channel:
-    """The DM channel between two users, created on first use (the same one on every call)."""
+    """The DM channel between two users, created on first use (the same one on every call).
+    Only while they share a guild: nobody is written to by a stranger."""
     if recipient_id == user_id:
         raise errors.ValidationFailed.for_field("recipient_id", "cannot open a DM with yourself")
     low, high = sorted((user_id, recipient_id))
@@ -38,6 +39,11 @@ async def open_dm(ctx: ApiContext, *, user_id: int, recipient_id: int) -> schema
     async with ctx.directory.transaction("open_dm") as tx:
         if await tx.get_user(recipient_id) is None:
             raise errors.NotFound("unknown user", details={"recipient_id": str(recipient_id)})
+        if not await tx.share_a_guild(user_id, recipient_id):
+            raise errors.Forbidden(
+                "you can open a DM only with a user who shares a guild with you",
+                details={"recipient_id": str(recipient_id)},
+            )
         existing = await tx.find_dm(dm_key)
         if existing:
             return existing

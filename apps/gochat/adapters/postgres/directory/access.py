@@ -92,6 +92,17 @@ class AccessQueries(Queries):
         )
         return (row["type"], row["guild_id"]) if row else None
 
+    async def share_a_guild(self, user_id: int, other_id: int) -> bool:
+        return bool(
+            await self.conn.fetchval(
+                "SELECT true FROM members mine JOIN members theirs "
+                "ON theirs.guild_id = mine.guild_id AND theirs.user_id = $2 "
+                "WHERE mine.user_id = $1 LIMIT 1",
+                user_id,
+                other_id,
+            )
+        )
+
     async def is_dm_recipient(self, channel_id: int, user_id: int) -> bool:
         return bool(
             await self.conn.fetchval(
@@ -133,6 +144,7 @@ class AccessQueries(Queries):
                 permissions.Overwrite(o[0], o[1], o[2], o[3]) for o in json.loads(row["overwrites"])
             ],
             recipient_ids=list(row["recipients"] or []),
+            dm_shares_guild=bool(row["dm_shares_guild"]),
             user=user_from(row, prefix="u_") if with_user and row["u_id"] is not None else None,
         )
 
@@ -144,6 +156,7 @@ class ChannelFacts:
     member: permissions.MemberContext | None  # None: not a member (or a DM channel)
     overwrites: list[permissions.Overwrite]
     recipient_ids: list[int]  # DM channels only
+    dm_shares_guild: bool = False  # DM channels only: the user shares a guild with the other
     user: schemas.User | None = None  # the user's profile, when asked for (None: no such user)
 
 
@@ -162,7 +175,12 @@ _CHANNEL_FACTS = """
                                                         o.deny)), '[]')
               FROM overwrites o WHERE o.channel_id = c.id) AS overwrites,
            (SELECT array_agg(cr.user_id ORDER BY cr.user_id)
-              FROM channel_recipients cr WHERE cr.channel_id = c.id) AS recipients
+              FROM channel_recipients cr WHERE cr.channel_id = c.id) AS recipients,
+           CASE WHEN c.guild_id IS NULL THEN EXISTS (
+               SELECT 1 FROM channel_recipients other
+                 JOIN members theirs ON theirs.user_id = other.user_id
+                 JOIN members mine ON mine.guild_id = theirs.guild_id AND mine.user_id = $2
+                WHERE other.channel_id = c.id AND other.user_id <> $2) END AS dm_shares_guild
       FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id
      WHERE c.id = $1
 """
