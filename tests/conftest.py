@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.servers",
+    "tests.fixtures.cassandra",
     "tests.fixtures.accounts",
     "tests.k8s.fixtures",
 ]

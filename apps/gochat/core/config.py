@@ -76,6 +76,35 @@ class NatsSettings(BaseModel):
     )
 
 
+class CassandraSettings(BaseModel):
+    """Mixin for processes that use Cassandra/ScyllaDB as the message store."""
+
+    cassandra_hosts: list[str] = Field(
+        default_factory=list,
+        description="Contact points, host or host:port (port 9042 by default); a list in YAML, "
+        "comma separated in GOCHAT_CASSANDRA_HOSTS. Required when message_store is cassandra.",
+    )
+    cassandra_keyspace: str = Field("gochat", pattern=r"^[a-z][a-z0-9_]{0,47}$")
+    cassandra_local_dc: str | None = Field(
+        None,
+        description="The data centre whose replicas are tried first (token-aware routing over "
+        "DC-aware round robin). Required when message_store is cassandra.",
+    )
+    cassandra_consistency: Literal["LOCAL_QUORUM", "LOCAL_ONE", "QUORUM", "EACH_QUORUM", "ALL"] = (
+        Field("LOCAL_QUORUM", description="Consistency level of every read and write.")
+    )
+    cassandra_request_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    cassandra_username: str | None = None
+    cassandra_password: str | None = None
+
+    @field_validator("cassandra_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+
 class AuthConfig(ServiceConfig):
     port: int = Field(8081, ge=1, le=65535)
     jwt_keys_dir: str = Field(
@@ -150,7 +179,7 @@ class AuthConfig(ServiceConfig):
     trusted_proxy_hops: int = Field(0, ge=0, le=5, description="X-Forwarded-For hops to trust.")
 
 
-class ApiConfig(ServiceConfig, NatsSettings):
+class ApiConfig(ServiceConfig, NatsSettings, CassandraSettings):
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(
         1,
@@ -181,12 +210,11 @@ class ApiConfig(ServiceConfig, NatsSettings):
         None,
         ge=0,
         le=1023,
-        description="Default: derived from the host name and pid. With `workers` N, the "
-        "workers take this id and the N - 1 after it (modulo 1024).",
+        description="Default: any free id, leased from PostgreSQL at start (table "
+        "worker_id_leases), so that no two live processes share one. When set, this id is "
+        "leased, and the service refuses to start while another live process holds it. With "
+        "`workers` N, the workers lease this id and the N - 1 after it (modulo 1024).",
     )
-    cassandra_hosts: str | None = None
-    cassandra_keyspace: str = "gochat"
-    cassandra_local_dc: str | None = None
     opensearch_url: str | None = None
     opensearch_username: str | None = None
     opensearch_password: str | None = None
@@ -228,10 +256,19 @@ class IndexerConfig(ServiceConfig, NatsSettings):
     max_deliveries: int = Field(5, ge=1, le=100)
 
 
-class MigrateConfig(BaseModel):
+class MigrateConfig(CassandraSettings):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     pg_dsn: str = "postgresql://gochat:gochat@127.0.0.1:5432/gochat"
+    message_store: Literal["postgres", "cassandra"] = Field(
+        "postgres", description="With cassandra, the CQL migrations (db/migrations/) run too."
+    )
+    cassandra_replication: str = Field(
+        "datacenter1:1",
+        pattern=r"^[A-Za-z0-9_.-]+:[1-9][0-9]?(,[A-Za-z0-9_.-]+:[1-9][0-9]?)*$",
+        description="The keyspace's NetworkTopologyStrategy replication, `dc:factor` pairs "
+        "separated by commas (datacenter1:3,dc2:3); used when the keyspace is created.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 

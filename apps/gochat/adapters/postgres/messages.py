@@ -15,11 +15,12 @@ from datetime import datetime
 import asyncpg
 
 from gochat import ports
+from gochat.adapters import paging
 from gochat.adapters.postgres import database, outbox, read_states
 from gochat.core import errors
 from gochat.core import events as domain_events
 
-MAX_PAGE = 100
+MAX_PAGE = paging.MAX_PAGE
 _COLUMNS = """id, channel_id, guild_id, author_id, content, created_at, nonce, reply_to_id,
               mention_ids, mention_everyone, pinned_at, edited_at"""
 # The insert, the channel's last_message_id, the mentioned readers' unread counts and the events
@@ -146,7 +147,7 @@ class PostgresMessageStore:
         """Newest first, except `after` (oldest first). `around` gives the `limit // 2` messages
         older than the id and the rest (the id's own message included) from the id on: near
         either end of the channel the page is shorter, not shifted."""
-        _check_page(limit=limit, anchors={"before": before, "after": after, "around": around})
+        paging.check_page(limit=limit, anchors={"before": before, "after": after, "around": around})
         if around is not None:
             sql = f"""
                 (SELECT {_COLUMNS} FROM messages WHERE channel_id = $1 AND id >= $2
@@ -280,7 +281,7 @@ class PostgresMessageStore:
         self, message_id: int, *, emoji: str, after: int | None, limit: int
     ) -> builtins.list[int]:
         """User ids in ascending order, those greater than `after`."""
-        _check_page(limit=limit, anchors={"after": after})
+        paging.check_page(limit=limit, anchors={"after": after})
         rows = await self._db.fetch(
             "list_reaction_users",
             """SELECT user_id FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id > $3
@@ -291,17 +292,6 @@ class PostgresMessageStore:
             limit,
         )
         return [row["user_id"] for row in rows]
-
-
-def _check_page(*, limit: int, anchors: dict[str, int | None]) -> None:
-    if not 1 <= limit <= MAX_PAGE:
-        raise errors.ValidationFailed.for_field("limit", f"must be within 1..{MAX_PAGE}")
-    given = [name for name, value in anchors.items() if value is not None]
-    if len(given) > 1:
-        raise errors.ValidationFailed.for_field(given[1], "use only one of before/after/around")
-    for name, value in anchors.items():
-        if value is not None and value < 0:
-            raise errors.ValidationFailed.for_field(name, "must be a message id")
 
 
 def _insert_args(message: ports.MessageRecord) -> tuple[object, ...]:

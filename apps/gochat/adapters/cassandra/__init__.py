@@ -1,0 +1,1 @@
+"""Cassandra/ScyllaDB adapters (cassandra-driver): the message store for large deployments."""

@@ -1,0 +1,400 @@
+"""`ports.MessageStore` on Cassandra/ScyllaDB: timelines, pins and reactions.
+
+Timelines are partitioned by (channel, ten-day bucket of the snowflake); history walks the
+channel's known buckets (`channel_buckets`) newest first until the page is full. Nothing is
+ever written as null (a null cell is a tombstone): absent fields are left unset. Conditional
+writes (lightweight transactions) decide the races the contract cares about: one message per
+nonce, an edit/pin/delete only of a message that exists, a reaction added or removed once.
+Events, `last_message_id` and mention counts go to PostgreSQL after the Cassandra write
+(relational.py); when that fails, a new message is taken back out of Cassandra before the
+error is raised, so a send is all or nothing unless the process dies in between
+(docs/data-plane.md: the repair).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from cassandra.query import UNSET_VALUE
+
+from gochat import ports
+from gochat.adapters import paging
+from gochat.adapters.cassandra import relational
+from gochat.adapters.cassandra.session import CassandraSession
+from gochat.adapters.postgres import database
+from gochat.core import errors
+from gochat.core import events as domain_events
+from gochat.core.ids import bucket_of
+
+_COLUMNS = """message_id, channel_id, guild_id, author_id, content, created_at, nonce,
+              reply_to_id, mention_ids, mention_everyone, pinned_at, edited_at"""
+_KEY = "channel_id = ? AND bucket = ? AND message_id"
+# Every query the store runs, prepared once when the store is opened.
+STATEMENTS = {
+    "claim_nonce": """INSERT INTO message_nonces (channel_id, author_id, nonce, message_id)
+                      VALUES (?, ?, ?, ?) IF NOT EXISTS""",
+    "release_nonce": """DELETE FROM message_nonces
+                        WHERE channel_id = ? AND author_id = ? AND nonce = ? IF message_id = ?""",
+    "add_bucket": "INSERT INTO channel_buckets (channel_id, bucket) VALUES (?, ?)",
+    "insert_message": f"""INSERT INTO messages (bucket, {_COLUMNS}) VALUES
+                          (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+    "remove_message": f"DELETE FROM messages WHERE {_KEY} = ?",
+    "get_message": f"SELECT {_COLUMNS} FROM messages WHERE {_KEY} = ?",
+    "edit_message": f"""UPDATE messages SET content = ?, edited_at = ?, mention_ids = ?,
+                        mention_everyone = ? WHERE {_KEY} = ? IF EXISTS""",
+    "delete_message": f"DELETE FROM messages WHERE {_KEY} = ? IF EXISTS",
+    "buckets_down": """SELECT bucket FROM channel_buckets
+                       WHERE channel_id = ? AND bucket <= ? ORDER BY bucket DESC""",
+    "buckets_up": """SELECT bucket FROM channel_buckets
+                     WHERE channel_id = ? AND bucket >= ? ORDER BY bucket ASC""",
+    "page_newest": f"""SELECT {_COLUMNS} FROM messages WHERE channel_id = ? AND bucket = ?
+                       LIMIT ?""",
+    "page_before": f"""SELECT {_COLUMNS} FROM messages WHERE {_KEY} < ? LIMIT ?""",
+    "page_from": f"""SELECT {_COLUMNS} FROM messages WHERE {_KEY} >= ?
+                     ORDER BY message_id ASC LIMIT ?""",
+    "pin_message": f"""UPDATE messages SET pinned_at = ? WHERE {_KEY} = ?
+                       IF author_id = ? AND pinned_at = null""",
+    "unpin_message": f"DELETE pinned_at FROM messages WHERE {_KEY} = ? IF pinned_at = ?",
+    "add_pin": "INSERT INTO channel_pins (channel_id, pinned_at, message_id) VALUES (?, ?, ?)",
+    "remove_pin": """DELETE FROM channel_pins
+                     WHERE channel_id = ? AND pinned_at = ? AND message_id = ?""",
+    "list_pins": "SELECT pinned_at, message_id FROM channel_pins WHERE channel_id = ?",
+    "add_reaction": """INSERT INTO reactions (message_id, emoji, user_id, reacted_at)
+                       VALUES (?, ?, ?, now()) IF NOT EXISTS""",
+    "remove_reaction": """DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?
+                          IF EXISTS""",
+    "remove_reactions": "DELETE FROM reactions WHERE message_id = ?",
+    "list_reactions": """SELECT message_id, emoji, user_id, reacted_at FROM reactions
+                         WHERE message_id IN ?""",
+    "reaction_users": """SELECT user_id FROM reactions
+                         WHERE message_id = ? AND emoji = ? AND user_id > ? LIMIT ?""",
+}
+# How long a second send with a taken nonce waits for the first to finish writing its message.
+NONCE_WAIT_SECONDS = 2.0
+
+
+class CassandraMessageStore:
+    def __init__(self, db: CassandraSession, *, relational_db: database.Database) -> None:
+        self._db = db
+        self._pg = relational_db
+
+    @classmethod
+    async def open(
+        cls, db: CassandraSession, *, relational_db: database.Database
+    ) -> CassandraMessageStore:
+        """Prepare every statement (a missing table fails here, at start)."""
+        await db.prepare_all(STATEMENTS)
+        return cls(db, relational_db=relational_db)
+
+    async def create(
+        self,
+        message: ports.MessageRecord,
+        *,
+        events: Sequence[domain_events.Event],
+        mention_reader_ids: Sequence[int] = (),
+    ) -> None:
+        if message.nonce is not None:
+            await self._claim_nonce(message)
+        bucket = bucket_of(message.id)
+        # The bucket is known before the message is in it: history never skips a message.
+        await self._db.run("add_bucket", args=(message.channel_id, bucket))
+        await self._db.run("insert_message", args=(bucket, *_insert_values(message)))
+        try:
+            await relational.message_sent(
+                self._pg,
+                message_id=message.id,
+                channel_id=message.channel_id,
+                mention_reader_ids=mention_reader_ids,
+                events=events,
+            )
+        except BaseException:
+            # Not announced, so not kept: take it back out, nonce included.
+            await self._db.run("remove_message", args=(message.channel_id, bucket, message.id))
+            if message.nonce is not None:
+                await self._release_nonce(message)
+            raise
+
+    async def _claim_nonce(self, message: ports.MessageRecord) -> None:
+        key = (message.channel_id, message.author_id, message.nonce)
+        [row] = await self._db.run("claim_nonce", args=(*key, message.id))
+        if row["[applied]"]:
+            return
+        deadline = asyncio.get_running_loop().time() + NONCE_WAIT_SECONDS
+        while True:  # the first send may still be writing its message
+            existing = await self.get(message.channel_id, row["message_id"])
+            if existing is not None:
+                raise ports.DuplicateNonce(existing)
+            if asyncio.get_running_loop().time() >= deadline:
+                raise errors.Conflict("the message with this nonce is still being sent; retry")
+            await asyncio.sleep(0.02)
+
+    async def _release_nonce(self, message: ports.MessageRecord) -> None:
+        key = (message.channel_id, message.author_id, message.nonce)
+        await self._db.run("release_nonce", args=(*key, message.id))
+
+    async def get(self, channel_id: int, message_id: int) -> ports.MessageRecord | None:
+        rows = await self._db.run(
+            "get_message", args=(channel_id, bucket_of(message_id), message_id)
+        )
+        return _record(rows[0]) if rows else None
+
+    async def edit(
+        self,
+        message: ports.MessageRecord,
+        *,
+        content: str,
+        edited_at: datetime,
+        mention_ids: tuple[int, ...],
+        mention_everyone: bool,
+        events: Sequence[domain_events.Event],
+    ) -> ports.MessageRecord:
+        # An empty frozen list is a value, not a tombstone: the old mentions are replaced.
+        [row] = await self._db.run(
+            "edit_message",
+            args=(content, edited_at, list(mention_ids), mention_everyone, *_key(message)),
+        )
+        if not row["[applied]"]:
+            raise _not_found(message)
+        current = await self.get(message.channel_id, message.id)
+        if current is None:  # deleted in between
+            raise _not_found(message)
+        await relational.record(self._pg, "edit_message", events)
+        return current
+
+    async def delete(
+        self, message: ports.MessageRecord, *, events: Sequence[domain_events.Event]
+    ) -> None:
+        """Reactions, the pin and the nonce go with the message."""
+        current = await self.get(message.channel_id, message.id)
+        [row] = await self._db.run("delete_message", args=_key(message))
+        if current is None or not row["[applied]"]:
+            raise _not_found(message)
+        await self._db.run("remove_reactions", args=(message.id,))
+        if current.pinned_at is not None:
+            await self._db.run(
+                "remove_pin", args=(message.channel_id, current.pinned_at, message.id)
+            )
+        if current.nonce is not None:
+            await self._release_nonce(current)
+        await relational.record(self._pg, "delete_message", events)
+
+    async def list(
+        self,
+        channel_id: int,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        around: int | None = None,
+        limit: int = 50,
+    ) -> builtins.list[ports.MessageRecord]:
+        """Newest first, except `after` (oldest first); `around` as the PostgreSQL store."""
+        paging.check_page(limit=limit, anchors={"before": before, "after": after, "around": around})
+        if around is not None:
+            older = await self._walk_down(channel_id, below=around, limit=limit // 2)
+            newer = await self._walk_up(channel_id, start=around, limit=limit - limit // 2)
+            return newer[::-1] + older
+        if after is not None:
+            return await self._walk_up(channel_id, start=after + 1, limit=limit)
+        return await self._walk_down(channel_id, below=before, limit=limit)
+
+    async def _walk_down(
+        self, channel_id: int, *, below: int | None, limit: int
+    ) -> builtins.list[ports.MessageRecord]:
+        """Up to `limit` messages with ids below `below` (all when None), newest first."""
+        if limit == 0:
+            return []
+        top = bucket_of(below) if below is not None else 2**31 - 1
+        page: builtins.list[ports.MessageRecord] = []
+        for bucket_row in await self._db.run("buckets_down", args=(channel_id, top)):
+            bucket, wanted = bucket_row["bucket"], limit - len(page)
+            if below is not None and bucket == top:
+                rows = await self._db.run("page_before", args=(channel_id, bucket, below, wanted))
+            else:
+                rows = await self._db.run("page_newest", args=(channel_id, bucket, wanted))
+            page += [_record(row) for row in rows]
+            if len(page) >= limit:
+                break
+        return page
+
+    async def _walk_up(
+        self, channel_id: int, *, start: int, limit: int
+    ) -> builtins.list[ports.MessageRecord]:
+        """Up to `limit` messages with ids from `start` on, oldest first."""
+        first = bucket_of(start)
+        page: builtins.list[ports.MessageRecord] = []
+        for bucket_row in await self._db.run("buckets_up", args=(channel_id, first)):
+            bucket, wanted = bucket_row["bucket"], limit - len(page)
+            # Below the first bucket `start` is no bound: 0 lets every message of it through.
+            bound = start if bucket == first else 0
+            rows = await self._db.run("page_from", args=(channel_id, bucket, bound, wanted))
+            page += [_record(row) for row in rows]
+            if len(page) >= limit:
+                break
+        return page
+
+    async def set_pinned(
+        self,
+        message: ports.MessageRecord,
+        *,
+        pinned_at: datetime | None,
+        events: Sequence[domain_events.Event],
+    ) -> ports.MessageRecord:
+        """Pinning a pinned message (or unpinning an unpinned one) keeps the stored pin time
+        and writes no events."""
+        if pinned_at is not None:
+            [row] = await self._db.run(
+                "pin_message", args=(pinned_at, *_key(message), message.author_id)
+            )
+            changed = bool(row["[applied]"])
+            if changed:
+                await self._db.run("add_pin", args=(message.channel_id, pinned_at, message.id))
+        else:
+            current = await self.get(message.channel_id, message.id)
+            if current is None:
+                raise _not_found(message)
+            changed = False
+            if current.pinned_at is not None:
+                [row] = await self._db.run(
+                    "unpin_message", args=(*_key(message), current.pinned_at)
+                )
+                changed = bool(row["[applied]"])
+                if changed:
+                    await self._db.run(
+                        "remove_pin", args=(message.channel_id, current.pinned_at, message.id)
+                    )
+        stored = await self.get(message.channel_id, message.id)
+        if stored is None:
+            raise _not_found(message)
+        if changed:
+            await relational.record(self._pg, "set_message_pinned", events)
+        return stored
+
+    async def pinned(self, channel_id: int) -> builtins.list[ports.MessageRecord]:
+        """Most recently pinned first; a pin row its message no longer agrees with is skipped."""
+        pins = await self._db.run("list_pins", args=(channel_id,))
+        found = await asyncio.gather(*(self.get(channel_id, pin["message_id"]) for pin in pins))
+        return [
+            message
+            for pin, message in zip(pins, found, strict=True)
+            if message is not None and message.pinned_at == _utc(pin["pinned_at"])
+        ]
+
+    async def add_reaction(
+        self,
+        message: ports.MessageRecord,
+        *,
+        emoji: str,
+        user_id: int,
+        events: Sequence[domain_events.Event],
+    ) -> bool:
+        if await self.get(message.channel_id, message.id) is None:
+            raise _not_found(message)
+        [row] = await self._db.run("add_reaction", args=(message.id, emoji, user_id))
+        if row["[applied]"]:
+            await relational.record(self._pg, "add_reaction", events)
+        return bool(row["[applied]"])
+
+    async def remove_reaction(
+        self,
+        message: ports.MessageRecord,
+        *,
+        emoji: str,
+        user_id: int,
+        events: Sequence[domain_events.Event],
+    ) -> bool:
+        """True when removed, False when there was no such reaction (no events then)."""
+        [row] = await self._db.run("remove_reaction", args=(message.id, emoji, user_id))
+        if row["[applied]"]:
+            await relational.record(self._pg, "remove_reaction", events)
+        return bool(row["[applied]"])
+
+    async def reactions(
+        self, message_ids: Sequence[int], *, viewer_id: int
+    ) -> dict[int, builtins.list[ports.ReactionSummary]]:
+        """Only messages with reactions appear; emojis in the order they were first used."""
+        if not message_ids:
+            return {}
+        rows = await self._db.run("list_reactions", args=(list(dict.fromkeys(message_ids)),))
+        # message -> emoji -> [count, me, first reaction's timeuuid]
+        tally: dict[int, dict[str, list[Any]]] = {}
+        for row in rows:
+            entry = tally.setdefault(row["message_id"], {}).setdefault(
+                row["emoji"], [0, False, row["reacted_at"]]
+            )
+            entry[0] += 1
+            entry[1] = entry[1] or row["user_id"] == viewer_id
+            if (row["reacted_at"].time, row["reacted_at"].bytes) < (entry[2].time, entry[2].bytes):
+                entry[2] = row["reacted_at"]
+        return {
+            message_id: [
+                ports.ReactionSummary(emoji=emoji, count=count, me=me)
+                for emoji, (count, me, _) in sorted(
+                    emojis.items(), key=lambda item: (item[1][2].time, item[1][2].bytes, item[0])
+                )
+            ]
+            for message_id, emojis in tally.items()
+        }
+
+    async def reaction_users(
+        self, message_id: int, *, emoji: str, after: int | None, limit: int
+    ) -> builtins.list[int]:
+        """User ids in ascending order, those greater than `after`."""
+        paging.check_page(limit=limit, anchors={"after": after})
+        rows = await self._db.run("reaction_users", args=(message_id, emoji, after or 0, limit))
+        return [row["user_id"] for row in rows]
+
+
+def _key(message: ports.MessageRecord) -> tuple[int, int, int]:
+    return message.channel_id, bucket_of(message.id), message.id
+
+
+def _set(value: object) -> object:
+    """None is left unset, never written: a null cell would be a tombstone."""
+    return UNSET_VALUE if value is None else value
+
+
+def _insert_values(message: ports.MessageRecord) -> tuple[object, ...]:
+    return (
+        message.id,
+        message.channel_id,
+        _set(message.guild_id),
+        message.author_id,
+        message.content,
+        message.created_at,
+        _set(message.nonce),
+        _set(message.reply_to_id),
+        list(message.mention_ids) if message.mention_ids else UNSET_VALUE,
+        message.mention_everyone,
+        _set(message.pinned_at),
+        _set(message.edited_at),
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    # The driver returns timestamps as naive datetimes in UTC.
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def _record(row: dict[str, Any]) -> ports.MessageRecord:
+    return ports.MessageRecord(
+        id=row["message_id"],
+        channel_id=row["channel_id"],
+        guild_id=row["guild_id"],
+        author_id=row["author_id"],
+        content=row["content"],
+        created_at=row["created_at"].replace(tzinfo=UTC),
+        nonce=row["nonce"],
+        reply_to_id=row["reply_to_id"],
+        mention_ids=tuple(row["mention_ids"] or ()),
+        mention_everyone=bool(row["mention_everyone"]),
+        pinned_at=_utc(row["pinned_at"]),
+        edited_at=_utc(row["edited_at"]),
+    )
+
+
+def _not_found(message: ports.MessageRecord) -> errors.NotFound:
+    return errors.NotFound("unknown message", details={"message_id": str(message.id)})
