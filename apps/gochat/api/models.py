@@ -1,30 +1,112 @@
-"""Request bodies. Unknown fields are refused; every limit here is part of the API contract."""
+"""Request bodies. Unknown fields are refused; every limit here is part of the API contract.
+
+Types are strict: a boolean is not a number (`{"color": true}` is refused), a string is not a
+boolean, a number is not a string; ids and permission bits are the exception, taken as an
+integer or as its decimal string. Every text goes through `schemas.STORABLE` (no NUL, no lone
+surrogate). In an update body a field left out keeps its value; `null` clears a field where
+clearing means something (a topic, a nick, a parent category) and is refused (422 naming the
+field) where it does not (a name, a position, a permission set): those are `NotNull`.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from gochat.core import permissions
-from gochat.core.schemas import Snowflake
+from gochat.core.schemas import STORABLE, Snowflake, decimal_pattern
+
+T = TypeVar("T")
 
 
 class Body(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, strict=True)
 
 
-def _bits(value: int | str, field: str) -> int:
-    return permissions.parse_bits(value, field=field)
+def _refuse_null(value: object) -> object:
+    if value is None:
+        raise ValueError("cannot be null; leave the field out to keep its value")
+    return value
 
 
-Name = Field(min_length=1, max_length=100)
+class _NullNotDeclared:
+    """Declares a `NotNull` field as its non-null type: null is refused, so the schema says so."""
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        declared = handler(schema)
+        branches = declared.get("anyOf", [])
+        if len(branches) == 2 and {"type": "null"} in branches:
+            kept = next(branch for branch in branches if branch != {"type": "null"})
+            return {**kept, **{k: v for k, v in declared.items() if k != "anyOf"}}
+        return declared
+
+
+NotNull = Annotated[T | None, BeforeValidator(_refuse_null), _NullNotDeclared]
+"""An optional update field: absent keeps the stored value, null is refused."""
+
+_BITS_PATTERN = decimal_pattern(permissions.ALL_BITS, minimum=0)
+_BITS_TEXT = re.compile(_BITS_PATTERN)
+
+
+def _parse_bits(value: Any) -> int:
+    if isinstance(value, str) and _BITS_TEXT.match(value):
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer bit set (or its decimal string)")
+    return permissions.parse_bits(value, field="permission bits")
+
+
+Bits = Annotated[
+    int,
+    BeforeValidator(_parse_bits),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 0, "maximum": permissions.ALL_BITS},
+                {"type": "string", "pattern": _BITS_PATTERN},
+            ],
+            "description": "Permission bits (docs/api.md); an unknown bit is refused.",
+        },
+        mode="validation",
+    ),
+]
+Url = Annotated[str, Field(max_length=512, pattern=r"^https?://[^\u0000]*$"), STORABLE]
+Position = Annotated[int, Field(ge=0, le=10_000)]
+Color = Annotated[int, Field(ge=0, le=0xFFFFFF)]
+RoleName = Annotated[str, Field(min_length=1, max_length=100), STORABLE]
+GuildName = Annotated[str, Field(min_length=2, max_length=100), STORABLE]
+GuildDescription = Annotated[str, Field(max_length=1000), STORABLE]
+ChannelName = Annotated[
+    str, Field(min_length=1, max_length=100, pattern=r"^[^\s#@:\u0000]+$"), STORABLE
+]
+Topic = Annotated[str, Field(max_length=1024), STORABLE]
+# Not blank, and within the largest length a server may be configured with (the service checks
+# the configured one, `max_message_length`).
+Content = Annotated[
+    str,
+    Field(min_length=1, max_length=100_000, pattern=r"^[^\u0000]*[^\s\u0000][^\u0000]*$"),
+    STORABLE,
+]
 
 
 class ProfileUpdate(Body):
-    display_name: str | None = Field(None, min_length=1, max_length=32)
-    bio: str | None = Field(None, max_length=190)
-    avatar_url: str | None = Field(None, max_length=512, pattern=r"^https?://")
+    display_name: Annotated[str, Field(min_length=1, max_length=32), STORABLE] | None = None
+    bio: Annotated[str, Field(max_length=190), STORABLE] | None = None
+    avatar_url: Url | None = None
 
 
 class DmCreate(Body):
@@ -32,26 +114,21 @@ class DmCreate(Body):
 
 
 class GuildCreate(Body):
-    name: str = Field(min_length=2, max_length=100)
-    description: str | None = Field(None, max_length=1000)
-    icon_url: str | None = Field(None, max_length=512, pattern=r"^https?://")
+    name: GuildName
+    description: GuildDescription | None = None
+    icon_url: Url | None = None
 
 
 class GuildUpdate(Body):
-    name: str | None = Field(None, min_length=2, max_length=100)
-    description: str | None = Field(None, max_length=1000)
-    icon_url: str | None = Field(None, max_length=512, pattern=r"^https?://")
+    name: NotNull[GuildName] = None
+    description: GuildDescription | None = None
+    icon_url: Url | None = None
 
 
 class OverwriteBody(Body):
     type: Literal["role", "member"]
-    allow: int | str = 0
-    deny: int | str = 0
-
-    @field_validator("allow", "deny")
-    @classmethod
-    def _valid_bits(cls, value: int | str, info: object) -> int:
-        return _bits(value, getattr(info, "field_name", "bits"))
+    allow: Bits = 0
+    deny: Bits = 0
 
 
 class OverwriteCreate(OverwriteBody):
@@ -59,59 +136,51 @@ class OverwriteCreate(OverwriteBody):
 
 
 class ChannelCreate(Body):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^[^\s#@:]+$")
+    name: ChannelName
     type: Literal["text", "category"] = "text"
-    topic: str | None = Field(None, max_length=1024)
+    topic: Topic | None = None
     parent_id: Snowflake | None = None
-    position: int | None = Field(None, ge=0, le=10_000)
+    position: Position | None = Field(None, description="null or absent: after the others")
     overwrites: list[OverwriteCreate] = Field(default_factory=list, max_length=100)
 
 
 class ChannelUpdate(Body):
-    name: str | None = Field(None, min_length=1, max_length=100, pattern=r"^[^\s#@:]+$")
-    topic: str | None = Field(None, max_length=1024)
-    parent_id: Snowflake | None = None
-    position: int | None = Field(None, ge=0, le=10_000)
+    name: NotNull[ChannelName] = None
+    topic: Topic | None = Field(None, description="null clears the topic")
+    parent_id: Snowflake | None = Field(None, description="null takes it out of its category")
+    position: NotNull[Position] = None
 
 
 class PositionChange(Body):
     id: Snowflake
-    position: int = Field(ge=0, le=10_000)
+    position: Position
 
 
 class RoleCreate(Body):
-    name: str = Field("new role", min_length=1, max_length=100)
-    permissions: int | str = 0
-    color: int = Field(0, ge=0, le=0xFFFFFF)
+    name: RoleName = "new role"
+    permissions: Bits = 0
+    color: Color = 0
     mentionable: bool = False
     hoist: bool = False
 
-    @field_validator("permissions")
-    @classmethod
-    def _valid_bits(cls, value: int | str) -> int:
-        return _bits(value, "permissions")
-
 
 class RoleUpdate(Body):
-    name: str | None = Field(None, min_length=1, max_length=100)
-    permissions: int | str | None = None
-    color: int | None = Field(None, ge=0, le=0xFFFFFF)
-    mentionable: bool | None = None
-    hoist: bool | None = None
-
-    @field_validator("permissions")
-    @classmethod
-    def _valid_bits(cls, value: int | str | None) -> int | None:
-        return None if value is None else _bits(value, "permissions")
+    name: NotNull[RoleName] = None
+    permissions: NotNull[Bits] = None
+    color: NotNull[Color] = None
+    mentionable: NotNull[bool] = None
+    hoist: NotNull[bool] = None
 
 
 class MemberUpdate(Body):
-    nick: str | None = Field(None, max_length=32)
-    role_ids: list[Snowflake] | None = Field(None, max_length=250)
+    nick: Annotated[str, Field(max_length=32), STORABLE] | None = Field(
+        None, description="null clears the nick"
+    )
+    role_ids: NotNull[list[Snowflake]] = Field(None, max_length=250)
 
 
 class BanCreate(Body):
-    reason: str | None = Field(None, max_length=512)
+    reason: Annotated[str, Field(max_length=512), STORABLE] | None = None
 
 
 class InviteCreate(Body):
@@ -120,14 +189,14 @@ class InviteCreate(Body):
 
 
 class MessageCreate(Body):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
-    content: str = Field(min_length=1)
-    nonce: str | None = Field(None, min_length=1, max_length=64)
+    content: Content
+    nonce: Annotated[str, Field(min_length=1, max_length=64), STORABLE] | None = None
     reply_to_id: Snowflake | None = None
 
 
 class MessageUpdate(Body):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
-    content: str = Field(min_length=1)
+    content: Content

@@ -23,26 +23,36 @@ def _valid_email(value: str) -> str:
 Username = Annotated[
     str,
     StringConstraints(min_length=2, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$"),
+    schemas.STORABLE,
     Field(description="2-32 characters: letters, digits, `_`, `.`, `-`.", examples=["ada"]),
 ]
 Email = Annotated[
     str,
     StringConstraints(min_length=3, max_length=MAX_EMAIL_LENGTH),
+    schemas.STORABLE,
     AfterValidator(_valid_email),
     Field(examples=["ada@example.com"]),
 ]
 NewPassword = Annotated[
     str,
     StringConstraints(min_length=8, max_length=128),
+    schemas.STORABLE,
     Field(description="8-128 characters.", examples=["correct horse battery"]),
 ]
 # Passwords set before a policy change must still log in, so only the upper bound is checked.
-PresentedPassword = Annotated[str, StringConstraints(min_length=1, max_length=128)]
-OpaqueToken = Annotated[str, StringConstraints(min_length=1, max_length=opaque_tokens.MAX_LENGTH)]
+PresentedPassword = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), schemas.STORABLE
+]
+OpaqueToken = Annotated[
+    str, StringConstraints(min_length=1, max_length=opaque_tokens.MAX_LENGTH), schemas.STORABLE
+]
 
 
 class Request(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown fields refused, types strict (a number is not a string), every text through
+    `schemas.STORABLE` (no NUL, no lone surrogate: 422 naming the field)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RegisterRequest(Request):
@@ -60,9 +70,9 @@ class EmailRequest(Request):
 
 
 class LoginRequest(Request):
-    login: Annotated[str, StringConstraints(min_length=1, max_length=MAX_EMAIL_LENGTH)] = Field(
-        description="Username or e-mail address."
-    )
+    login: Annotated[
+        str, StringConstraints(min_length=1, max_length=MAX_EMAIL_LENGTH), schemas.STORABLE
+    ] = Field(description="Username or e-mail address.")
     password: PresentedPassword
 
 

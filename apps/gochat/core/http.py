@@ -8,13 +8,15 @@ import logging
 import os
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from opentelemetry.trace import SpanKind
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,7 +26,10 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from pydantic import BaseModel
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gochat.core import errors, metrics, tracing, workers
@@ -86,6 +91,7 @@ def create_app(
         # none it checks the global providers on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
+    app.router.route_class = StrictQueryRoute
     _install_error_handlers(app)
     app.add_middleware(
         _RequestMiddleware,
@@ -111,9 +117,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         return envelope(422, "validation_error", f"{first['field']}: {first['reason']}", problems)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return envelope(exc.status_code, code, str(exc.detail), None, dict(exc.headers or {}))
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the methods of the first route whose path matched.
+            headers["Allow"] = ", ".join(sorted(_allowed_methods(app.routes, request.scope)))
+        if exc.detail == _UNPARSABLE_BODY:  # not UTF-8, or nested deeper than json can read
+            return envelope(400, "malformed_json", "request body is not valid JSON")
+        code = HTTP_ERROR_CODES.get(exc.status_code, "bad_request")
+        return envelope(exc.status_code, code, str(exc.detail), None, headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -121,6 +133,39 @@ def _install_error_handlers(app: FastAPI) -> None:
         # request id): log everything, tell the client nothing about internals.
         log.exception("unhandled error", extra={"path": request.url.path})
         return _internal_error()
+
+
+# What FastAPI raises when the body cannot be decoded at all (json.loads failed otherwise than
+# with a JSONDecodeError: invalid UTF-8, a RecursionError on deep nesting).
+_UNPARSABLE_BODY = "There was an error parsing the body"
+# The code of an error raised by the framework itself (routing, body parsing), by status; any
+# other 4xx is `bad_request`, so every code a client sees is one docs/api.md lists.
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def _allowed_methods(routes: Sequence[BaseRoute], scope: Scope) -> set[str]:
+    """Every method some route serves at the request's path (a resource's GET, PATCH and
+    DELETE are separate routes)."""
+    methods: set[str] = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:  # FastAPI's include_router keeps the router (no prefix here)
+            methods |= _allowed_methods(included.routes, scope)
+            continue
+        match, _ = route.matches({**scope, "method": "\x00"})
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return methods
 
 
 def _internal_error() -> JSONResponse:
@@ -132,7 +177,7 @@ def _describe(err: dict[str, Any]) -> dict[str, str]:
     field = ".".join(loc) or "body"
     reason = err.get("msg", "invalid")
     if err.get("type") == "extra_forbidden":
-        reason = "unknown field"
+        reason = "unknown parameter" if loc[:1] == ["query"] else "unknown field"
     return {"field": field, "reason": reason}
 
 
@@ -153,7 +198,13 @@ def _install_probes(app: FastAPI, checks: Sequence[tuple[str, ReadinessCheck]]) 
             return envelope(503, "not_ready", "dependencies unreachable", failing)
         return JSONResponse({"status": "ready"})
 
-    @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", include_in_schema=True)
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        summary="Prometheus metrics (text exposition format)",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def prometheus_metrics() -> Response:
         return Response(_all_workers_metrics(), media_type=CONTENT_TYPE_LATEST)
 
@@ -364,4 +415,57 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 def _route_template(scope: Scope) -> str:
-    return getattr(scope.get("route"), "path", None) or "unmatched"
+    # path_format: the template without convertors ("/users/{user_id}", not "{user_id:id}").
+    return getattr(scope.get("route"), "path_format", None) or "unmatched"
+
+
+class IdSegment(Convertor[str]):
+    """`{name:id}`: a path segment that can be an id. It leaves out only segments starting with
+    `@` (`@me`), so that `PATCH /guilds/1/members/@me` reaches the `@me` route (405: it only
+    deletes) instead of failing as a malformed id; anything else still reaches the route and its
+    validation names the malformed id (422)."""
+
+    regex = "[^/@][^/]*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("id", IdSegment())
+
+
+class StrictQueryRoute(APIRoute):
+    """A route that refuses query parameters it does not declare (422 naming the first), like
+    unknown body fields: a misspelt `limt=5` must not silently mean the default. Every router of
+    every service uses it (`APIRouter(route_class=http.StrictQueryRoute)`)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        declared = frozenset(_query_names(self.dependant))
+
+        async def refuse_unknown_query(request: Request) -> Response:
+            if request.scope.get("query_string"):
+                for name in request.query_params:
+                    if name not in declared:
+                        raise errors.ValidationFailed.for_field(
+                            f"query.{name}", "unknown parameter"
+                        )
+            return await handler(request)
+
+        return refuse_unknown_query
+
+
+def _query_names(dependant: Dependant) -> Iterator[str]:
+    for field in dependant.query_params:
+        annotation = field.field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            # A query model (`Annotated[Model, Query()]`): its fields are the parameters.
+            for name, info in annotation.model_fields.items():
+                yield info.alias or name
+        else:
+            yield field.alias
+    for sub in dependant.dependencies:
+        yield from _query_names(sub)

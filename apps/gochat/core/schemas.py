@@ -1,38 +1,126 @@
-"""Resource shapes shared by the REST API responses and the event payloads (one source of truth).
+"""Resource shapes shared by the REST API responses and the event payloads (one source of truth),
+and the input types every request goes through (`Snowflake`, `Text`).
 
 Ids are snowflakes: integers inside Python, decimal strings on the wire (JavaScript numbers lose
-precision above 2**53), accepted as either on input.
+precision above 2**53), accepted as either on input: an integer in 1..2^63-1, or the same number
+as a string of ASCII digits without leading zeros. The OpenAPI schema declares exactly that.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    PlainSerializer,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, core_schema
 
 from gochat.core import ids
 
 
+def decimal_pattern(maximum: int, *, minimum: int = 1) -> str:
+    """A regular expression matching exactly the decimal strings of minimum..maximum (minimum 0
+    or 1), without leading zeros: what a JSON Schema `pattern` can say of a number in a string."""
+    top = str(maximum)
+    alternatives = ["0"] if minimum == 0 else []
+    if len(top) > 1:
+        alternatives.append(f"[1-9][0-9]{{0,{len(top) - 2}}}")
+    for index, digit in enumerate(top):
+        low = 1 if index == 0 else 0
+        if int(digit) > low:
+            rest = len(top) - index - 1
+            alternatives.append(f"{top[:index]}[{low}-{int(digit) - 1}][0-9]{{{rest}}}")
+    alternatives.append(top)
+    return "^(?:" + "|".join(alternatives) + ")$"
+
+
+SNOWFLAKE_PATTERN = decimal_pattern(ids.MAX_ID)
+_SNOWFLAKE_TEXT = re.compile(SNOWFLAKE_PATTERN)
+
+
 def _parse_snowflake(value: object) -> int:
     if isinstance(value, bool):
-        raise ValueError("must be a snowflake id")
+        raise ValueError("must be a snowflake id, not a boolean")
     if isinstance(value, int):
-        number = value
-    elif isinstance(value, str) and value.isdigit() and len(value) <= 19:
-        number = int(value)
-    else:
-        raise ValueError("must be a snowflake id (a decimal string)")
-    if not 0 < number <= ids.MAX_ID:
-        raise ValueError("must be a snowflake id within 1..2^63-1")
-    return number
+        if not 0 < value <= ids.MAX_ID:
+            raise ValueError("must be a snowflake id within 1..2^63-1")
+        return value
+    # ASCII digits only: str.isdigit() and int() also take other scripts' digits ("٣" is 3).
+    if isinstance(value, str) and _SNOWFLAKE_TEXT.match(value):
+        return int(value)
+    raise ValueError(
+        "must be a snowflake id: an integer within 1..2^63-1, or the same in ASCII digits "
+        "without leading zeros"
+    )
 
 
 Snowflake = Annotated[
     int,
     BeforeValidator(_parse_snowflake),
     PlainSerializer(str, return_type=str, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": ids.MAX_ID},
+                {"type": "string", "pattern": SNOWFLAKE_PATTERN},
+            ]
+        },
+        mode="validation",
+    ),
 ]
+
+# What PostgreSQL cannot store in `text`: NUL; and what no UTF-8 store can: lone surrogates (a
+# JSON body may carry "\ud800"). The schema pattern names NUL only: JSON Schema regexes work on
+# UTF-16 code units in some validators, where a surrogate class would refuse every emoji.
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def storable_text(value: str) -> str:
+    """`value` if every store can keep it, else ValueError saying which character is refused."""
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("must not contain lone surrogates (U+D800-U+DFFF)") from None
+    return value
+
+
+class _Storable:
+    """The one check every text a client sends goes through (body fields, path and query
+    parameters, in the API and in auth): `storable_text` after the field's own constraints.
+    Put it last, `Annotated[str, Field(max_length=...), STORABLE]`, so the constraints keep their
+    own messages and schema. The schema gets NO_NUL_PATTERN unless the field has a pattern of its
+    own, which must then exclude NUL itself."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(storable_text, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        declared = handler(schema)
+        declared.setdefault("pattern", NO_NUL_PATTERN)
+        return declared
+
+
+STORABLE = _Storable()
+Text = Annotated[str, STORABLE]
+"""A text of any length that every store can keep; `Annotated[str, Field(...), STORABLE]` for
+one with constraints."""
 PermissionBits = Annotated[int, PlainSerializer(str, return_type=str, when_used="json")]
 
 

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Body, Response, status
 from gochat.api import models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import channels
-from gochat.core import schemas
+from gochat.core import http, schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["channels"])
+router = APIRouter(tags=["channels"], route_class=http.StrictQueryRoute)
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 

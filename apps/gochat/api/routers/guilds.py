@@ -5,10 +5,10 @@ from fastapi import APIRouter, Response, status
 from gochat.api import models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import guilds
-from gochat.core import schemas
+from gochat.core import http, schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["guilds"])
+router = APIRouter(tags=["guilds"], route_class=http.StrictQueryRoute)
 
 
 @router.post(

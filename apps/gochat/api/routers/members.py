@@ -7,10 +7,10 @@ from fastapi import APIRouter, Query, Response, status
 from gochat.api import models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import members
-from gochat.core import schemas
+from gochat.core import http, schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["members"])
+router = APIRouter(tags=["members"], route_class=http.StrictQueryRoute)
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 
 
@@ -37,7 +37,7 @@ async def leave_guild(guild_id: Snowflake, ctx: Context, caller: Caller) -> Resp
     return Response(status_code=NO_CONTENT)
 
 
-@router.get("/guilds/{guild_id}/members/{user_id}", response_model=schemas.Member)
+@router.get("/guilds/{guild_id}/members/{user_id:id}", response_model=schemas.Member)
 async def get_member(
     guild_id: Snowflake, user_id: Snowflake, ctx: Context, caller: Caller
 ) -> schemas.Member:
@@ -47,7 +47,7 @@ async def get_member(
 
 
 @router.patch(
-    "/guilds/{guild_id}/members/{user_id}",
+    "/guilds/{guild_id}/members/{user_id:id}",
     response_model=schemas.Member,
     summary="Change a member's nick (own: CHANGE_NICKNAME) or roles (MANAGE_ROLES)",
 )
@@ -64,7 +64,7 @@ async def update_member(
 
 
 @router.delete(
-    "/guilds/{guild_id}/members/{user_id}",
+    "/guilds/{guild_id}/members/{user_id:id}",
     status_code=NO_CONTENT,
     summary="Kick a member (KICK_MEMBERS, below your highest role)",
 )

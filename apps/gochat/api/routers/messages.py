@@ -7,10 +7,10 @@ from fastapi import APIRouter, Query, Request, Response, status
 from gochat.api import deps, models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import messages
-from gochat.core import schemas
+from gochat.core import http, schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["messages"])
+router = APIRouter(tags=["messages"], route_class=http.StrictQueryRoute)
 
 
 @router.post(

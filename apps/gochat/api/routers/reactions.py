@@ -2,16 +2,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from gochat.api.deps import Caller, Context
 from gochat.api.services import reactions
-from gochat.core import schemas
-from gochat.core.schemas import Snowflake
+from gochat.core import http, schemas
+from gochat.core.schemas import STORABLE, Snowflake
 
-router = APIRouter(tags=["pins and reactions"])
+router = APIRouter(tags=["pins and reactions"], route_class=http.StrictQueryRoute)
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 REACTION = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
+# 1-64 characters, none of them white space (Python's str.isspace, which the service checks too).
+Emoji = Annotated[
+    str,
+    Path(min_length=1, max_length=64, pattern=r"^[^\s\x1c-\x1f\x85\u0000]+$"),
+    STORABLE,
+]
 
 
 @router.get("/channels/{channel_id}/pins", response_model=list[schemas.Message])
@@ -49,7 +55,7 @@ async def unpin_message(
 
 @router.put(REACTION + "/@me", status_code=NO_CONTENT, summary="React (ADD_REACTIONS)")
 async def add_reaction(
-    channel_id: Snowflake, message_id: Snowflake, emoji: str, ctx: Context, caller: Caller
+    channel_id: Snowflake, message_id: Snowflake, emoji: Emoji, ctx: Context, caller: Caller
 ) -> Response:
     await reactions.add_reaction(
         ctx, channel_id=channel_id, message_id=message_id, user_id=caller.user_id, emoji=emoji
@@ -59,7 +65,7 @@ async def add_reaction(
 
 @router.delete(REACTION + "/@me", status_code=NO_CONTENT, summary="Remove your reaction")
 async def remove_own_reaction(
-    channel_id: Snowflake, message_id: Snowflake, emoji: str, ctx: Context, caller: Caller
+    channel_id: Snowflake, message_id: Snowflake, emoji: Emoji, ctx: Context, caller: Caller
 ) -> Response:
     await reactions.remove_reaction(
         ctx,
@@ -73,14 +79,14 @@ async def remove_own_reaction(
 
 
 @router.delete(
-    REACTION + "/{user_id}",
+    REACTION + "/{user_id:id}",
     status_code=NO_CONTENT,
     summary="Remove another user's reaction (MANAGE_MESSAGES)",
 )
 async def remove_reaction(
     channel_id: Snowflake,
     message_id: Snowflake,
-    emoji: str,
+    emoji: Emoji,
     user_id: Snowflake,
     ctx: Context,
     caller: Caller,
@@ -100,7 +106,7 @@ async def remove_reaction(
 async def reaction_users(
     channel_id: Snowflake,
     message_id: Snowflake,
-    emoji: str,
+    emoji: Emoji,
     ctx: Context,
     caller: Caller,
     after: Annotated[Snowflake | None, Query()] = None,

@@ -5,10 +5,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gochat.api.deps import Caller, Context
 from gochat.api.services import read_states
-from gochat.core import schemas
+from gochat.core import http, schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["read states"])
+router = APIRouter(tags=["read states"], route_class=http.StrictQueryRoute)
 
 
 class AckBody(BaseModel):

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Body, Response, status
 from gochat.api import models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import roles
-from gochat.core import schemas
+from gochat.core import http, schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["roles"])
+router = APIRouter(tags=["roles"], route_class=http.StrictQueryRoute)
 
 
 @router.get("/guilds/{guild_id}/roles", response_model=list[schemas.Role])

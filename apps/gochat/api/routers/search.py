@@ -6,9 +6,10 @@ from fastapi import APIRouter, Query
 
 from gochat.api.deps import Caller, Context
 from gochat.api.services import search
+from gochat.core import http
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], route_class=http.StrictQueryRoute)
 
 
 @router.get(

@@ -5,10 +5,10 @@ from fastapi import APIRouter
 from gochat.api import models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import users
-from gochat.core import schemas
+from gochat.core import http, schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=http.StrictQueryRoute)
 
 
 @router.get("/users/@me", response_model=schemas.User, summary="The caller's profile")
@@ -39,6 +39,6 @@ async def open_dm(body: models.DmCreate, ctx: Context, caller: Caller) -> schema
     return await users.open_dm(ctx, user_id=caller.user_id, recipient_id=body.recipient_id)
 
 
-@router.get("/users/{user_id}", response_model=schemas.User, summary="A user's public profile")
+@router.get("/users/{user_id:id}", response_model=schemas.User, summary="A user's public profile")
 async def get_user(user_id: Snowflake, ctx: Context, caller: Caller) -> schemas.User:
     return await users.get_user(ctx, user_id=user_id)

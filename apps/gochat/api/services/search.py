@@ -9,6 +9,7 @@ left out of the page (the `total` may count it until the delete is indexed).
 from __future__ import annotations
 
 import asyncio
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,7 +30,9 @@ class SearchParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    q: str = Field("", max_length=500, description='Words, "a phrase", or, -excluded.')
+    q: Annotated[str, Field(max_length=500), schemas.STORABLE] = Field(
+        "", description='Words, "a phrase", or, -excluded.'
+    )
     channel_id: Snowflake | None = Field(None, description="Only this channel.")
     author_id: Snowflake | None = Field(None, description="Only messages by this user.")
     mentions: Snowflake | None = Field(None, description="Only messages mentioning this user.")

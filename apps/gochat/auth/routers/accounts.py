@@ -8,9 +8,9 @@ from fastapi import APIRouter, BackgroundTasks, status
 
 from gochat.auth import failures, models, registration
 from gochat.auth.routers.dependencies import ClientIp, Context
-from gochat.core import schemas
+from gochat.core import http, schemas
 
-router = APIRouter(prefix="/auth", tags=["accounts"])
+router = APIRouter(prefix="/auth", tags=["accounts"], route_class=http.StrictQueryRoute)
 
 
 @router.post(

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response
 
 from gochat.auth import models
 from gochat.auth.routers.dependencies import Context
+from gochat.core import http
 
-router = APIRouter(tags=["keys"])
+router = APIRouter(tags=["keys"], route_class=http.StrictQueryRoute)
 
 
 @router.get(

@@ -6,8 +6,9 @@ from fastapi import APIRouter, BackgroundTasks, Response, status
 
 from gochat.auth import failures, models, recovery
 from gochat.auth.routers.dependencies import AccessClaims, ClientIp, Context
+from gochat.core import http
 
-router = APIRouter(prefix="/auth", tags=["passwords"])
+router = APIRouter(prefix="/auth", tags=["passwords"], route_class=http.StrictQueryRoute)
 
 
 @router.post(

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Response, status
 
 from gochat.auth import failures, models, sessions
 from gochat.auth.routers.dependencies import ClientIp, Context
+from gochat.core import http
 
-router = APIRouter(prefix="/auth", tags=["sessions"])
+router = APIRouter(prefix="/auth", tags=["sessions"], route_class=http.StrictQueryRoute)
 
 
 def _pair(issued: sessions.IssuedTokens) -> models.TokenPair:
