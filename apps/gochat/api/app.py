@@ -7,8 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from gochat.adapters.postgres import messages as pg_messages
-from gochat.adapters.postgres import search as pg_search
+from gochat import composition
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
 from gochat.api import background
@@ -22,6 +21,8 @@ from gochat.core.tokens import TokenVerifier
 
 def build_app(config: ApiConfig) -> FastAPI:
     holder: dict[str, ApiContext] = {}
+    # Adapters come from the composition root; a choice it cannot honour stops us here.
+    backends = composition.Backends(config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -32,10 +33,8 @@ def build_app(config: ApiConfig) -> FastAPI:
             config=config,
             db=db,
             directory=Directory(db),
-            messages=pg_messages.PostgresMessageStore(db),
-            search=pg_search.PostgresSearchIndex(db)
-            if config.search_backend == "postgres"
-            else None,
+            messages=await backends.message_store(db),
+            search=backends.search_index(db),
             verifier=TokenVerifier(jwks_url=config.jwks_url, issuer=config.jwt_issuer),
             ids=SnowflakeGenerator(
                 config.snowflake_worker_id
@@ -52,6 +51,7 @@ def build_app(config: ApiConfig) -> FastAPI:
         finally:
             await pipeline.stop(grace_seconds=config.shutdown_grace_seconds)
             await ctx.verifier.aclose()
+            await backends.aclose()
             await db.close()
 
     async def database_ready() -> None:
@@ -62,7 +62,7 @@ def build_app(config: ApiConfig) -> FastAPI:
         title="GoChat API",
         max_body_bytes=config.max_body_bytes,
         lifespan=lifespan,
-        readiness_checks=[("postgres", database_ready)],
+        readiness_checks=[("postgres", database_ready), *backends.readiness_checks()],
     )
     for router in ROUTERS:
         app.include_router(router)

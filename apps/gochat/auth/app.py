@@ -12,13 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
-from gochat import ports
-from gochat.adapters import mail_retry
-from gochat.adapters.localfs import mail_outbox
+from gochat import composition, ports
 from gochat.adapters.postgres import accounts, mail_queue
 from gochat.adapters.postgres.database import Database
-from gochat.adapters.sendpulse import mailer as sendpulse_mailer
-from gochat.adapters.smtp import mailer as smtp_mailer
 from gochat.auth import keys, limits, mail_sender, passwords
 from gochat.auth.context import AuthContext
 from gochat.auth.routers import accounts as accounts_routes
@@ -34,66 +30,12 @@ KEEP_SPENT_ROWS = timedelta(days=1)  # spent tokens and old hits stay a day for 
 KEEP_FAILED_MAIL = timedelta(days=7)  # given-up mails (no token left in them) stay a week
 
 
-def _outbox(cfg: config.AuthConfig) -> ports.Mailer:
-    return mail_outbox.OutboxMailer(cfg.mail_outbox_dir, sender=cfg.mail_from)
-
-
-def _smtp(cfg: config.AuthConfig) -> ports.Mailer:
-    return smtp_mailer.SmtpMailer(
-        smtp_mailer.SmtpSettings(
-            host=cfg.smtp_host,
-            port=cfg.smtp_port,
-            sender=cfg.mail_from,
-            username=cfg.smtp_username,
-            password=cfg.smtp_password,
-            security=cfg.smtp_security,
-            ca_file=cfg.smtp_ca_file,
-            timeout_seconds=cfg.smtp_timeout_seconds,
-            backoff=mail_retry.Backoff(attempts=cfg.mail_send_attempts),
-        )
-    )
-
-
-def _sendpulse(cfg: config.AuthConfig) -> ports.Mailer:
-    for key in ("sendpulse_client_id", "sendpulse_client_secret"):
-        if not getattr(cfg, key):
-            raise config.ConfigError(key, "required when mailer is sendpulse")
-    if missing := sendpulse_mailer.kinds_without_template(cfg.sendpulse_template_ids):
-        raise config.ConfigError(
-            "sendpulse_template_ids", f"no template id for {', '.join(missing)}"
-        )
-    return sendpulse_mailer.SendPulseMailer(
-        sendpulse_mailer.SendPulseSettings(
-            client_id=cfg.sendpulse_client_id or "",
-            client_secret=cfg.sendpulse_client_secret or "",
-            sender=cfg.mail_from,
-            template_ids=cfg.sendpulse_template_ids,
-            api_url=cfg.sendpulse_api_url,
-            backoff=mail_retry.Backoff(attempts=cfg.mail_send_attempts),
-        )
-    )
-
-
-MAILERS: dict[str, Callable[[config.AuthConfig], ports.Mailer]] = {
-    "outbox": _outbox,
-    "smtp": _smtp,
-    "sendpulse": _sendpulse,
-}
-
-
 def _queue_policy(cfg: config.AuthConfig) -> mail_sender.QueuePolicy:
     return mail_sender.QueuePolicy(
         max_attempts=cfg.mail_queue_max_attempts,
         first_retry_seconds=cfg.mail_queue_retry_seconds,
         poll_seconds=cfg.mail_queue_poll_seconds,
     )
-
-
-def build_mailer(cfg: config.AuthConfig) -> ports.Mailer:
-    factory = MAILERS.get(cfg.mailer)
-    if factory is None:
-        raise config.ConfigError("mailer", f"{cfg.mailer!r} is not available in this build")
-    return factory(cfg)
 
 
 def build_app(
@@ -105,7 +47,8 @@ def build_app(
 ) -> FastAPI:
     """The auth app. Raises ConfigError (naming the key) when the keys or mailer are unusable,
     before anything listens. Tests pass their own mailer, a cheaper hasher or a clock."""
-    chosen_mailer = mailer or build_mailer(cfg)
+    backends = composition.Backends(cfg)  # a choice it cannot honour stops us here
+    chosen_mailer = mailer or backends.mailer()
     try:
         key_ring = keys.KeyRing.load_or_create(cfg.jwt_keys_dir, active_kid=cfg.jwt_active_kid)
     except (keys.KeyFolderError, OSError) as exc:

@@ -37,7 +37,8 @@ async def request_reset(ctx: AuthContext, *, email: str, client_ip: str) -> None
                 public_url=ctx.config.public_url,
                 token=token,
                 locale=ctx.config.mail_locale,
-            )
+            ),
+            now=ctx.clock(),
         )
 
 

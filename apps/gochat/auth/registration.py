@@ -36,7 +36,8 @@ async def register(
                     public_url=ctx.config.public_url,
                     token=token,
                     locale=ctx.config.mail_locale,
-                )
+                ),
+                now=ctx.clock(),
             )
     except accounts.DuplicateAccount as exc:
         raise failures.EmailTaken() if exc.field == "email" else failures.UsernameTaken() from None
@@ -82,7 +83,8 @@ async def resend_confirmation(ctx: AuthContext, *, email: str, client_ip: str) -
                 public_url=ctx.config.public_url,
                 token=token,
                 locale=ctx.config.mail_locale,
-            )
+            ),
+            now=ctx.clock(),
         )
 
 

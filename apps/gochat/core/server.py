@@ -37,7 +37,11 @@ def run_service(
     cfg = load_or_exit(model, service=service)
     logs.setup_logging(service=service, level=cfg.log_level, fmt=cfg.log_format)
     tracing.setup_tracing(service=service, otlp_endpoint=cfg.otlp_endpoint)
-    app = build_app(cfg)
+    try:
+        app = build_app(cfg)
+    except config_module.ConfigError as exc:  # e.g. a backend choice without an adapter
+        print(f"gochat {service}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     # A worker among several binds the port itself, in the group its siblings share.
     sockets = None
     if workers.worker_index() is not None:

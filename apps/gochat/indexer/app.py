@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from nats.aio import client as nats_client
 
+from gochat import composition
 from gochat.adapters.nats import connection, indexer_consumer, stream
-from gochat.adapters.postgres import search as pg_search
 from gochat.adapters.postgres.database import Database
 from gochat.core import http
-from gochat.core.config import ConfigError, IndexerConfig
+from gochat.core.config import IndexerConfig
 from gochat.indexer.worker import IndexWorker
 from gochat.ports import SearchIndex
 
@@ -34,6 +34,7 @@ class IndexerContext:
 
 def build_app(config: IndexerConfig) -> FastAPI:
     holder: dict[str, IndexerContext] = {}
+    composition.check(config)  # a search backend without an adapter stops us here
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -100,9 +101,7 @@ async def running_indexer(config: IndexerConfig) -> AsyncIterator[IndexerContext
 
 
 def search_index(config: IndexerConfig, db: Database) -> SearchIndex:
-    if config.search_backend == "postgres":
-        return pg_search.PostgresSearchIndex(db)
-    raise ConfigError("search_backend", f"{config.search_backend!r} has no adapter yet")
+    return composition.Backends(config).search_index(db)
 
 
 async def _stop_worker(worker: IndexWorker, task: asyncio.Task[None], *, grace: float) -> None:

@@ -29,13 +29,16 @@ class QueuedMail:
 class MailQueueQueries:
     conn: asyncpg.Connection
 
-    async def enqueue_mail(self, mail: ports.OutgoingMail) -> None:
+    async def enqueue_mail(self, mail: ports.OutgoingMail, *, now: datetime) -> None:
+        """Queue `mail`, due at `now` (the caller's clock, the one its sender claims with)."""
         await self.conn.execute(
-            "INSERT INTO mail_queue (kind, recipient, locale, variables) VALUES ($1, $2, $3, $4)",
+            "INSERT INTO mail_queue (kind, recipient, locale, variables, next_attempt_at, "
+            "created_at) VALUES ($1, $2, $3, $4, $5, $5)",
             mail.kind,
             mail.to,
             mail.locale,
             json.dumps(dict(mail.variables)),
+            now,
         )
 
     async def purge_failed_mail(self, *, before: datetime) -> None:
