@@ -243,3 +243,38 @@ async def test_a_dm_is_opened_and_written_only_while_the_two_share_a_guild(api: 
 
     await api.join(alice, bob, guild_id)
     assert (await bob.post(url, json={"content": "back"})).status_code == 201
+
+
+async def test_an_invite_preview_names_a_channel_only_if_everyone_can_view_it(api: Api) -> None:
+    owner, member, outsider, banned = [await api.user() for _ in range(4)]
+    guild_id, general = await api.guild_with_channel(owner, name="Book club")
+    await api.join(owner, member, guild_id)
+    secret = (await owner.post(f"/guilds/{guild_id}/channels", json={"name": "secret"})).json()
+    hidden = {"type": "role", "deny": int(Permission.VIEW_CHANNEL)}
+    await owner.put(f"/channels/{secret['id']}/permissions/{guild_id}", json=hidden)
+    created = (await owner.post(f"/channels/{general}/invites", json={})).json()
+    public_code = created["code"]
+    secret_code = (await owner.post(f"/channels/{secret['id']}/invites", json={})).json()["code"]
+
+    public = await outsider.get(f"/invites/{public_code}")
+    assert public.status_code == 200, public.text
+    assert public.json() == {
+        "code": public_code,
+        "guild": {"id": guild_id, "name": "Book club", "icon_url": None, "member_count": 2},
+        "channel": {"id": general, "name": "general", "type": "text"},
+        "inviter_id": str(owner.id),
+        "expires_at": created["expires_at"],
+    }
+    of_secret = await outsider.get(f"/invites/{secret_code}")
+    assert of_secret.status_code == 200 and of_secret.json()["channel"] is None
+    assert secret["id"] not in of_secret.text and "secret" not in of_secret.text.replace(
+        secret_code, ""
+    )
+
+    assert (await owner.put(f"/guilds/{guild_id}/bans/{banned.id}", json={})).status_code == 200
+    unknown = await banned.get("/invites/NoSuchCode")
+    for code in (public_code, secret_code):
+        refused = await banned.get(f"/invites/{code}")
+        assert refused.status_code == 404, refused.text
+        assert refused.text == unknown.text.replace("NoSuchCode", code)
+    assert (await banned.post(f"/invites/{public_code}/accept")).status_code == 403

@@ -12,7 +12,7 @@ async def test_invite_create_inspect_accept_and_revoke(api: Api) -> None:
     assert created.status_code == 201
     invite = created.json()
     assert invite["guild_id"] == guild_id and invite["expires_at"] is not None
-    assert (await guest.get(f"/invites/{invite['code']}")).json()["uses"] == 0
+    assert (await guest.get(f"/invites/{invite['code']}")).json()["guild"]["id"] == guild_id
     joined = await guest.post(f"/invites/{invite['code']}/accept")
     assert joined.status_code == 200 and joined.json()["user"]["id"] == str(guest.id)
     late = await api.user()

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Path, Response, status
 from gochat.api import models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import invites
-from gochat.core import http, schemas
+from gochat.core import schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["invites"], route_class=http.StrictQueryRoute)
+router = APIRouter(tags=["invites"])
 InviteCode = Annotated[str, Path(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 
 
@@ -37,9 +37,13 @@ async def list_invites(guild_id: Snowflake, ctx: Context, caller: Caller) -> lis
     return await invites.list_invites(ctx, guild_id=guild_id, user_id=caller.user_id)
 
 
-@router.get("/invites/{code}", response_model=schemas.Invite, summary="Inspect an invite")
-async def get_invite(code: InviteCode, ctx: Context, caller: Caller) -> schemas.Invite:
-    return await invites.get_invite(ctx, code=code)
+@router.get(
+    "/invites/{code}",
+    response_model=invites.InvitePreview,
+    summary="Preview an invite: its guild, and its channel if @everyone can view it",
+)
+async def get_invite(code: InviteCode, ctx: Context, caller: Caller) -> invites.InvitePreview:
+    return await invites.get_invite(ctx, code=code, user_id=caller.user_id)
 
 
 @router.post(

@@ -1,8 +1,11 @@
-"""Invites: create (CREATE_INVITE in the channel), inspect, accept, revoke."""
+"""Invites: create (CREATE_INVITE in the channel), preview, accept, revoke."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
+
+from pydantic import Field
 
 from gochat.api import models
 from gochat.api.context import ApiContext
@@ -43,12 +46,71 @@ async def create_invite(
     return invite
 
 
-async def get_invite(ctx: ApiContext, *, code: str) -> schemas.Invite:
+class InviteGuild(schemas.Schema):
+    id: schemas.Snowflake
+    name: str
+    icon_url: str | None = None
+    member_count: int
+
+
+class InviteChannel(schemas.Schema):
+    id: schemas.Snowflake
+    name: str | None = None
+    type: schemas.ChannelType
+
+
+class InvitePreview(schemas.Schema):
+    """What anyone holding a code may see of an invite, before joining."""
+
+    code: str
+    guild: InviteGuild
+    channel: InviteChannel | None = Field(
+        default=None,
+        description="The channel the invite leads to, only when @everyone can view it.",
+    )
+    inviter_id: schemas.Snowflake
+    expires_at: datetime | None = None
+
+
+async def get_invite(ctx: ApiContext, *, code: str, user_id: int) -> InvitePreview:
+    """The invite's preview. A user banned from its guild gets the 404 of an unknown code."""
     async with ctx.directory.read("get_invite") as tx:
         invite = await tx.get_invite(code)
-    if invite is None:
-        raise errors.NotFound("unknown, expired or used-up invite", details={"code": code})
-    return invite
+        if invite is None or await tx.is_banned(invite.guild_id, user_id):
+            raise errors.NotFound("unknown, expired or used-up invite", details={"code": code})
+        guild = await tx.get_guild(invite.guild_id)
+        everyone = await tx.get_role(invite.guild_id, invite.guild_id)
+        channel = None if invite.channel_id is None else await tx.get_channel(invite.channel_id)
+        member_count = await tx.count_members(invite.guild_id)
+    assert guild is not None and everyone is not None
+    return InvitePreview(
+        code=invite.code,
+        guild=InviteGuild(
+            id=guild.id, name=guild.name, icon_url=guild.icon_url, member_count=member_count
+        ),
+        channel=(
+            InviteChannel(id=channel.id, name=channel.name, type=channel.type)
+            if channel is not None and _everyone_can_view(guild, everyone, channel)
+            else None
+        ),
+        inviter_id=invite.inviter_id,
+        expires_at=invite.expires_at,
+    )
+
+
+def _everyone_can_view(
+    guild: schemas.Guild, everyone: schemas.Role, channel: schemas.Channel
+) -> bool:
+    """Whether a member holding no role would see the channel (a hidden one stays unnamed)."""
+    newcomer = permissions.MemberContext(
+        user_id=0,
+        guild_id=guild.id,
+        owner_id=guild.owner_id,
+        everyone=permissions.Role(everyone.id, everyone.permissions, 0),
+        roles=[],
+    )
+    overwrites = [permissions.Overwrite(o.id, o.type, o.allow, o.deny) for o in channel.overwrites]
+    return bool(permissions.effective_permissions(newcomer, overwrites) & Permission.VIEW_CHANNEL)
 
 
 async def accept_invite(ctx: ApiContext, *, code: str, user_id: int) -> schemas.Member:

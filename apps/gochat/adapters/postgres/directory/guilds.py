@@ -119,6 +119,12 @@ class GuildQueries(Queries):
         )
         return [member_from(row) for row in rows]
 
+    async def count_members(self, guild_id: int) -> int:
+        count: int = await self.conn.fetchval(
+            "SELECT count(*) FROM members WHERE guild_id = $1", guild_id
+        )
+        return count
+
     async def member_user_ids(self, guild_id: int) -> list[int]:
         rows = await self.conn.fetch("SELECT user_id FROM members WHERE guild_id = $1", guild_id)
         return [row["user_id"] for row in rows]
