@@ -239,3 +239,19 @@ class EventPublisher(Protocol):
         event fails (refused, no acknowledgement in time, disconnected) the later events of
         its scope are not sent, and the other scopes go on. Never raises: a failure is the
         outcome's `error`; `acked` says which events need not be sent again."""
+
+
+class WorkerIdLeases(Protocol):
+    """Where a process leases its snowflake worker id, so that no two live processes share one
+    (core/worker_lease.py holds and renews the lease)."""
+
+    async def claim(self, *, holder: str, seconds: float, wanted: int | None = None) -> int | None:
+        """Lease a free worker id (`wanted`, or any) to `holder` for `seconds`; None when
+        none is free (or `wanted` is held by a live lease)."""
+
+    async def renew(self, *, worker_id: int, holder: str, seconds: float) -> bool:
+        """Extend `holder`'s lease by `seconds` from now; False when it has run out (the id
+        may be someone else's by now)."""
+
+    async def release(self, *, worker_id: int, holder: str) -> None:
+        """Give the id back at once (a no-op when `holder` no longer holds it)."""

@@ -8,14 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gochat import composition
+from gochat.adapters.postgres import worker_ids as pg_worker_ids
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
 from gochat.api import background
 from gochat.api.context import ApiContext
 from gochat.api.routers import ROUTERS
-from gochat.core import collector, http
+from gochat.core import collector, http, worker_lease
 from gochat.core.config import ApiConfig
-from gochat.core.ids import SnowflakeGenerator, default_worker_id
 from gochat.core.tokens import TokenVerifier
 
 
@@ -29,6 +29,11 @@ def build_app(config: ApiConfig) -> FastAPI:
         db = await Database.connect(
             config.pg_dsn, service="api", min_size=config.pg_pool_min, max_size=config.pg_pool_max
         )
+        lease = await worker_lease.WorkerIdLease.acquire(
+            pg_worker_ids.PostgresWorkerIdLeases(db),
+            service="api",
+            wanted=config.snowflake_worker_id,
+        )
         ctx = ApiContext(
             config=config,
             db=db,
@@ -36,11 +41,7 @@ def build_app(config: ApiConfig) -> FastAPI:
             messages=await backends.message_store(db),
             search=backends.search_index(db),
             verifier=TokenVerifier(jwks_url=config.jwks_url, issuer=config.jwt_issuer),
-            ids=SnowflakeGenerator(
-                config.snowflake_worker_id
-                if config.snowflake_worker_id is not None
-                else default_worker_id()
-            ),
+            ids=lease.generator,
         )
         holder["ctx"] = app.state.ctx = ctx
         await ctx.verifier.prefetch()
@@ -50,6 +51,7 @@ def build_app(config: ApiConfig) -> FastAPI:
             yield
         finally:
             await pipeline.stop(grace_seconds=config.shutdown_grace_seconds)
+            await lease.release()
             await ctx.verifier.aclose()
             await backends.aclose()
             await db.close()

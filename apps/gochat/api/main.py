@@ -27,16 +27,17 @@ def main(argv: list[str]) -> int:
         parser.error("--workers must be at least 1")
     if count == 1:
         return server.run_service(service="api", model=config.ApiConfig, build_app=build_app)
-    # Snowflake ids embed a worker id: every process must have its own, or two could issue the
-    # same id in the same millisecond.
+    # Snowflake ids embed a worker id: every worker leases its own at start (worker_lease.py);
+    # a configured id becomes the first of N consecutive ids, one per worker.
     first = cfg.snowflake_worker_id
-    first = ids.default_worker_id() if first is None else first
     return server.run_workers(
         service="api",
         cfg=cfg,
         count=count,
         worker_args=["--workers", "1"],
-        env_for=lambda index: {
-            "GOCHAT_SNOWFLAKE_WORKER_ID": str((first + index) % (ids.MAX_WORKER_ID + 1))
-        },
+        env_for=lambda index: (
+            {}
+            if first is None
+            else {"GOCHAT_SNOWFLAKE_WORKER_ID": str((first + index) % (ids.MAX_WORKER_ID + 1))}
+        ),
     )

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from gochat import composition, ports
 from gochat.adapters.postgres import accounts, mail_queue
+from gochat.adapters.postgres import worker_ids as pg_worker_ids
 from gochat.adapters.postgres.database import Database
 from gochat.auth import keys, limits, mail_sender, passwords
 from gochat.auth.context import AuthContext
@@ -21,7 +22,7 @@ from gochat.auth.routers import accounts as accounts_routes
 from gochat.auth.routers import jwks as jwks_routes
 from gochat.auth.routers import passwords as password_routes
 from gochat.auth.routers import sessions as session_routes
-from gochat.core import config, http, ids
+from gochat.core import config, http, worker_lease
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024  # the largest auth request is a few hundred bytes
@@ -68,13 +69,16 @@ def build_app(
         sender = mail_sender.MailSender(
             mail_queue.MailQueue(db), chosen_mailer, policy=_queue_policy(cfg), clock=now
         )
+        lease = await worker_lease.WorkerIdLease.acquire(
+            pg_worker_ids.PostgresWorkerIdLeases(db), service="auth"
+        )
         app.state.auth = AuthContext(
             config=cfg,
             accounts=store,
             keys=key_ring,
             passwords=hasher,
             mail_sender=sender,
-            ids=ids.SnowflakeGenerator(ids.default_worker_id()),
+            ids=lease.generator,
             limiter=limits.RateLimiter(store, clock=now),
             limits=limits.Limits.from_config(cfg),
             clock=now,
@@ -88,6 +92,7 @@ def build_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await lease.release()
             await db.close()
 
     async def database_reachable() -> None:

@@ -7,6 +7,7 @@ Cassandra timeline can partition by `bucket_of(id)`.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -23,19 +24,39 @@ MAX_ID = (1 << 63) - 1  # fits PostgreSQL bigint and Cassandra bigint
 BUCKET_MS = 10 * 24 * 3600 * 1000  # ten days per timeline partition
 
 
-class SnowflakeGenerator:
-    """Thread-safe id source for one process; ids from distinct workers never collide."""
+class WorkerIdLapsed(RuntimeError):
+    """The lease on this process's worker id ran out (its store was unreachable for too long):
+    another process may hold the id now, so no id is issued until the lease is renewed."""
 
-    def __init__(self, worker_id: int) -> None:
-        if not 0 <= worker_id <= MAX_WORKER_ID:
-            raise ValueError(f"worker_id must be within 0..{MAX_WORKER_ID}")
-        self._worker_id = worker_id
+
+class SnowflakeGenerator:
+    """Thread-safe id source for one process; ids from distinct workers never collide.
+
+    `valid_until` (time.monotonic()) bounds the use of a leased worker id (worker_lease.py
+    moves it on at each renewal); past it `next_id` raises WorkerIdLapsed.
+    """
+
+    def __init__(self, worker_id: int, *, valid_until: float = math.inf) -> None:
         self._lock = threading.Lock()
         self._last_ms = -1
         self._sequence = 0
+        self.lease(worker_id, valid_until=valid_until)
+
+    @property
+    def worker_id(self) -> int:
+        return self._worker_id
+
+    def lease(self, worker_id: int, *, valid_until: float) -> None:
+        """Issue ids with `worker_id` until `valid_until` (a renewed or a newly leased id)."""
+        if not 0 <= worker_id <= MAX_WORKER_ID:
+            raise ValueError(f"worker_id must be within 0..{MAX_WORKER_ID}")
+        with self._lock:
+            self._worker_id, self._valid_until = worker_id, valid_until
 
     def next_id(self) -> int:
         with self._lock:
+            if time.monotonic() >= self._valid_until:
+                raise WorkerIdLapsed(f"the lease on worker id {self._worker_id} has run out")
             now = _now_ms()
             # A clock that steps back must not produce ids that sort before ones already issued.
             now = max(now, self._last_ms)
@@ -60,7 +81,8 @@ class SnowflakeGenerator:
 
 
 def default_worker_id() -> int:
-    """A worker id from host name and pid: distinct per pod replica with high probability."""
+    """A worker id from host name and pid, for tools and test data only: two processes may
+    draw the same one. The services lease theirs instead (see worker_lease.py)."""
     seed = f"{socket.gethostname()}:{os.getpid()}".encode()
     return zlib.crc32(seed) & MAX_WORKER_ID
 

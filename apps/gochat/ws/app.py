@@ -12,9 +12,10 @@ import uuid
 
 from gochat.adapters.nats import connection, gateway_events, gateway_sessions
 from gochat.adapters.nats import presence as presence_store
+from gochat.adapters.postgres import worker_ids as pg_worker_ids
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
-from gochat.core import collector, config, events, ids
+from gochat.core import collector, config, events, worker_lease
 from gochat.core.tokens import TokenVerifier
 from gochat.ws import metrics, server
 from gochat.ws.gateway import Gateway, Services
@@ -45,6 +46,7 @@ class GatewayProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._database_error: str | None = None
+        self.lease: worker_lease.WorkerIdLease | None = None
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -58,7 +60,10 @@ class GatewayProcess:
         await records.open()
         store = presence_store.PresenceStore(self.nats)
         await store.open()
-        id_source = ids.SnowflakeGenerator(ids.default_worker_id())
+        self.lease = await worker_lease.WorkerIdLease.acquire(
+            pg_worker_ids.PostgresWorkerIdLeases(self.db), service="ws"
+        )
+        id_source = self.lease.generator
         self.hub = Hub(
             directory=Directory(self.db),
             replay=lambda after, through: self.feed.replay(after=after, through=through),
@@ -216,6 +221,8 @@ class GatewayProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.presence.close()
+        if self.lease is not None:
+            await self.lease.release()
         with contextlib.suppress(Exception):
             await self.nats.drain()
         await self.db.close()

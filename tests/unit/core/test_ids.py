@@ -46,3 +46,13 @@ def test_worker_id_is_bounded() -> None:
     with pytest.raises(ValueError):
         ids.SnowflakeGenerator(1024)
     assert 0 <= ids.default_worker_id() <= ids.MAX_WORKER_ID
+
+
+def test_a_generator_issues_no_id_once_its_lease_has_run_out() -> None:
+    generator = ids.SnowflakeGenerator(5, valid_until=time.monotonic() + 60)
+    generator.next_id()
+    generator.lease(6, valid_until=time.monotonic() - 0.001)
+    with pytest.raises(ids.WorkerIdLapsed, match="worker id 6"):
+        generator.next_id()
+    generator.lease(6, valid_until=time.monotonic() + 60)
+    assert (generator.next_id() >> ids.SEQUENCE_BITS) & ids.MAX_WORKER_ID == 6
