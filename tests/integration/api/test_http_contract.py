@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import asyncpg
+import pytest
 from fastapi.routing import APIRoute
 
 from gochat.api.routers import ROUTERS
-from tests.integration.api.conftest import Api, error_of
+from gochat.auth import failures  # noqa: F401  (defines the auth service's error codes)
+from gochat.core import errors, http
+from tests.integration.api.conftest import Api, User, error_of
+
+DOCS = Path(__file__).resolve().parents[3] / "docs"
 
 
 async def _guild_count(api: Api) -> int:
@@ -139,3 +145,164 @@ def test_no_route_of_one_router_matches_a_path_of_another() -> None:
         for other_index, other in routes:
             if other_index != index and route.methods & other.methods:
                 assert not other.path_regex.match(example), (route.path, other.path)
+
+
+# Fields of an update body where null means nothing sensible (a name, a position, a permission
+# set): 422 naming the field, nothing written. (path template, field)
+NULL_REFUSED = [
+    ("/guilds/{guild}", "name"),
+    ("/channels/{channel}", "name"),
+    ("/channels/{channel}", "position"),
+    ("/guilds/{guild}/roles/{role}", "name"),
+    ("/guilds/{guild}/roles/{role}", "permissions"),
+    ("/guilds/{guild}/roles/{role}", "color"),
+    ("/guilds/{guild}/roles/{role}", "mentionable"),
+    ("/guilds/{guild}/roles/{role}", "hoist"),
+    ("/guilds/{guild}/members/{owner}", "role_ids"),
+]
+
+
+async def _guild_channel_role(api: Api) -> tuple[User, dict[str, str]]:
+    owner = await api.user()
+    guild, channel = await api.guild_with_channel(owner)
+    role = (await owner.post(f"/guilds/{guild}/roles", json={"name": "mods"})).json()["id"]
+    return owner, {"guild": guild, "channel": channel, "role": role, "owner": str(owner.id)}
+
+
+@pytest.mark.parametrize(("template", "field"), NULL_REFUSED)
+async def test_null_for_a_field_that_cannot_be_cleared_is_a_422_naming_it(
+    api: Api, template: str, field: str
+) -> None:
+    owner, ids = await _guild_channel_role(api)
+    path = template.format(**ids)
+    before = (await owner.get(path)).json()
+    response = await owner.patch(path, json={field: None})
+    assert response.status_code == 422, response.text
+    assert error_of(response)["details"][0]["field"] == field
+    assert (await owner.get(path)).json() == before
+
+
+async def test_null_clears_the_fields_where_clearing_means_something(api: Api) -> None:
+    owner, ids = await _guild_channel_role(api)
+    guild, channel = ids["guild"], ids["channel"]
+    category = (
+        await owner.post(f"/guilds/{guild}/channels", json={"name": "c", "type": "category"})
+    ).json()["id"]
+    set_values = {
+        f"/channels/{channel}": {"topic": "t", "parent_id": category},
+        f"/guilds/{guild}": {"description": "d", "icon_url": "https://x.test/i.png"},
+        f"/guilds/{guild}/members/{owner.id}": {"nick": "n"},
+        "/users/@me": {"display_name": "D", "bio": "b", "avatar_url": "https://x.test/a.png"},
+    }
+    for path, values in set_values.items():
+        assert (await owner.patch(path, json=values)).status_code == 200, path
+        cleared = await owner.patch(path, json=dict.fromkeys(values))
+        assert cleared.status_code == 200, cleared.text
+        assert all(cleared.json()[field] is None for field in values), cleared.json()
+
+
+@pytest.mark.parametrize(
+    ("template", "body", "field"),
+    [
+        ("/guilds/{guild}/roles/{role}", {"color": True}, "color"),
+        ("/guilds/{guild}/roles/{role}", {"permissions": True}, "permissions"),
+        ("/guilds/{guild}/roles/{role}", {"hoist": "true"}, "hoist"),
+        ("/guilds/{guild}/roles/{role}", {"mentionable": 1}, "mentionable"),
+        ("/guilds/{guild}/roles/{role}", {"name": 5}, "name"),
+        ("/channels/{channel}", {"position": "3"}, "position"),
+        ("/channels/{channel}", {"position": 2.0}, "position"),
+        ("/channels/{channel}", {"parent_id": True}, "parent_id"),
+        ("/channels/{channel}", {"parent_id": "٣"}, "parent_id"),
+        ("/channels/{channel}", {"parent_id": "0003"}, "parent_id"),
+    ],
+)
+async def test_types_are_strict(
+    api: Api, template: str, body: dict[str, object], field: str
+) -> None:
+    owner, ids = await _guild_channel_role(api)
+    path = template.format(**ids)
+    before = (await owner.get(path)).json()
+    response = await owner.patch(path, json=body)
+    assert response.status_code == 422, response.text
+    assert error_of(response)["details"][0]["field"] == field
+    assert (await owner.get(path)).json() == before
+
+
+async def test_ids_in_the_path_take_ascii_digits_only(api: Api) -> None:
+    owner = await api.user()
+    for bad in ["\u0663", "\uff13", "\u00b2", "007", "+3", " 3"]:
+        response = await owner.get(f"/channels/{bad}")
+        assert response.status_code == 422, (bad, response.text)
+        assert error_of(response)["details"][0]["field"] == "path.channel_id"
+
+
+async def test_unknown_query_parameters_are_refused_everywhere(api: Api) -> None:
+    owner, ids = await _guild_channel_role(api)
+    for path in [
+        f"/guilds/{ids['guild']}/channels?limt=5",
+        f"/channels/{ids['channel']}/messages?limt=5",
+        f"/guilds/{ids['guild']}/messages/search?q=x&limt=5",
+        "/users/@me?limt=5",
+        "/healthz?limt=5",
+    ]:
+        response = await owner.get(path)
+        assert response.status_code == 422, (path, response.text)
+        assert error_of(response)["details"] == [
+            {"field": "query.limt", "reason": "unknown parameter"}
+        ]
+    assert (await owner.get(f"/channels/{ids['channel']}/messages?limit=5")).status_code == 200
+
+
+async def test_a_405_lists_every_method_of_the_resource(api: Api) -> None:
+    owner, ids = await _guild_channel_role(api)
+    response = await owner.put(f"/channels/{ids['channel']}")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "DELETE, GET, PATCH"
+    me = await owner.patch(f"/guilds/{ids['guild']}/members/@me", json={})
+    assert me.status_code == 405, me.text
+    assert error_of(me)["code"] == "method_not_allowed" and me.headers["allow"] == "DELETE"
+    assert (await owner.post("/users/@me")).headers["allow"] == "GET, PATCH"
+
+
+async def test_bodies_that_cannot_be_decoded_are_malformed_json(api: Api) -> None:
+    owner = await api.user()
+    deep = b"[" * 5000 + b"]" * 5000
+    for body in [b'{"name": "\xff\xfe"}', deep, b'{"name": "ok"}\x00']:
+        response = await owner.post(
+            "/guilds", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400, (body[:20], response.text)
+        assert error_of(response)["code"] == "malformed_json"
+    assert await _guild_count(api) == 0
+
+
+async def test_openapi_declares_id_bounds_nullability_and_metrics_as_text(api: Api) -> None:
+    spec = (await api.client.get("/openapi.json")).json()
+    guild_id = spec["paths"]["/guilds/{guild_id}"]["get"]["parameters"][0]["schema"]
+    assert {"type": "integer", "minimum": 1, "maximum": 2**63 - 1} in guild_id["anyOf"]
+    schemas = spec["components"]["schemas"]
+    for model in ["ChannelUpdate", "GuildUpdate", "RoleUpdate"]:
+        name = schemas[model]["properties"]["name"]
+        assert name["type"] == "string" and "anyOf" not in name, (model, name)
+    assert "null" in str(schemas["ChannelUpdate"]["properties"]["topic"])
+    metrics = spec["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]
+
+
+def test_every_error_code_a_service_can_send_is_documented() -> None:
+    """docs/api.md lists every code of the shared HTTP layer and of gochat.core.errors (what the
+    API raises); docs/auth.md every code of the auth service's own failures."""
+    shared = {
+        cls.code for cls in _subclasses(errors.GoChatError) if cls.__module__ == errors.__name__
+    }
+    shared |= set(http.HTTP_ERROR_CODES.values()) | {"malformed_json", "not_ready"}
+    in_api_doc = set(re.findall(r"`([a-z_]+)`", (DOCS / "api.md").read_text()))
+    assert shared <= in_api_doc, sorted(shared - in_api_doc)
+    auth_codes = {cls.code for cls in _subclasses(errors.GoChatError)} - shared
+    in_auth_doc = set(re.findall(r"`([a-z_]+)`", (DOCS / "auth.md").read_text()))
+    assert auth_codes <= in_auth_doc, sorted(auth_codes - in_auth_doc)
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set(cls.__subclasses__())
+    return found.union(*(_subclasses(sub) for sub in list(found)))
