@@ -160,10 +160,12 @@ class GatewayClient:
         await asyncio.wait_for(self._closed.wait(), timeout)
         return self.close_code, self.close_reason
 
-    async def close(self) -> None:
+    async def close(self, code: int = 1000) -> None:
+        """Close normally: with 1000 (the default) or 1001 the server ends the session (it
+        cannot be resumed); another code leaves it resumable."""
         if self._beater is not None:
             self._beater.cancel()
-        await self.ws.close()
+        await self.ws.close(code)
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self._reader
 
@@ -194,7 +196,9 @@ class GatewayClient:
         op = frame.get("op")
         if op == Op.DISPATCH:
             seq = frame.get("s")
-            if isinstance(seq, int) and frame.get("t") not in UNSEQUENCED:
+            if frame.get("t") == "READY" and isinstance(seq, int):
+                self.seq = seq  # a new session: its own sequence, whatever came before
+            elif isinstance(seq, int) and frame.get("t") not in UNSEQUENCED:
                 if seq != self.seq + 1 and self.seq != 0:
                     self.gaps += 1
                 self.seq = max(self.seq, seq)

@@ -98,6 +98,9 @@ class PresenceUpdated(_Payload):
     user_id: Snowflake
     status: Literal["online", "idle", "dnd", "offline"]
     last_seen: datetime | None = None
+    # The guild this update is for (as on Discord): a co-member of several of the user's
+    # guilds gets one per guild. In GUILD_MEMBERS_CHUNK, the chunk's guild.
+    guild_id: Snowflake | None = None
 
 
 class ReadStateUpdated(schemas.ReadState):

@@ -67,6 +67,7 @@ def run_service(
     # normal exit makes a clean stop exit 0, so supervisors can tell it from a crash.
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         signal.signal(stop_signal, _exit_cleanly)
+    workers.accept_stop_signals()  # a supervised worker starts with them held
     log.info(
         "starting",
         extra={

@@ -13,7 +13,11 @@ workers, and:
   one worker is left to whatever restarts the service (the kubelet, systemd), so a crash loop
   shows as the pod's restarts instead of being hidden inside it;
 - leaves no orphans: workers get SIGTERM if the supervisor dies (PR_SET_PDEATHSIG on Linux),
-  and any still running after the grace period are killed.
+  and any still running after the grace period are killed;
+- starts workers with SIGTERM/SIGINT blocked: one that arrives while a worker is still starting
+  (interpreter start-up, imports, connecting) waits, pending, until the worker has installed
+  its handlers and calls `accept_stop_signals()`; it then drains and exits 0, instead of dying
+  of the signal's default action (exit 143) before it could.
 
 Workers run in their own process group, so a terminal's Ctrl-C reaches them once (from the
 supervisor), not twice (which uvicorn would take as "exit now, skip the drain").
@@ -38,6 +42,7 @@ from types import FrameType
 
 log = logging.getLogger(__name__)
 
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
 WORKER_ENV = "GOCHAT_WORKER_OF"  # set in each worker: "<index>/<count>"
 METRICS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PR_SET_PDEATHSIG = 1
@@ -48,6 +53,17 @@ def worker_index() -> int | None:
     """This process's index among its service's workers; None when it runs alone."""
     value = os.environ.get(WORKER_ENV)
     return int(value.split("/", 1)[0]) if value else None
+
+
+def accept_stop_signals() -> None:
+    """Let SIGTERM/SIGINT in (a supervised worker starts with them blocked); call it once the
+    process's own handlers are installed. A signal that came meanwhile is handled now."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+
+
+def hold_stop_signals() -> None:
+    """Keep SIGTERM/SIGINT pending from now on (a process with nothing left to stop)."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def listening_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -159,7 +175,9 @@ def _status(code: int) -> int:
 
 
 def _die_with_parent() -> None:
-    """In the worker, before exec: SIGTERM when the supervisor dies, however it dies."""
+    """In the worker, before exec: stop signals held until it can drain (the mask survives
+    exec), and SIGTERM when the supervisor dies, however it dies."""
+    hold_stop_signals()
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -7,15 +7,13 @@ import asyncio
 import contextlib
 import logging
 import random
-import signal
 import uuid
 
 from gochat.adapters.nats import connection, gateway_events, gateway_sessions
 from gochat.adapters.nats import presence as presence_store
-from gochat.adapters.postgres import worker_ids as pg_worker_ids
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
-from gochat.core import collector, config, events, worker_lease
+from gochat.core import collector, config, events, ids, workers
 from gochat.core.tokens import TokenVerifier
 from gochat.ws import metrics, server
 from gochat.ws.gateway import Gateway, Services
@@ -46,7 +44,6 @@ class GatewayProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._database_error: str | None = None
-        self.lease: worker_lease.WorkerIdLease | None = None
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -60,10 +57,7 @@ class GatewayProcess:
         await records.open()
         store = presence_store.PresenceStore(self.nats)
         await store.open()
-        self.lease = await worker_lease.WorkerIdLease.acquire(
-            pg_worker_ids.PostgresWorkerIdLeases(self.db), service="ws"
-        )
-        id_source = self.lease.generator
+        id_source = ids.SnowflakeGenerator(ids.default_worker_id())
         self.hub = Hub(
             directory=Directory(self.db),
             replay=lambda after, through: self.feed.replay(after=after, through=through),
@@ -221,8 +215,6 @@ class GatewayProcess:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.presence.close()
-        if self.lease is not None:
-            await self.lease.release()
         with contextlib.suppress(Exception):
             await self.nats.drain()
         await self.db.close()
@@ -234,15 +226,33 @@ async def run(
     library: server.Library = server.DEFAULT_LIBRARY,
     flush_interval: float = FLUSH_INTERVAL_SECONDS,
 ) -> None:
-    process = GatewayProcess(cfg, library=library, flush_interval=flush_interval)
-    await process.start()
+    # Stop signals are handled before anything starts: one that comes while the process starts
+    # (a supervised worker holds it pending until here) ends the start at once, exit 0: nobody
+    # was served yet, so there is nothing to drain, and a slow start (a loaded machine, a
+    # database not yet up) must not outlast the supervisor's grace period.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in workers.STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
+    workers.accept_stop_signals()
+    process = GatewayProcess(cfg, library=library, flush_interval=flush_interval)
+    starting = asyncio.ensure_future(process.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        log.info("stopped while starting")
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        return
+    stopping.cancel()
+    starting.result()  # a start that failed raises here
     await stop.wait()
     await process.drain()
     # Users who did not come back on another gateway go offline after the grace period; wait
     # for that verdict, or nobody would announce it.
     await process.presence.settle(wait_seconds=cfg.presence_grace_seconds + 2)
     await process.stop()
+    # Drained: a further signal has nothing to stop, and must not kill the exit (the loop's
+    # handlers go when it closes).
+    workers.hold_stop_signals()

@@ -61,7 +61,8 @@ class Gateway:
         self.connections: set[Session] = set()
         self.live: dict[str, Session] = {}
         self.draining = False
-        self._detached: dict[str, asyncio.Future[gateway_sessions.Record]] = {}
+        # Detaches in progress: session id -> (the session, its record once stored).
+        self._detached: dict[str, tuple[Session, asyncio.Future[gateway_sessions.Record]]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._typing: dict[tuple[int, int], float] = {}
 
@@ -83,8 +84,7 @@ class Gateway:
 
     def received(self, session: Session, raw: bytes) -> None:
         if len(raw) > self.svc.config.max_frame_bytes:
-            size = self.svc.config.max_frame_bytes
-            self.close(session, CloseCode.FRAME_TOO_LARGE, f"frame exceeds {size} bytes")
+            self.frame_too_large(session)
             return
         now = time.monotonic()
         started, count = session.inbound
@@ -101,13 +101,26 @@ class Gateway:
         except protocol.ProtocolError as exc:
             self.close(session, exc.code, exc.reason)
 
+    def frame_too_large(self, session: Session) -> None:
+        """An inbound frame over max_frame_bytes (or over the server's own cap, refused from its
+        header without being read)."""
+        size = self.svc.config.max_frame_bytes
+        self.close(session, CloseCode.FRAME_TOO_LARGE, f"frame exceeds {size} bytes")
+
+    def closed_by_client(self, session: Session, code: int) -> None:
+        """The client sent a close frame with `code` (before the socket goes). As on Discord,
+        1000 and 1001 end the session: it cannot be resumed. (A client's echo of a close the
+        server started, a drain's 4013 included, does not count.)"""
+        if code in (1000, 1001) and not session.closing:
+            session.ended = True
+
     def disconnected(self, session: Session) -> None:
         if session in self.connections:
             self.connections.discard(session)
             metrics.CONNECTIONS.dec()
         if session.state is State.DETACHED:
             return
-        if session.session_id and session.session_id in self.live:
+        if session.session_id and self.live.get(session.session_id) is session:
             self.spawn(self.detach(session))
         else:  # never got a session: nothing to keep
             session.state = State.DETACHED
@@ -156,7 +169,9 @@ class Gateway:
             self.close(session, CloseCode.UNKNOWN_ERROR, "could not start the session; retry")
 
     def _heartbeat(self, session: Session, last_seq: int | None) -> None:
-        if last_seq is not None and session.state is State.LIVE:
+        # Checked from the moment the session has its sequence: READY (or the resume point)
+        # set it, whether or not the replay before going live is done.
+        if last_seq is not None and _has_sequence(session):
             if last_seq > session.point.seq:
                 raise protocol.ProtocolError(
                     CloseCode.INVALID_SEQ, f"d: sequence {last_seq} was never sent"
@@ -218,7 +233,9 @@ class Gateway:
             members = await tx.list_members(
                 request.guild_id, after=request.after, limit=request.limit
             )
-        presences = await self.svc.presence.statuses(m.user.id for m in members)
+        presences = await self.svc.presence.statuses(
+            (m.user.id for m in members), guild_id=request.guild_id
+        )
         # The asker is connected whatever the shared store says yet: its own presence may still
         # be on its way there when a client asks right after READY.
         presences = [
@@ -257,6 +274,7 @@ class Gateway:
         self.svc.hub.remove_session(session)
         session.state = State.CONNECTED
         session.session_id = ""
+        session.point = session_module.ResumePoint()
         session.send_raw(protocol.encode(Op.INVALID_SESSION, resumable))
 
     # --- detaching (socket gone, drain, or takeover by a resume elsewhere) --------------------
@@ -274,12 +292,19 @@ class Gateway:
         }
 
     async def detach(self, session: Session) -> gateway_sessions.Record:
-        """Freeze the session where it is and store its resume point; idempotent."""
+        """Freeze the session where it is and store its resume point (or, when the client
+        ended it with a normal close, forget it); idempotent for one connection's session.
+
+        Only a detach in progress is shared (by a second call, or a takeover racing with it):
+        once stored, the record is KV's to answer. A session resumed on this process is a new
+        connection with the same session id, and its own detach stores its own, newer point."""
         session_id = session.session_id
-        if session_id in self._detached:
-            return await self._detached[session_id]
+        pending = self._detached.get(session_id)
+        if pending is not None and pending[0] is session:
+            return await asyncio.shield(pending[1])
         future: asyncio.Future[gateway_sessions.Record] = asyncio.get_running_loop().create_future()
-        self._detached[session_id] = future
+        future.add_done_callback(_retrieved)  # a failure nobody waited for is logged once
+        self._detached[session_id] = (session, future)
         try:
             session.flush()
             session.state = State.DETACHED
@@ -288,21 +313,28 @@ class Gateway:
             if self.live.get(session_id) is session:
                 del self.live[session_id]
                 metrics.SESSIONS.dec()
+            if session.present:
+                session.present = False
                 self.svc.presence.disconnected(session.user_id)
-            await self.svc.records.put(session_id, record)
+            if session.ended:
+                await self.svc.records.delete(session_id)
+            else:
+                await self.svc.records.put(session_id, record)
             future.set_result(record)
             return record
         except BaseException as exc:
             future.set_exception(exc)
             raise
         finally:
-            asyncio.get_running_loop().call_later(60, self._detached.pop, session_id, None)
+            if self._detached.get(session_id, (None,))[0] is session:
+                del self._detached[session_id]
 
     async def takeover(self, session_id: str) -> gateway_sessions.Record | None:
-        """Another connection resumes `session_id`: let go of it and hand over its record."""
+        """Another connection resumes `session_id`: let go of it and hand over its record;
+        None when this process no longer holds it (its stored record then tells)."""
         pending = self._detached.get(session_id)
         if pending is not None:
-            return await pending
+            return await asyncio.shield(pending[1])
         session = self.live.get(session_id)
         if session is None:
             return None
@@ -337,3 +369,15 @@ class Gateway:
 
     def reconnect_frame(self) -> bytes:
         return wire.text_frames([protocol.encode(Op.RECONNECT)])
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()  # marks it retrieved: the detach itself raised and was logged
+
+
+def _has_sequence(session: Session) -> bool:
+    """Whether the session's sequence is the client's to acknowledge: live, or starting with
+    READY sent or its resume point taken (before READY, a fresh session has none)."""
+    state = session.state
+    return state is State.LIVE or (state is State.STARTING and session.point.seq > 0)

@@ -21,8 +21,8 @@ from urllib.parse import parse_qs, urlsplit
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_REQUEST_BYTES = 16 * 1024
 HANDSHAKE_TIMEOUT_SECONDS = 10.0
-# Refuse (close 1009) anything bigger outright instead of buffering it; the gateway applies its
-# own, smaller, max_frame_bytes with its own close code.
+# Refuse anything bigger outright, from its header, instead of buffering it (the handler closes
+# with the gateway's FRAME_TOO_LARGE, as for frames over its own, smaller, max_frame_bytes).
 MAX_FRAME_BYTES = 1024 * 1024
 
 # route(path, query) -> ("ws", token) to upgrade, or (status, content_type, body) to answer.
@@ -34,6 +34,8 @@ class Handler:
 
     def connected(self, conn: NativeConnection, token: str | None) -> Any: ...
     def received(self, conn: NativeConnection, payload: bytes) -> None: ...
+    def oversized(self, conn: NativeConnection) -> None: ...
+    def closed_by_client(self, conn: NativeConnection, code: int) -> None: ...
     def refused(self, conn: NativeConnection, reason: str) -> None: ...
     def disconnected(self, conn: NativeConnection) -> None: ...
     def pause_writing(self, conn: NativeConnection) -> None: ...
@@ -53,6 +55,8 @@ def _unmask(data: bytes, mask: bytes) -> bytes:
     return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
 
 
+# Close codes that only report (no code, abnormal closure, TLS failure): never sent in a frame.
+_NOT_ON_THE_WIRE = frozenset({1005, 1006, 1015})
 CLOSE_LINGER_SECONDS = 1.0  # how long a closed connection waits for the client's own close
 
 
@@ -216,7 +220,7 @@ class NativeConnection(asyncio.Protocol):
                 self.close(1002, "client frames must be masked")
                 return b""
             if length > MAX_FRAME_BYTES:
-                self.close(1009, "frame too large")
+                self._handler.oversized(self)
                 return b""
             end = offset + 4 + length
             if len(buffer) < end:
@@ -231,8 +235,10 @@ class NativeConnection(asyncio.Protocol):
         if opcode == 0x1 and first & 0x80:
             self._handler.received(self, payload)
         elif opcode == 0x8:
-            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1000
-            self.close(code if 1000 <= code < 5000 else 1000, "")
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            self._handler.closed_by_client(self, code)
+            echo = code if 1000 <= code < 5000 and code not in _NOT_ON_THE_WIRE else 1000
+            self.close(echo, "")
         elif opcode == 0x9:
             self.write(bytes((0x8A, len(payload))) + payload)
         elif opcode != 0xA:

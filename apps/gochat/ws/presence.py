@@ -3,7 +3,9 @@ once their last connection on every gateway has been gone for `presence_grace_se
 
 Each gateway counts its own connections per user and records, in the user's shared presence
 record, that it holds some (adapters/nats/presence.py); a change of what others see is broadcast
-as a PRESENCE_UPDATE event to each of the user's guilds through the stream.
+as a PRESENCE_UPDATE event, naming its guild, to each guild the user is a member of when the
+change is announced (read from PostgreSQL then, so joins and kicks count at once, as they do for
+messages), through the stream.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 LARGE_GUILD_MEMBERS = 250
 GUILD_SIZE_CACHE_SECONDS = 60.0
 GuildSize = Callable[[int], Awaitable[int]]
-GuildsOf = Callable[[int], Awaitable[Iterable[int]]]  # a user's guild ids
+GuildsOf = Callable[[int], Awaitable[Iterable[int]]]  # a user's guild ids, as committed now
 STORE_CONCURRENCY = 32
 # How long a gateway's lease, once read, is taken as it was: a gateway that died keeps its
 # users present for up to its lease TTL plus this.
@@ -73,7 +75,6 @@ class PresenceTracker:
         self.gateway_id = gateway_id
         self._grace = grace_seconds
         self._connections: dict[int, int] = {}
-        self._guilds: dict[int, frozenset[int]] = {}
         self._status: dict[int, str] = {}  # the status set here, per connected user
         self._tasks: set[asyncio.Task[None]] = set()
         self._guild_size = guild_size
@@ -103,10 +104,10 @@ class PresenceTracker:
             await self._store.hold(user_id, self.gateway_id)
             await self.set_status(user_id, status)
 
-    async def connected(self, user_id: int, status: str, guild_ids: Iterable[int]) -> None:
+    async def connected(self, user_id: int, status: str) -> None:
+        """Count one more connection of `user_id` here (at once, before any await)."""
         first = user_id not in self._connections
         self._connections[user_id] = self._connections.get(user_id, 0) + 1
-        self._guilds[user_id] = frozenset(guild_ids)
         if first:  # noted before the record names this gateway, so a sweep finds the user
             try:
                 await self._store.hold(user_id, self.gateway_id)
@@ -162,9 +163,6 @@ class PresenceTracker:
                 await self._store.release(user_id, self.gateway_id)
         except Exception:
             log.exception("presence: could not mark offline", extra={"user_id": user_id})
-        finally:
-            if self._connections.get(user_id, 0) == 0:
-                self._guilds.pop(user_id, None)
 
     async def sweep(self) -> None:
         """Sweep up after gateways that died (lease gone, still noted): their users leave the
@@ -189,8 +187,7 @@ class PresenceTracker:
         async with self._store_calls:
             before, after = await self._store.change(user_id, drop)
             if before != after and after.status == presence_store.OFFLINE:
-                guild_ids = await self._guilds_of(user_id)
-                await self._announce(user_id, presence_store.OFFLINE, now, guild_ids=guild_ids)
+                await self._announce(user_id, presence_store.OFFLINE, now)
             await self._store.release(user_id, gateway_id)
 
     async def _pruned(self, record: presence_store.Presence) -> presence_store.Presence:
@@ -205,18 +202,15 @@ class PresenceTracker:
             gateway_id, seconds=LEASE_CACHE_SECONDS, load=self._store.is_live
         )
 
-    async def _announce(
-        self,
-        user_id: int,
-        status: str,
-        last_seen: datetime | None,
-        *,
-        guild_ids: Iterable[int] | None = None,
-    ) -> None:
-        payload = events.PresenceUpdated(user_id=user_id, status=status, last_seen=last_seen)
-        for guild_id in self._guilds.get(user_id, frozenset()) if guild_ids is None else guild_ids:
+    async def _announce(self, user_id: int, status: str, last_seen: datetime | None) -> None:
+        """One PRESENCE_UPDATE per guild the user is a member of now (not when it identified:
+        a guild joined since hears of it, a guild that kicked the user does not)."""
+        for guild_id in await self._guilds_of(user_id):
             if await self._size_of(guild_id) > LARGE_GUILD_MEMBERS:
                 continue
+            payload = events.PresenceUpdated(
+                user_id=user_id, status=status, last_seen=last_seen, guild_id=guild_id
+            )
             await self._feed.publish(
                 events.build(
                     "PRESENCE_UPDATE",
@@ -233,14 +227,19 @@ class PresenceTracker:
             guild_id, seconds=GUILD_SIZE_CACHE_SECONDS, load=self._guild_size
         )
 
-    async def statuses(self, user_ids: Iterable[int]) -> list[events.PresenceUpdated]:
-        """The shared presence of `user_ids` (offline when unknown)."""
+    async def statuses(
+        self, user_ids: Iterable[int], *, guild_id: int
+    ) -> list[events.PresenceUpdated]:
+        """The shared presence of `user_ids`, members of `guild_id` (offline when unknown)."""
         found = []
         for user_id in user_ids:
             record = await self._pruned(await self._store.read(user_id))
             found.append(
                 events.PresenceUpdated(
-                    user_id=user_id, status=record.status, last_seen=record.last_seen
+                    user_id=user_id,
+                    status=record.status,
+                    last_seen=record.last_seen,
+                    guild_id=guild_id,
                 )
             )
         return found

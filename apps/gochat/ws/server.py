@@ -79,6 +79,12 @@ class _NativeHandler(native.Handler):
     def received(self, conn: native.NativeConnection, payload: bytes) -> None:
         self._gateway.received(conn.session, payload)
 
+    def oversized(self, conn: native.NativeConnection) -> None:
+        self._gateway.frame_too_large(conn.session)
+
+    def closed_by_client(self, conn: native.NativeConnection, code: int) -> None:
+        self._gateway.closed_by_client(conn.session, code)
+
     def refused(self, conn: native.NativeConnection, reason: str) -> None:
         self._gateway.close(conn.session, CloseCode.DECODE_ERROR, reason)
 

@@ -13,8 +13,10 @@ from gochat.ws.gateway import Gateway
 from gochat.ws.protocol import CloseCode
 from gochat.ws.session import Session
 
-# Frames above this are refused by picows itself (1009); below it the gateway applies its own
-# `max_frame_bytes` and answers with FRAME_TOO_LARGE (4011).
+# Frames above this are refused by picows itself, from their header, with 1009 (MESSAGE_TOO_BIG:
+# picows has no hook to choose the code; docs/gateway.md says so); below it the gateway applies
+# its own `max_frame_bytes` and answers with FRAME_TOO_LARGE (4011), as the native server does
+# for every size.
 TRANSPORT_FRAME_LIMIT = 1024 * 1024
 READ_BUFFER_BYTES = 1024  # grows on demand; a small start keeps idle connections cheaper
 Routed = picows.WSListener | picows.WSUpgradeResponseWithListener | None
@@ -42,6 +44,7 @@ class _Connection(picows.WSListener):
         if kind is picows.WSMsgType.TEXT and frame.fin:
             self._gateway.received(session, frame.get_payload_as_bytes())
         elif kind is picows.WSMsgType.CLOSE:
+            self._gateway.closed_by_client(session, frame.get_close_code().value)
             transport.send_close(frame.get_close_code())
             transport.disconnect()
         elif kind in (picows.WSMsgType.BINARY, picows.WSMsgType.CONTINUATION) or not frame.fin:

@@ -90,6 +90,7 @@ class Session:
         "__weakref__",
         "closing",
         "dm_channels",
+        "ended",
         "guild_ids",
         "heartbeat_deadline",
         "inbound",
@@ -97,6 +98,7 @@ class Session:
         "outbox",
         "paused",
         "point",
+        "present",
         "session_id",
         "skip_through",
         "state",
@@ -122,6 +124,8 @@ class Session:
         self.skip_through = 0  # live events at or below this stream position were replayed
         self.status = "online"
         self.closing = False  # a close was sent: queue nothing more
+        self.ended = False  # the client closed normally: the session is not to be resumed
+        self.present = False  # counted by the presence tracker (until detached)
         self.inbound = (0.0, 0)  # (start of the current rate window, frames in it)
 
     def push(self, head: bytes, stream_seq: int | None) -> None:

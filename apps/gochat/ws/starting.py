@@ -104,7 +104,10 @@ async def _go_live(
         gateway.send_dispatch(
             session, "RESUMED", protocol.Resumed(session_id=session.session_id, replayed=replayed)
         )
-    await gateway.svc.presence.connected(session.user_id, session.status, session.guild_ids)
+    if session.state is State.DETACHED:  # the socket went meanwhile: detached, not present
+        return
+    session.present = True  # counted at once (before any await), uncounted by its detach
+    await gateway.svc.presence.connected(session.user_id, session.status)
 
 
 async def resume(gateway: Gateway, session: Session, request: protocol.Resume) -> None:
@@ -193,6 +196,8 @@ async def _detached_record(gateway: Gateway, session_id: str) -> gateway_session
     if record is None or record.get("state") != "live":
         return record
     if record.get("gateway") == gateway.svc.gateway_id:
-        return await gateway.takeover(session_id)
-    handed_over = await records.request_takeover(str(record["gateway"]), session_id)
+        handed_over = await gateway.takeover(session_id)
+    else:
+        handed_over = await records.request_takeover(str(record["gateway"]), session_id)
+    # None: the holder let go of it meanwhile (detached or ended); the store has the outcome.
     return handed_over if handed_over is not None else await records.get(session_id)

@@ -46,17 +46,23 @@ async def world(
 def gateways(
     migrated_database: str, nats_server: NatsServer, jwks_url: str, tmp_path: Path
 ) -> Iterator[Callable[..., harness.GatewayProc]]:
-    """`gateways(*args, **config)` starts one more gateway process; all are stopped at the end."""
+    """`gateways(*args, **config)` starts one more gateway process; all are stopped at the end.
+    With `hold_dir`, the process waits at the hold points of hold/sitecustomize.py while their
+    files exist there; with `ready=False`, it is not waited for."""
     started: list[harness.GatewayProc] = []
 
-    def start(*args: str, **overrides: Any) -> harness.GatewayProc:
+    def start(
+        *args: str, hold_dir: Path | None = None, ready: bool = True, **overrides: Any
+    ) -> harness.GatewayProc:
         env = harness.gateway_env(
             dsn=migrated_database, nats_url=nats_server.url, jwks_url=jwks_url, **overrides
         )
+        if hold_dir is not None:
+            env |= harness.hold_env(hold_dir)
         log_path = tmp_path / f"ws{len(started)}.log"
         gateway = harness.GatewayProc(env=env, log_path=log_path, args=args)
         started.append(gateway)
-        gateway.start()
+        gateway.start(wait_ready=ready)
         return gateway
 
     try:

@@ -79,7 +79,7 @@ class GatewayProc:
     def http(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, *, wait_ready: bool = True) -> None:
         env = {**os.environ, **self.env, "GOCHAT_PORT": str(self.port)}
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
@@ -89,7 +89,7 @@ class GatewayProc:
                 stderr=log,
                 start_new_session=True,
             )
-        if not process.wait_until(self._ready, timeout=20, alive=lambda: self.alive):
+        if wait_ready and not process.wait_until(self._ready, timeout=20, alive=lambda: self.alive):
             self.stop()
             raise RuntimeError(f"gateway did not start:\n{process.log_tail(self.log_path)}")
 
@@ -128,6 +128,17 @@ class GatewayProc:
                 self.proc.kill()
                 self.proc.wait(5)
         self.proc = None
+
+
+def hold_env(hold_dir: Path) -> dict[str, str]:
+    """The environment that arms the test hold points (hold/sitecustomize.py) in a gateway."""
+    hooks = str(Path(__file__).parent / "hold")
+    path = os.pathsep.join(p for p in (hooks, os.environ.get("PYTHONPATH", "")) if p)
+    return {"PYTHONPATH": path, "GOCHAT_TEST_HOLD_DIR": str(hold_dir)}
+
+
+def log_has(log_path: Path, text: str) -> bool:
+    return log_path.exists() and text in log_path.read_text(errors="replace")
 
 
 def gateway_env(*, dsn: str, nats_url: str, jwks_url: str, **overrides: Any) -> dict[str, str]:
@@ -341,6 +352,13 @@ class World:
         if member_has_role:
             await self.set_roles(member, [role_id])
         return StaffGuild(owner, member, role_id, general, staff_room)
+
+    async def join(self, member: Member) -> None:
+        """Add `member` to the current guild, committed and announced (GUILD_MEMBER_ADD)."""
+        async with self.tx() as tx:
+            added = await tx.insert_member(guild_id=self.guild_id, user_id=member.user_id)
+        assert added is not None
+        await self.guild_event("GUILD_MEMBER_ADD", added)
 
     async def kick(self, member: Member) -> None:
         async with self.tx() as tx:

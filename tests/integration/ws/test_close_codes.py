@@ -105,3 +105,24 @@ async def test_flooding_frames_is_rate_limited(world, gateway):
     code, reason = await _closed_with(client)
     assert code == CloseCode.RATE_LIMITED and "120 frames" in reason
     assert client.heartbeat_acks >= 100
+
+
+async def test_a_frame_over_the_transport_limit_is_refused_as_too_large(world, gateways):
+    gateway = gateways()  # the native server; default max_frame_bytes: 16 KiB
+    client = await GatewayClient.connect(gateway.url)
+    await client.ws.send(json.dumps({"op": 1, "d": None, "pad": "x" * (1024 * 1024 + 1)}))
+    code, reason = await _closed_with(client)
+    assert code == CloseCode.FRAME_TOO_LARGE
+    assert str(16 * 1024) in reason
+
+
+async def test_picows_refuses_a_frame_over_its_limit_itself_as_documented(world, gateways):
+    """picows closes with 1009 from the frame's header, before the gateway sees it (it has no
+    hook to choose the code); docs/gateway.md says so. Under its limit, 4011 as everywhere."""
+    gateway = gateways("--server", "picows", max_frame_bytes=1024)
+    huge = await GatewayClient.connect(gateway.url)
+    await huge.ws.send(json.dumps({"op": 1, "d": None, "pad": "x" * (1024 * 1024 + 1)}))
+    assert (await _closed_with(huge))[0] == 1009
+    large = await GatewayClient.connect(gateway.url)
+    await large.ws.send(json.dumps({"op": 1, "d": None, "pad": "x" * 2000}))
+    assert (await _closed_with(large))[0] == CloseCode.FRAME_TOO_LARGE

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pytest
 
 from gochat.client.gateway import GatewayClient
+from tests.integration.ws import harness
 
 
 async def test_clients_on_two_gateways_receive_the_same_channel_messages(world, gateways):
@@ -79,3 +83,20 @@ async def test_a_gateway_on_plain_asyncio_delivers_resumes_and_drains(world, gat
     assert [e.s for e in replayed] == list(range(seq + 1, seq + 1 + len(replayed)))
     gateway.terminate()
     assert (await again.wait_closed(timeout=20))[0] == 4013
+
+
+@pytest.mark.parametrize("when", ["as-workers-start", "while-workers-start-the-gateway"])
+async def test_sigterm_while_workers_start_up_still_exits_cleanly(world, gateways, tmp_path, when):
+    """A SIGTERM that reaches the workers before they can drain (interpreter start-up, or the
+    gateway's own start) waits for them to be able to, instead of killing them (exit 143)."""
+    hold = tmp_path / "hold"
+    hold.mkdir()
+    (hold / "start").touch()  # every worker waits at the start of GatewayProcess.start
+    gateway = gateways("--workers", "2", hold_dir=hold, ready=False)
+    assert harness.wait_for(lambda: harness.log_has(gateway.log_path, "workers started"))
+    if when == "while-workers-start-the-gateway":
+        assert harness.wait_for(lambda: len(list(hold.glob("start.*.reached"))) == 2, 30)
+    gateway.terminate()
+    await asyncio.sleep(0.5)  # let the signal reach the workers while they are held
+    (hold / "start").unlink()
+    assert gateway.wait(60) == 0

@@ -79,7 +79,7 @@ async def _tracker(
 
 
 async def _status(tracker: PresenceTracker, user_id: int) -> events.PresenceUpdated:
-    (found,) = await tracker.statuses([user_id])
+    (found,) = await tracker.statuses([user_id], guild_id=GUILD)
     return found
 
 
@@ -87,8 +87,8 @@ async def test_a_user_goes_offline_only_when_their_last_gateway_lets_go(store_fa
     store, feed = await store_factory(), RecordingFeed()
     first, second = await _tracker(store, feed), await _tracker(store, feed)
 
-    await first.connected(1, "online", [GUILD])
-    await second.connected(1, "dnd", [GUILD])
+    await first.connected(1, "online")
+    await second.connected(1, "dnd")
     first.disconnected(1)
     await first.settle(wait_seconds=5)
     assert (await _status(second, 1)).status == "dnd"
@@ -105,7 +105,7 @@ async def test_a_user_goes_offline_only_when_their_last_gateway_lets_go(store_fa
 async def test_a_presence_outlives_the_lease_ttl_while_its_gateway_renews(store_factory):
     store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
     gateway = await _tracker(store, feed)
-    await gateway.connected(2, "idle", [GUILD])
+    await gateway.connected(2, "idle")
     for _ in range(6):
         await asyncio.sleep(0.4)
         await gateway.renew_lease()
@@ -122,8 +122,8 @@ async def test_users_of_a_gateway_that_died_read_offline_once_its_lease_is_gone(
 ):
     store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
     dead, alive = await _tracker(store, feed), await _tracker(store, feed)
-    await dead.connected(3, "online", [GUILD])
-    await alive.connected(4, "online", [GUILD])
+    await dead.connected(3, "online")
+    await alive.connected(4, "online")
     assert (await _status(alive, 3)).status == "online"
 
     monkeypatch.setattr(ws_presence, "LEASE_CACHE_SECONDS", 0.2)
@@ -133,14 +133,14 @@ async def test_users_of_a_gateway_that_died_read_offline_once_its_lease_is_gone(
     assert (await _status(alive, 4)).status == "online"
 
     # The user's next connection drops the dead gateway from their record.
-    await alive.connected(3, "online", [GUILD])
+    await alive.connected(3, "online")
     assert set((await store.read(3)).gateways) == {alive.gateway_id}
 
 
 async def test_gateways_racing_on_one_user_all_end_up_in_the_record(store_factory):
     store, feed = await store_factory(), RecordingFeed()
     trackers = [await _tracker(store, feed) for _ in range(12)]
-    await asyncio.gather(*(t.connected(5, "online", [GUILD]) for t in trackers))
+    await asyncio.gather(*(t.connected(5, "online") for t in trackers))
     assert set((await store.read(5)).gateways) == {t.gateway_id for t in trackers}
     assert feed.statuses_of(5) == ["online"]
 
@@ -150,7 +150,7 @@ async def test_a_mass_disconnect_settles_without_a_consumer_per_user(store_facto
     gateway = await _tracker(store, feed)
     users = range(100, 2_100)
     for user_id in users:
-        await gateway.connected(user_id, "online", [GUILD])
+        await gateway.connected(user_id, "online")
     for user_id in users:
         gateway.disconnected(user_id)
     await gateway.settle(wait_seconds=60)
@@ -172,10 +172,10 @@ async def test_users_of_a_gateway_that_died_are_announced_offline_by_one_sweep(
 ):
     store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
     dead = await _tracker(store, feed)
-    await dead.connected(6, "online", [GUILD])
-    await dead.connected(7, "idle", [GUILD])
+    await dead.connected(6, "online")
+    await dead.connected(7, "idle")
     sweepers = [await _tracker(store, feed) for _ in range(2)]
-    await sweepers[0].connected(7, "online", [GUILD])  # 7 is still connected elsewhere
+    await sweepers[0].connected(7, "online")  # 7 is still connected elsewhere
     await asyncio.sleep(1.5)  # the dead gateway's lease expires
     for sweeper in sweepers:
         await sweeper.renew_lease()
@@ -202,7 +202,7 @@ async def test_users_of_a_gateway_that_died_are_announced_offline_by_one_sweep(
 async def test_users_whose_verdict_a_stopping_gateway_left_pending_are_swept(store_factory):
     store, feed = await store_factory(), RecordingFeed()
     stopping = await _tracker(store, feed, grace=60.0)
-    await stopping.connected(8, "online", [GUILD])
+    await stopping.connected(8, "online")
     stopping.disconnected(8)  # the offline verdict waits for its grace period
     await stopping.close()  # ... and is cancelled: the lease ends at once
     other = await _tracker(store, feed)
@@ -214,7 +214,7 @@ async def test_users_whose_verdict_a_stopping_gateway_left_pending_are_swept(sto
 async def test_a_gateway_swept_while_cut_off_records_its_users_again(store_factory):
     store, feed = await store_factory(lease_ttl_seconds=1.0), RecordingFeed()
     cut_off, other = await _tracker(store, feed), await _tracker(store, feed)
-    await cut_off.connected(9, "dnd", [GUILD])
+    await cut_off.connected(9, "dnd")
     await asyncio.sleep(1.5)  # no renewal reached NATS for longer than the lease TTL
     await other.renew_lease()
     await other.sweep()
