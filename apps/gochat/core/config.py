@@ -74,6 +74,16 @@ class NatsSettings(BaseModel):
         "gochat_outbox_oldest_unpublished_age_seconds nears it. JetStream keeps every id of "
         "the window in memory. Give every service the same value: each brings the stream to it.",
     )
+    nats_stream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Copies of the event stream JetStream keeps, on distinct servers; a publish "
+        "is acknowledged once a majority of them stored it, so with 3 an acknowledged event "
+        "survives the loss of any one server (host crash included). At most the NATS cluster's "
+        "JetStream servers (1 for a single server); changing it rescales the existing stream. "
+        "Give every service the same value: each brings the stream to it (docs/operator.md).",
+    )
 
 
 class CassandraSettings(BaseModel):

@@ -9,7 +9,7 @@ import logging
 import random
 import uuid
 
-from gochat.adapters.nats import connection, gateway_events, gateway_sessions
+from gochat.adapters.nats import connection, gateway_events, gateway_sessions, stream
 from gochat.adapters.nats import presence as presence_store
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
@@ -51,7 +51,9 @@ class GatewayProcess:
             cfg.pg_dsn, service="ws", min_size=cfg.pg_pool_min, max_size=cfg.pg_pool_max
         )
         self.nats = await connection.connect_with(cfg, name=f"gochat-ws-{self.gateway_id}")
-        self.feed = gateway_events.EventFeed(self.nats, stream_name=cfg.nats_stream)
+        self.feed = gateway_events.EventFeed(
+            self.nats, stream_name=cfg.nats_stream, limits=stream.limits_for(cfg)
+        )
         await self.feed.ensure_stream()
         records = gateway_sessions.SessionRecords(self.nats)
         await records.open()

@@ -28,13 +28,20 @@ StreamHandler = Callable[[int, events.Event | None], Awaitable[None]]
 
 
 class EventFeed:
-    def __init__(self, client: nats_client.Client, *, stream_name: str) -> None:
+    def __init__(
+        self,
+        client: nats_client.Client,
+        *,
+        stream_name: str,
+        limits: stream.StreamLimits | None = None,
+    ) -> None:
         self._client = client
         self._js = client.jetstream()
         self._stream = stream_name
+        self._limits = limits  # the service's (stream.limits_for): no service resets another's
 
     async def ensure_stream(self) -> None:
-        await stream.ensure_stream(self._js, self._stream)
+        await stream.ensure_stream(self._js, self._stream, limits=self._limits)
 
     async def last_sequence(self) -> int:
         info = await self._js.stream_info(self._stream)

@@ -18,12 +18,19 @@ Choices (defaults of StreamLimits):
   gochat_outbox_duplicate_window_seconds beside gochat_outbox_oldest_unpublished_age_seconds,
   so an alert can compare the two. Longer windows cost server memory per message id.
 - max_msg_size 1 MiB: events are small; a huge one is a bug, refused rather than stored.
+- replicas (config `nats_stream_replicas`, 1 by default; the operator sets 3 for a NATS cluster
+  of 3 or more servers): JetStream acknowledges a publish once a majority of the replicas
+  stored it, and the relay deletes outbox rows on that acknowledgement, so with one replica a
+  host crash can lose acknowledged events (the server fsyncs only every `sync_interval`, a
+  server-side setting, 2 minutes by default). A stream has no fsync setting of its own: its
+  `persist_mode` can only weaken the server's (`async`, R1 only), and stays unset here. A
+  changed count rescales the existing stream in place (docs/operator.md, "Stream durability").
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -52,7 +59,10 @@ class StreamLimits:
 def limits_for(settings: config.NatsSettings) -> StreamLimits:
     """The limits a service's configuration asks for; every service that ensures the stream
     passes these, so none brings it back to another value."""
-    return StreamLimits(duplicate_window=timedelta(seconds=settings.nats_duplicate_window_seconds))
+    return StreamLimits(
+        duplicate_window=timedelta(seconds=settings.nats_duplicate_window_seconds),
+        replicas=settings.nats_stream_replicas,
+    )
 
 
 def desired_config(
@@ -86,7 +96,7 @@ async def ensure_stream(
         info = await js.stream_info(name)
     except js_errors.NotFoundError:
         log.info("creating stream", extra={"stream": name})
-        return await js.add_stream(wanted)
+        return await _refused_as_config_error(js.add_stream(wanted), name=name, wanted=wanted)
     current = info.config
     if current.storage != wanted.storage:
         raise StreamConfigError(
@@ -94,9 +104,28 @@ async def ensure_stream(
             "move its data to a new stream: storage cannot change in place"
         )
     if _differs(current, wanted):
-        log.info("updating stream", extra={"stream": name})
-        return await js.update_stream(wanted)
+        log.info(
+            "updating stream",
+            extra={"stream": name, "replicas": f"{current.num_replicas}->{wanted.num_replicas}"},
+        )
+        return await _refused_as_config_error(js.update_stream(wanted), name=name, wanted=wanted)
     return info
+
+
+async def _refused_as_config_error(
+    request: Awaitable[js_api.StreamInfo], *, name: str, wanted: js_api.StreamConfig
+) -> js_api.StreamInfo:
+    """JetStream's refusal of the stream's settings, as an error that names the setting."""
+    try:
+        return await request
+    except js_errors.APIError as exc:
+        reason = exc.description or str(exc)
+        if "replica" in reason.lower() or "peers" in reason.lower():
+            reason += (
+                f" (nats_stream_replicas is {wanted.num_replicas}: it may not exceed the "
+                "JetStream servers of the NATS cluster, and a single server takes only 1)"
+            )
+        raise StreamConfigError(f"stream {name} refused by JetStream: {reason}") from exc
 
 
 def _differs(current: js_api.StreamConfig, wanted: js_api.StreamConfig) -> bool:
