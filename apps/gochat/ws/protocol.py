@@ -81,7 +81,8 @@ CLOSE_CODES: dict[CloseCode, CloseInfo] = {
                   "or signed by an unknown key; get a new token and IDENTIFY."),
         CloseInfo(4005, "ALREADY_AUTHENTICATED", True, "A second IDENTIFY or RESUME on one "
                   "connection."),
-        CloseInfo(4007, "INVALID_SEQ", False, "RESUME named a sequence the session never sent."),
+        CloseInfo(4007, "INVALID_SEQ", False, "RESUME or HEARTBEAT named a sequence the "
+                  "session never sent."),
         CloseInfo(4008, "RATE_LIMITED", True, "More than 120 frames in 60 seconds."),
         CloseInfo(4009, "SESSION_TIMED_OUT", True, "No heartbeat within 1.5 heartbeat intervals."),
         CloseInfo(4010, "TOO_SLOW", True, "The client did not read fast enough and its send "
