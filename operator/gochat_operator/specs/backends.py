@@ -88,7 +88,10 @@ class Nats(Backend):
     components = frozenset({"api", "ws", "indexer"})
 
     def config(self, component: str) -> dict[str, Any]:
-        result: dict[str, Any] = {"nats_url": self.spec.url}
+        result: dict[str, Any] = {
+            "nats_url": self.spec.url,
+            "nats_stream_replicas": self.spec.event_stream_replicas,
+        }
         if self.spec.credentials_secret:
             result["nats_credentials_file"] = f"{NATS_CREDS_DIR}/nats.creds"
         return result

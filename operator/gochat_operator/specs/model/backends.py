@@ -24,14 +24,44 @@ class Postgres(base.SpecModel):
 
 
 class Nats(base.SpecModel):
-    """NATS JetStream, the event bus between api, ws and indexer."""
+    """NATS JetStream, the event bus between api, ws and indexer (deployed by you, not by the
+    operator: `servers` tells it how many JetStream servers the cluster behind `url` has)."""
 
+    cel_rules = (
+        base.Rule(
+            rule="!has(self.streamReplicas) || self.streamReplicas <= self.servers",
+            message="nats.streamReplicas cannot exceed nats.servers",
+        ),
+    )
     url: str = Field(
         min_length=1, pattern=r"^(nats|tls)://", description="NATS URL (nats://host:4222)."
     )
     credentials_secret: base.SecretRef | None = Field(
         default=None, description="Secret with a `nats.creds` key, mounted as a credentials file."
     )
+    servers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="JetStream servers in the NATS cluster behind `url`. With 3 or more the "
+        "event stream keeps 3 replicas by default, so an acknowledged event survives the loss "
+        "of a server; with fewer, 1 (see docs/operator.md, Stream durability).",
+    )
+    stream_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        le=5,
+        description="Replicas of the event stream (GOCHAT_NATS_STREAM_REPLICAS of api, ws and "
+        "indexer), at most `servers`; unset: 3 when `servers` >= 3, else 1. A change rescales "
+        "the existing stream when the services restart with it.",
+    )
+
+    @property
+    def event_stream_replicas(self) -> int:
+        """The replicas the services are given: the spec's, or the default for `servers`."""
+        if self.stream_replicas is not None:
+            return self.stream_replicas
+        return 3 if self.servers >= 3 else 1
 
 
 class Cassandra(base.SpecModel):
