@@ -155,6 +155,29 @@ def test_a_locale_falls_back_to_its_language_then_to_english(tmp_path: Path) -> 
     assert subject("de-DE") == "Confirm your GoChat e-mail address"
 
 
+def test_a_translation_lacking_a_kind_falls_back_to_english_for_that_kind(
+    tmp_path: Path,
+) -> None:
+    shipped = Path(mail_templates.__file__).parent / "en"
+    (tmp_path / "en").mkdir()
+    (tmp_path / "fr").mkdir()
+    for source in shipped.iterdir():
+        (tmp_path / "en" / source.name).write_text(source.read_text())
+        if source.name.startswith("confirm_email"):
+            (tmp_path / "fr" / source.name).write_text(source.read_text())
+    (tmp_path / "fr" / "confirm_email.subject.txt").write_text("Confirmez votre adresse\n")
+    templates = mail_templates.MailTemplates(tmp_path)
+    confirm = mails.confirmation(
+        to="a@example.com", username="a", public_url="http://x", token="t", locale="fr"
+    )
+    reset = mails.password_reset(
+        to="a@example.com", username="a", public_url="http://x", token="t", locale="fr"
+    )
+
+    assert templates.render(confirm).subject == "Confirmez votre adresse"
+    assert templates.render(reset).locale == "en"
+
+
 def test_the_message_carries_the_text_and_its_html_alternative() -> None:
     message = email_message.build(every_kind()[0], sender="GoChat <no-reply@gochat.test>")
 

@@ -24,6 +24,7 @@ NOTIFICATION = "notification"
 KINDS = frozenset({CONFIRM_EMAIL, RESET_PASSWORD, NOTIFICATION})
 DEFAULT_LOCALE = "en"
 _DIRECTORY = Path(__file__).parent
+_SUFFIXES = (".subject.txt", ".txt", ".html")
 _LOCALE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 
 
@@ -65,12 +66,14 @@ class MailTemplates:
             **common,  # type: ignore[arg-type]
         )
 
-    def resolve_locale(self, locale: str) -> str:
-        """The locale whose templates render `locale`: itself, its language, else `en`."""
+    def resolve_locale(self, locale: str, *, kind: str = CONFIRM_EMAIL) -> str:
+        """The locale whose templates of `kind` render `locale`: itself, its language, else
+        `en` (a translation lacking this kind's files falls back too)."""
         wanted = locale.strip().lower().replace("_", "-")
         if _LOCALE.match(wanted):
             for candidate in (wanted, wanted.partition("-")[0]):
-                if (self._directory / candidate).is_dir():
+                folder = self._directory / candidate
+                if all((folder / f"{kind}{suffix}").is_file() for suffix in _SUFFIXES):
                     return candidate
         return DEFAULT_LOCALE
 
@@ -78,7 +81,7 @@ class MailTemplates:
         """Raises UnknownMailKind or MissingMailVariable (both MailRejected)."""
         if mail.kind not in KINDS:
             raise UnknownMailKind(mail.kind)
-        locale = self.resolve_locale(mail.locale)
+        locale = self.resolve_locale(mail.locale, kind=mail.kind)
         variables = dict(mail.variables)
         try:
             subject = self._text.get_template(f"{locale}/{mail.kind}.subject.txt")
