@@ -32,6 +32,7 @@ from gochat.adapters.localfs import mail_outbox
 from gochat.adapters.smtp import mailer as smtp_mailer
 from gochat.auth import mails
 from gochat.embedded import process
+from tests.fixtures import accounts
 from tests.fixtures.accounts import mail_token
 
 SENDER = "GoChat <no-reply@gochat.test>"
@@ -436,3 +437,36 @@ async def test_smtp_mailer_retries_then_raises_when_the_server_is_unreachable() 
         await asyncio.wait_for(mailer.send(confirmation_mail()), timeout=10)
 
     assert mail_retry.ATTEMPT_FAILURES.labels("smtp", "gave_up")._value.get() == gave_up + 1
+
+
+async def test_auth_sends_its_queued_mail_through_the_configured_relay(
+    migrated_database: str,
+    tmp_path: Path,
+    starttls_server: tuple[Controller, Inbox],
+    certificates: Certificates,
+) -> None:
+    controller, inbox = starttls_server
+    cfg = accounts.auth_config(
+        migrated_database,
+        tmp_path,
+        mailer="smtp",
+        smtp_host=controller.hostname,
+        smtp_port=controller.port,
+        smtp_security="starttls",
+        smtp_ca_file=str(certificates.ca_file),
+        smtp_username=USER,
+        smtp_password=PASSWORD,
+    )
+    account = {"username": "ada", "email": "ada@example.com", "password": "long enough"}
+
+    async with accounts.serve_auth(cfg) as service:
+        registered = await service.client.post("/auth/register", json=account)
+        [message] = inbox.messages
+        assert isinstance(message, email.message.EmailMessage)
+        confirmed = await service.client.post(
+            "/auth/confirm-email", json={"token": mail_token(message)}
+        )
+
+    assert registered.status_code == 201 and confirmed.status_code == 200
+    assert message["To"] == "ada@example.com"
+    assert inbox.logins == [(USER.encode(), PASSWORD.encode())]
