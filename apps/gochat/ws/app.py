@@ -9,13 +9,13 @@ import logging
 import random
 import uuid
 
-from gochat.adapters.nats import connection, gateway_events, gateway_sessions, stream
+from gochat.adapters.nats import connection, gateway_events, gateway_sessions
 from gochat.adapters.nats import presence as presence_store
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
 from gochat.core import collector, config, events, ids, workers
 from gochat.core.tokens import TokenVerifier
-from gochat.ws import metrics, server
+from gochat.ws import late_copies, metrics, server
 from gochat.ws.gateway import Gateway, Services
 from gochat.ws.hub import Hub
 from gochat.ws.presence import PresenceTracker
@@ -51,18 +51,19 @@ class GatewayProcess:
             cfg.pg_dsn, service="ws", min_size=cfg.pg_pool_min, max_size=cfg.pg_pool_max
         )
         self.nats = await connection.connect_with(cfg, name=f"gochat-ws-{self.gateway_id}")
-        self.feed = gateway_events.EventFeed(
-            self.nats, stream_name=cfg.nats_stream, limits=stream.limits_for(cfg)
-        )
+        self.feed = gateway_events.EventFeed(self.nats, stream_name=cfg.nats_stream)
         await self.feed.ensure_stream()
         records = gateway_sessions.SessionRecords(self.nats)
         await records.open()
         store = presence_store.PresenceStore(self.nats)
         await store.open()
         id_source = ids.SnowflakeGenerator(ids.default_worker_id())
+        self.order = late_copies.ScopeOrder()
         self.hub = Hub(
             directory=Directory(self.db),
-            replay=lambda after, through: self.feed.replay(after=after, through=through),
+            replay=lambda after, through: self.feed.replay(
+                after=after, through=through, admit=self.order.for_replay().admit
+            ),
             position=await self.feed.last_sequence(),
         )
         self.presence = PresenceTracker(
@@ -120,7 +121,9 @@ class GatewayProcess:
     async def _read_stream(self) -> None:
         while True:
             try:
-                await self.feed.follow(after=self.hub.position, handler=self._on_stream_event)
+                await self.feed.follow(
+                    after=self.hub.position, handler=self._on_stream_event, admit=self.order.admit
+                )
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -30,3 +30,7 @@ DROPS = Counter(
 )
 TYPING_LIMITED = Counter("gochat_ws_typing_limited_total", "Typing signals dropped by the limit.")
 DRAINED = Counter("gochat_ws_drained_total", "Sessions told to reconnect during a drain.")
+LATE_COPIES = Counter(
+    "gochat_ws_late_copies_dropped_total",
+    "Events dropped as late copies (outbox seq not above the last one read for their scope).",
+)

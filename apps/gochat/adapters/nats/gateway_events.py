@@ -4,6 +4,10 @@ range again for resumes), and the ephemeral `gochat.eph.>` signals; and what it 
 Every gateway process reads the whole stream with an ordered consumer (ephemeral, flow-controlled,
 no acks, recreated by the client on a gap), so the stream sequence of each event is the position
 a session's resume point refers to on any process.
+
+Reading takes an optional `admit(position, scope, outbox_seq)` for events that carry the scope
+headers (core/events.py): an event it refuses is handed on as undecodable ones are, as None
+(its position counts, nothing is delivered). The gateway uses it to drop late copies.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from gochat.core import events
 log = logging.getLogger(__name__)
 EPHEMERAL_SUBJECTS = f"{events.EPHEMERAL_PREFIX}.>"
 StreamHandler = Callable[[int, events.Event | None], Awaitable[None]]
+Admit = Callable[[int, str, int], bool]  # (stream position, scope, outbox seq) -> a new event?
 
 
 class EventFeed:
@@ -47,7 +52,9 @@ class EventFeed:
         info = await self._js.stream_info(self._stream)
         return int(info.state.last_seq)
 
-    async def follow(self, *, after: int, handler: StreamHandler) -> None:
+    async def follow(
+        self, *, after: int, handler: StreamHandler, admit: Admit | None = None
+    ) -> None:
         """Hand `handler` (stream sequence, event) from `after` + 1 on, in order, one at a time
         (None for an undecodable event), until cancelled; raises what the handler raised.
 
@@ -59,7 +66,7 @@ class EventFeed:
         async def receive(msg: nats_msg.Msg) -> None:
             if failed.done():
                 return  # the follower is restarting from the handler's last position
-            seq, event = _decode(msg)
+            seq, event = _decode(msg, admit)
             try:
                 await handler(seq, event)
             except Exception as exc:
@@ -72,7 +79,7 @@ class EventFeed:
             await _quietly_unsubscribe(sub)
 
     async def replay(
-        self, *, after: int, through: int, idle_seconds: float = 5.0
+        self, *, after: int, through: int, idle_seconds: float = 5.0, admit: Admit | None = None
     ) -> AsyncIterator[tuple[int, events.Event | None]]:
         """The events with sequence in (after, through], in order."""
         if through <= after:
@@ -81,7 +88,7 @@ class EventFeed:
         try:
             while True:
                 msg = await sub.next_msg(timeout=idle_seconds)
-                seq, event = _decode(msg)
+                seq, event = _decode(msg, admit)
                 if seq > through:
                     return
                 yield seq, event
@@ -130,13 +137,31 @@ class EventFeed:
         return await self._client.subscribe(EPHEMERAL_SUBJECTS, cb=receive)
 
 
-def _decode(msg: nats_msg.Msg) -> tuple[int, events.Event | None]:
+def _decode(msg: nats_msg.Msg, admit: Admit | None = None) -> tuple[int, events.Event | None]:
     seq = int(msg.metadata.sequence.stream)
     try:
-        return seq, decode_trusted(msg.data)
+        event = decode_trusted(msg.data)
     except (ValueError, KeyError, TypeError):
         log.warning("undecodable event", extra={"subject": msg.subject, "seq": seq})
         return seq, None
+    order = scope_order(msg.headers)
+    if admit is not None and order is not None and not admit(seq, *order):
+        log.info("late copy dropped", extra={"scope": order[0], "outbox_seq": order[1], "seq": seq})
+        return seq, None
+    return seq, event
+
+
+def scope_order(headers: dict[str, str] | None) -> tuple[str, int] | None:
+    """(scope, outbox seq) from an event's headers; None without them (or with a bad seq)."""
+    if not headers:
+        return None
+    scope, raw_seq = headers.get(events.SCOPE_HEADER), headers.get(events.OUTBOX_SEQ_HEADER)
+    if not scope or raw_seq is None:
+        return None
+    try:
+        return scope, int(raw_seq)
+    except ValueError:
+        return None
 
 
 def decode_trusted(raw: bytes) -> events.Event:
