@@ -13,7 +13,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "auth": ("gochat.auth.main", "Run the auth service (default port 8081)."),
     "ws": ("gochat.ws.main", "Run the WebSocket gateway (default port 8082)."),
     "indexer": ("gochat.indexer.main", "Run the search indexer (default port 8083)."),
-    "migrate": ("gochat.migrate", "Apply database migrations and exit."),
+    "migrate": ("gochat.migrate", "Apply PostgreSQL and CQL migrations and exit."),
     "dev": ("gochat.dev", "Run the whole platform on the embedded default."),
 }
 

@@ -1,4 +1,8 @@
-"""`gochat migrate`: apply SQL migrations (the operator runs this as a versioned Job)."""
+"""`gochat migrate`: apply the PostgreSQL migrations (db/pgmigrations/), then, when the config
+says `message_store: cassandra`, the CQL migrations (db/migrations/) into the configured
+keyspace, created with `cassandra_replication`. The operator runs this as a versioned Job;
+both runners are idempotent and take a lock, so concurrent Jobs take turns.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,13 @@ import os
 import sys
 from pathlib import Path
 
+from gochat import composition
+from gochat.adapters.cassandra import migrations as cql_migrations
+from gochat.adapters.cassandra import session as cassandra_session
 from gochat.adapters.postgres import migrations
 from gochat.core import config, logs
+
+log = logging.getLogger("gochat.migrate")
 
 
 def main(argv: list[str]) -> int:
@@ -20,6 +29,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         cfg = config.load_config(config.MigrateConfig, service="migrate")
+        cassandra = _cassandra_settings(cfg)
     except config.ConfigError as exc:
         print(f"gochat migrate: {exc}", file=sys.stderr)
         return 2
@@ -29,7 +39,26 @@ def main(argv: list[str]) -> int:
         path = Path(directory) if directory else migrations.default_directory()
         applied = asyncio.run(migrations.apply(cfg.pg_dsn, path))
     except (migrations.MigrationError, OSError) as exc:
-        logging.getLogger("gochat.migrate").error("migration failed: %s", exc)
+        log.error("migration failed: %s", exc)
         return 1
-    logging.getLogger("gochat.migrate").info("migrations up to date", extra={"applied": applied})
+    log.info("migrations up to date", extra={"applied": applied})
+    if cassandra is None:
+        return 0
+    cql_directory = os.environ.get("GOCHAT_CQL_MIGRATIONS_DIR")
+    try:
+        cql_path = Path(cql_directory) if cql_directory else cql_migrations.default_directory()
+        count = asyncio.run(
+            cql_migrations.apply(cassandra, cql_path, replication=cfg.cassandra_replication)
+        )
+    except Exception as exc:  # the driver's errors have no common base worth naming
+        log.error("CQL migration failed: %s", exc)
+        return 1
+    log.info("CQL migrations up to date", extra={"applied": count})
     return 0
+
+
+def _cassandra_settings(cfg: config.MigrateConfig) -> cassandra_session.Settings | None:
+    composition.check(cfg)  # cassandra needs its hosts and local_dc: named if missing
+    if cfg.message_store != "cassandra":
+        return None
+    return composition.cassandra_settings(cfg)

@@ -35,42 +35,42 @@ _COLUMNS = """message_id, channel_id, guild_id, author_id, content, created_at, 
 _KEY = "channel_id = ? AND bucket = ? AND message_id"
 # Every query the store runs, prepared once when the store is opened.
 STATEMENTS = {
-    "claim_nonce": """INSERT INTO message_nonces (channel_id, author_id, nonce, message_id)
+    "claim_nonce": """INSERT INTO {ks}.message_nonces (channel_id, author_id, nonce, message_id)
                       VALUES (?, ?, ?, ?) IF NOT EXISTS""",
-    "release_nonce": """DELETE FROM message_nonces
+    "release_nonce": """DELETE FROM {ks}.message_nonces
                         WHERE channel_id = ? AND author_id = ? AND nonce = ? IF message_id = ?""",
-    "add_bucket": "INSERT INTO channel_buckets (channel_id, bucket) VALUES (?, ?)",
-    "insert_message": f"""INSERT INTO messages (bucket, {_COLUMNS}) VALUES
+    "add_bucket": "INSERT INTO {ks}.channel_buckets (channel_id, bucket) VALUES (?, ?)",
+    "insert_message": f"""INSERT INTO {{ks}}.messages (bucket, {_COLUMNS}) VALUES
                           (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-    "remove_message": f"DELETE FROM messages WHERE {_KEY} = ?",
-    "get_message": f"SELECT {_COLUMNS} FROM messages WHERE {_KEY} = ?",
-    "edit_message": f"""UPDATE messages SET content = ?, edited_at = ?, mention_ids = ?,
+    "remove_message": f"DELETE FROM {{ks}}.messages WHERE {_KEY} = ?",
+    "get_message": f"SELECT {_COLUMNS} FROM {{ks}}.messages WHERE {_KEY} = ?",
+    "edit_message": f"""UPDATE {{ks}}.messages SET content = ?, edited_at = ?, mention_ids = ?,
                         mention_everyone = ? WHERE {_KEY} = ? IF EXISTS""",
-    "delete_message": f"DELETE FROM messages WHERE {_KEY} = ? IF EXISTS",
-    "buckets_down": """SELECT bucket FROM channel_buckets
+    "delete_message": f"DELETE FROM {{ks}}.messages WHERE {_KEY} = ? IF EXISTS",
+    "buckets_down": """SELECT bucket FROM {ks}.channel_buckets
                        WHERE channel_id = ? AND bucket <= ? ORDER BY bucket DESC""",
-    "buckets_up": """SELECT bucket FROM channel_buckets
+    "buckets_up": """SELECT bucket FROM {ks}.channel_buckets
                      WHERE channel_id = ? AND bucket >= ? ORDER BY bucket ASC""",
-    "page_newest": f"""SELECT {_COLUMNS} FROM messages WHERE channel_id = ? AND bucket = ?
+    "page_newest": f"""SELECT {_COLUMNS} FROM {{ks}}.messages WHERE channel_id = ? AND bucket = ?
                        LIMIT ?""",
-    "page_before": f"""SELECT {_COLUMNS} FROM messages WHERE {_KEY} < ? LIMIT ?""",
-    "page_from": f"""SELECT {_COLUMNS} FROM messages WHERE {_KEY} >= ?
+    "page_before": f"""SELECT {_COLUMNS} FROM {{ks}}.messages WHERE {_KEY} < ? LIMIT ?""",
+    "page_from": f"""SELECT {_COLUMNS} FROM {{ks}}.messages WHERE {_KEY} >= ?
                      ORDER BY message_id ASC LIMIT ?""",
-    "pin_message": f"""UPDATE messages SET pinned_at = ? WHERE {_KEY} = ?
+    "pin_message": f"""UPDATE {{ks}}.messages SET pinned_at = ? WHERE {_KEY} = ?
                        IF author_id = ? AND pinned_at = null""",
-    "unpin_message": f"DELETE pinned_at FROM messages WHERE {_KEY} = ? IF pinned_at = ?",
-    "add_pin": "INSERT INTO channel_pins (channel_id, pinned_at, message_id) VALUES (?, ?, ?)",
-    "remove_pin": """DELETE FROM channel_pins
+    "unpin_message": f"DELETE pinned_at FROM {{ks}}.messages WHERE {_KEY} = ? IF pinned_at = ?",
+    "add_pin": "INSERT INTO {ks}.channel_pins (channel_id, pinned_at, message_id) VALUES (?, ?, ?)",
+    "remove_pin": """DELETE FROM {ks}.channel_pins
                      WHERE channel_id = ? AND pinned_at = ? AND message_id = ?""",
-    "list_pins": "SELECT pinned_at, message_id FROM channel_pins WHERE channel_id = ?",
-    "add_reaction": """INSERT INTO reactions (message_id, emoji, user_id, reacted_at)
+    "list_pins": "SELECT pinned_at, message_id FROM {ks}.channel_pins WHERE channel_id = ?",
+    "add_reaction": """INSERT INTO {ks}.reactions (message_id, emoji, user_id, reacted_at)
                        VALUES (?, ?, ?, now()) IF NOT EXISTS""",
-    "remove_reaction": """DELETE FROM reactions WHERE message_id = ? AND emoji = ? AND user_id = ?
-                          IF EXISTS""",
-    "remove_reactions": "DELETE FROM reactions WHERE message_id = ?",
-    "list_reactions": """SELECT message_id, emoji, user_id, reacted_at FROM reactions
+    "remove_reaction": """DELETE FROM {ks}.reactions
+                          WHERE message_id = ? AND emoji = ? AND user_id = ? IF EXISTS""",
+    "remove_reactions": "DELETE FROM {ks}.reactions WHERE message_id = ?",
+    "list_reactions": """SELECT message_id, emoji, user_id, reacted_at FROM {ks}.reactions
                          WHERE message_id IN ?""",
-    "reaction_users": """SELECT user_id FROM reactions
+    "reaction_users": """SELECT user_id FROM {ks}.reactions
                          WHERE message_id = ? AND emoji = ? AND user_id > ? LIMIT ?""",
 }
 # How long a second send with a taken nonce waits for the first to finish writing its message.
@@ -86,8 +86,9 @@ class CassandraMessageStore:
     async def open(
         cls, db: CassandraSession, *, relational_db: database.Database
     ) -> CassandraMessageStore:
-        """Prepare every statement (a missing table fails here, at start)."""
-        await db.prepare_all(STATEMENTS)
+        """Prepare every statement (a missing table fails here, at start). Tables are named
+        with their keyspace: prepared statements must not depend on a session's USE."""
+        await db.prepare_all({name: cql.format(ks=db.keyspace) for name, cql in STATEMENTS.items()})
         return cls(db, relational_db=relational_db)
 
     async def create(

@@ -74,7 +74,10 @@ def execution_profile(settings: Settings) -> ExecutionProfile:
 class CassandraSession:
     """Owns the Cluster and Session; `run(name, statement, args)` awaits one query."""
 
-    def __init__(self, cluster: Cluster, session: Session, *, service: str) -> None:
+    def __init__(
+        self, cluster: Cluster, session: Session, *, service: str, keyspace: str = ""
+    ) -> None:
+        self.keyspace = keyspace  # for qualified table names; the session has no USE
         self._cluster = cluster
         self._session = session
         self._service = service
@@ -84,9 +87,10 @@ class CassandraSession:
     async def connect(
         cls, settings: Settings, *, service: str, statements: Mapping[str, str] | None = None
     ) -> CassandraSession:
-        """Connect (in a thread: the driver's connect blocks), set the keyspace and prepare
-        `statements` (name -> CQL). Raises what the driver raises when no host answers or a
-        statement does not prepare (a missing table: run `gochat migrate`)."""
+        """Connect (in a thread: the driver's connect blocks) and prepare `statements`
+        (name -> CQL, tables qualified with their keyspace). Raises what the driver raises
+        when no host answers or a statement does not prepare (a missing table: run
+        `gochat migrate`)."""
         auth = None
         if settings.username:
             auth = PlainTextAuthProvider(settings.username, settings.password or "")
@@ -100,8 +104,8 @@ class CassandraSession:
             connect_timeout=settings.request_timeout,
         )
         try:
-            session = await asyncio.to_thread(cluster.connect, settings.keyspace or None)
-            self = cls(cluster, session, service=service)
+            session = await asyncio.to_thread(cluster.connect)
+            self = cls(cluster, session, service=service, keyspace=settings.keyspace)
             if statements:
                 await self.prepare_all(statements)
         except BaseException:
