@@ -343,3 +343,26 @@ async def wait_for_async(
             if await probe() == equals:
                 return
             await asyncio.sleep(0.1)
+
+
+async def test_the_oldest_unpublished_age_keeps_growing_while_publishing_fails(
+    make_relay: RelayFactory, writers: pipeline.Writers
+) -> None:
+    # The gauge the duplicate-window alert reads must move during the very outage it is for.
+    await writers.write(101)
+
+    def refuse_everything(inner: ports.EventPublisher) -> ports.EventPublisher:
+        return _Refusing()
+
+    relay = await make_relay(wrap_publisher=refuse_everything)
+    await wait_for(lambda: relay.is_leader)
+    await wait_for(lambda: outbox_relay.OUTBOX_OLDEST_AGE._value.get() > 0, within=10)
+    assert outbox_relay.OUTBOX_UNPUBLISHED._value.get() == 1
+
+    await relay.stop()  # another replica measures now
+    assert outbox_relay.OUTBOX_OLDEST_AGE._value.get() == 0
+
+
+class _Refusing:
+    async def publish_per_scope(self, batch: object) -> ports.PublishOutcome:
+        return ports.PublishOutcome(frozenset(), ConnectionError("NATS is away"))

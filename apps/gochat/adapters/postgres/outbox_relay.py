@@ -81,6 +81,8 @@ _LAG_REFRESH_SECONDS = 5.0
 # A look that finds this many rows means a steady stream: stop listening until one finds none.
 _DRAINING_BATCH = 2
 
+# The lag gauges are measured by the leader (every _LAG_REFRESH_SECONDS) and 0 on a replica
+# that does not lead, so max() over replicas is the leader's view, not a former leader's.
 OUTBOX_UNPUBLISHED = Gauge(
     "gochat_outbox_unpublished_events", "Committed outbox rows not yet published."
 )
@@ -97,6 +99,7 @@ OUTBOX_DUPLICATE_WINDOW = Gauge(
     "gochat_outbox_duplicate_window_seconds",
     "The stream's duplicate window: a row published later than this after its first store is "
     "stored twice. Compare with gochat_outbox_oldest_unpublished_age_seconds.",
+    multiprocess_mode="livemax",
 )
 OUTBOX_NOTIFICATIONS = Counter(
     "gochat_outbox_notifications_total",
@@ -237,6 +240,9 @@ class OutboxRelay:
         while not self._stopping.is_set():
             self._wake.clear()
             published, failed = await self.publish_batch(conn)
+            if time.monotonic() >= next_lag:  # failing too: the age alert is for that case
+                await _measure_lag(conn)
+                next_lag = time.monotonic() + _LAG_REFRESH_SECONDS
             if failed:
                 await self._pause(backoff.next_delay())
                 continue
@@ -244,9 +250,6 @@ class OutboxRelay:
             if time.monotonic() >= next_cleanup:
                 await _delete_rows_marked_by_older_relays(conn)
                 next_cleanup = time.monotonic() + self._cleanup_every
-            if time.monotonic() >= next_lag:
-                await _measure_lag(conn)
-                next_lag = time.monotonic() + _LAG_REFRESH_SECONDS
             listening = await self._wait_before_next_look(
                 conn, published=published, listening=listening
             )
@@ -325,6 +328,9 @@ class OutboxRelay:
     def _set_leader(self, leader: bool) -> None:
         self._leader = leader
         OUTBOX_LEADER.set(1 if leader else 0)
+        if not leader:  # another replica measures from now on (see OUTBOX_OLDEST_AGE)
+            OUTBOX_UNPUBLISHED.set(0)
+            OUTBOX_OLDEST_AGE.set(0)
 
     async def _wait_for_work(self) -> None:
         with contextlib.suppress(TimeoutError):
