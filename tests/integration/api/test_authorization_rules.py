@@ -278,3 +278,20 @@ async def test_an_invite_preview_names_a_channel_only_if_everyone_can_view_it(ap
         assert refused.status_code == 404, refused.text
         assert refused.text == unknown.text.replace("NoSuchCode", code)
     assert (await banned.post(f"/invites/{public_code}/accept")).status_code == 403
+
+
+async def test_an_overwrite_edit_needs_only_the_bits_it_changes(api: Api) -> None:
+    guild = await _ranked_guild(api, "manager")
+    low_id, _ = guild.targets["low role"]
+    url = f"/channels/{guild.channel_id}/permissions/{low_id}"
+    set_by_owner = await guild.owner.put(url, json={"type": "role", "allow": NOT_HELD})
+    assert set_by_owner.status_code == 200, set_by_owner.text
+    keep = {"type": "role", "allow": NOT_HELD, "deny": HELD}
+    assert (await guild.actor.put(url, json=keep)).status_code == 200
+    take_back = await guild.actor.put(url, json={"type": "role", "deny": HELD})
+    assert take_back.status_code == 403, take_back.text
+    assert error_of(take_back)["details"] == {"permission": "MANAGE_MESSAGES"}
+    channel = (await guild.owner.get(f"/channels/{guild.channel_id}")).json()
+    assert channel["overwrites"] == [
+        {"id": low_id, "type": "role", "allow": str(NOT_HELD), "deny": str(HELD)}
+    ]
