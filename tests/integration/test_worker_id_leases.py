@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ from gochat.adapters.postgres import worker_ids
 from gochat.adapters.postgres.database import Database
 from gochat.api.app import build_app
 from gochat.core import config, ids, worker_lease
+from gochat.embedded import process
 from tests.fixtures import accounts
 
 # One process of a service: lease an id, say which, hold it until stdin closes, release it.
@@ -197,3 +199,28 @@ async def test_api_and_auth_hold_a_lease_while_they_run(
         assert sorted(holder.split(":")[0] for holder in holders.values()) == ["api", "auth"]
         assert api.state.ctx.ids.worker_id in holders
     assert await _holders(migrated_database) == {}
+
+
+async def test_a_service_started_with_every_worker_id_leased_exits_saying_so(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    await _lease_all_but(migrated_database, [])
+    env = {
+        **os.environ,
+        "GOCHAT_PG_DSN": migrated_database,
+        "GOCHAT_PORT": str(process.free_port()),
+        "GOCHAT_JWT_KEYS_DIR": str(tmp_path / "jwt"),
+        "GOCHAT_MAIL_OUTBOX_DIR": str(tmp_path / "mail"),
+        "GOCHAT_CONFIG": "",
+    }
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "gochat", "auth"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "all 1024 snowflake worker ids are leased by live processes" in result.stderr
