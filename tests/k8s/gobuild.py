@@ -152,11 +152,26 @@ def go_install(
 
 
 def build_helm(version: str, *, work_dir: Path, out_dir: Path, log: Log) -> None:
-    """Helm's release build stamps its own version and the Kubernetes version it assumes
-    offline (`helm template`, `helm lint`); without them that is v1.20, too old for most charts.
-    Like helm's Makefile, take it from the client-go it is built with (v0.37 -> 1.37)."""
+    """Helm's release build stamps its own version (else `helm version` says only `v4.3`).
+    Helm 3 also needs the Kubernetes version it assumes offline (`helm template`, `helm lint`;
+    without it v1.20, too old for most charts): like its Makefile, take it from the client-go it
+    is built with (v0.37 -> 1.37). Helm 4 reads that from its build info itself."""
     work_dir.mkdir(parents=True, exist_ok=True)
-    module = "helm.sh/helm/v3"
+    major = version.lstrip("v").split(".")[0]
+    module = f"helm.sh/helm/v{major}"
+    flags = ["-s", "-w", f"-X {module}/internal/version.version={version}"]
+    if major == "3":
+        flags += _helm3_kube_version_flags(module, version, work_dir=work_dir, log=log)
+    go_install(
+        f"{module}/cmd/helm@{version}",
+        work_dir=work_dir,
+        out_dir=out_dir,
+        log=log,
+        ldflags=" ".join(flags),
+    )
+
+
+def _helm3_kube_version_flags(module: str, version: str, *, work_dir: Path, log: Log) -> list[str]:
     out = run_go(
         ["mod", "download", "-json", f"{module}@{version}"],
         cwd=work_dir,
@@ -167,13 +182,7 @@ def build_helm(version: str, *, work_dir: Path, out_dir: Path, log: Log) -> None
     found = re.search(r"^\s*k8s\.io/client-go v0\.(\d+)\.", go_mod, flags=re.MULTILINE)
     if found is None:
         raise BuildError("no k8s.io/client-go requirement in helm's go.mod")
-    flags = ["-s", "-w", f"-X {module}/internal/version.version={version}"]
+    flags = []
     for package in (f"{module}/pkg/chartutil", f"{module}/pkg/lint/rules"):
         flags += [f"-X {package}.k8sVersionMajor=1", f"-X {package}.k8sVersionMinor={found[1]}"]
-    go_install(
-        f"{module}/cmd/helm@{version}",
-        work_dir=work_dir,
-        out_dir=out_dir,
-        log=log,
-        ldflags=" ".join(flags),
-    )
+    return flags

@@ -29,7 +29,7 @@ class Versions:
     kubernetes: str = "v1.35.4"
     etcd: str = "v3.6.6"
     kwok: str = "v0.8.0"
-    helm: str = "v3.22.0"
+    helm: str = "v4.3.2"
     # Bumped when the build recipe changes what a binary contains (flags, ldflags).
     recipe: int = 2
 
