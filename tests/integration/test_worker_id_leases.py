@@ -224,3 +224,16 @@ async def test_a_service_started_with_every_worker_id_leased_exits_saying_so(
     )
     assert result.returncode != 0
     assert "all 1024 snowflake worker ids are leased by live processes" in result.stderr
+
+
+async def test_two_services_whose_host_and_pid_collide_still_get_distinct_worker_ids(
+    migrated_database: str, tmp_path: Path
+) -> None:
+    """Every pod's main process is pid 1, so crc32(host:pid) & 1023 gave two pods one worker
+    id with odds of 1 in 1024 per pair; two services in one process are the certain case."""
+    first = accounts.serve_auth(accounts.auth_config(migrated_database, tmp_path / "a"))
+    second = accounts.serve_auth(accounts.auth_config(migrated_database, tmp_path / "b"))
+    async with first as one, second as other:
+        issued = [service.app.state.auth.ids.next_id() for service in (one, other)]
+    workers = {(snowflake >> ids.SEQUENCE_BITS) & ids.MAX_WORKER_ID for snowflake in issued}
+    assert len(workers) == 2
