@@ -134,19 +134,28 @@ def test_processes_started_at_once_lease_distinct_worker_ids(migrated_database: 
 async def test_an_expired_lease_is_reused_and_a_live_one_never_is(
     leases: worker_ids.PostgresWorkerIdLeases, migrated_database: str
 ) -> None:
-    await _lease_all_but(migrated_database, [7, 300], expired_ago=3600)
-    # The id expired longest ago goes first; both expired ids are taken, then nothing is left.
+    await _lease_all_but(migrated_database, [7, 300, 500], expired_ago=3600)
     connection = await asyncpg.connect(migrated_database)
     await connection.execute(
-        "UPDATE worker_id_leases SET expires_at = now() - interval '1 second' WHERE worker_id = 7"
+        "UPDATE worker_id_leases SET expires_at = now() - make_interval(secs => $1)"
+        " WHERE worker_id = $2",
+        worker_ids.REUSE_AFTER_SECONDS + 1,
+        7,
     )
     await connection.close()
+    released = await leases.claim(holder="short-lived", seconds=30, wanted=500)
+    assert released == 500
+    await leases.release(worker_id=500, holder="short-lived")
+    # The id expired longest ago goes first, then the other expired one; the id released a
+    # moment ago waits out the clock-skew margin, and live ones are never taken.
     assert await leases.claim(holder="new-1", seconds=30) == 300
     assert await leases.claim(holder="new-2", seconds=30) == 7
     assert await leases.claim(holder="new-3", seconds=30) is None
     assert await leases.claim(holder="new-3", seconds=30, wanted=5) is None
+    assert await leases.claim(holder="new-3", seconds=30, wanted=500) is None
     holders = await _holders(migrated_database)
     assert (holders[7], holders[300], holders[5]) == ("new-2", "new-1", "other:5")
+    assert 500 not in holders
 
 
 async def test_a_service_refuses_to_start_when_every_worker_id_is_leased(
