@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -251,3 +252,35 @@ def test_gochat_dev_reads_its_ports_and_servers_from_the_environment(tmp_path: P
     assert platform.nats is None and platform.nats_url == "nats://127.0.0.1:9993"
     with pytest.raises(dev.PlatformError, match="GOCHAT_DEV_API_PORT"):
         dev.platform_from_env(root=tmp_path, env={"GOCHAT_DEV_API_PORT": "eighty"})
+
+
+@pytest.mark.skipif(not process.running_as_root(), reason="only root hands PostgreSQL over")
+def test_dev_runs_from_a_checkout_other_users_cannot_enter_and_leaves_it_closed() -> None:
+    """As a newcomer's `make dev` as root in a clone under /root or `mktemp -d`."""
+    with servers.private_server_dir("gochat-home-") as home:
+        home.chmod(0o700)
+        checkout = home / "gochat"
+        checkout.mkdir()
+        modes = {folder: folder.stat().st_mode for folder in [checkout, *checkout.parents]}
+        runner = RunningDev(
+            {
+                "root": str(checkout / ".gochat"),
+                "services": fake_services(home),
+                "migrate_command": [sys.executable, "-c", "print('migrations up to date')"],
+                "pg_port": process.free_port(),
+                "nats_port": process.free_port(),
+                "nats_monitor_port": process.free_port(),
+            }
+        )
+        try:
+            runner.wait_for_output("GoChat is up")
+            runner.process.send_signal(signal.SIGTERM)
+            assert runner.exit_code() == 0
+        finally:
+            if runner.process.poll() is None:
+                runner.process.kill()
+            location = checkout / ".gochat" / "pg" / "pgdata-location"
+            if location.exists():  # the cluster kept where its account can reach it
+                shutil.rmtree(Path(location.read_text().splitlines()[0]).parent)
+        assert location.exists()
+        assert {folder: folder.stat().st_mode for folder in modes} == modes
