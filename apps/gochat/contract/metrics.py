@@ -141,6 +141,10 @@ WS_TYPING_LIMITED = _metric(
 WS_DRAINED = _metric(
     "gochat_ws_drained_total", "counter", WS, "Sessions told to reconnect during a drain."
 )
+WS_LATE_COPIES = _metric(
+    "gochat_ws_late_copies_dropped_total", "counter", WS,
+    "Events dropped as late copies (outbox seq not above the last one read for their scope).",
+)  # fmt: skip
 INDEXER_DOCUMENTS = _metric(
     "gochat_indexer_documents_total", "counter", INDEXER,
     "Index writes by operation.", ("operation",),

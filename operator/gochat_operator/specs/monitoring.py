@@ -11,6 +11,9 @@ from gochat_operator.specs import inputs, meta
 # services' /metrics: a renamed metric breaks that test, not a dashboard in production.
 REQUESTS = metrics.HTTP_REQUESTS.name
 CONNECTIONS = metrics.WS_CONNECTIONS.name
+OUTBOX_AGE = metrics.OUTBOX_OLDEST_AGE.name
+DUPLICATE_WINDOW = metrics.OUTBOX_DUPLICATE_WINDOW.name
+RELAY_LEADER = metrics.OUTBOX_LEADER.name
 
 
 def instance_selector(cluster: inputs.ClusterInput) -> meta.Manifest:
@@ -62,6 +65,26 @@ def alert_rules(cluster: inputs.ClusterInput) -> list[meta.Manifest]:
             "for": "10m",
             "labels": {"severity": "critical"},
             "annotations": {"summary": "More than 5% of GoChat requests fail."},
+        },
+        {
+            # Past the stream's duplicate window a re-published event is stored twice
+            # (docs/api.md#events): page while there is still time to act.
+            "alert": "GoChatOutboxLagNearDuplicateWindow",
+            "expr": (
+                f"max({OUTBOX_AGE}{{{selector}}}) > 0.5 * max({DUPLICATE_WINDOW}{{{selector}}})"
+            ),
+            "for": "1m",
+            "labels": {"severity": "critical"},
+            "annotations": {
+                "summary": "The oldest unpublished event nears the stream's duplicate window."
+            },
+        },
+        {
+            "alert": "GoChatOutboxNoRelayLeader",
+            "expr": f"max({RELAY_LEADER}{{{selector}}}) < 1",
+            "for": "1m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "No API replica publishes the outbox."},
         },
     ]
 
