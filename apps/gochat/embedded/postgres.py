@@ -85,7 +85,7 @@ class EmbeddedPostgres(server.EmbeddedServer):
         self.settings = dict(settings or {})
         self.system_user = system_user
         self.runtime_root = runtime_root
-        self.bin_dir = bin_dir()
+        self.bin_dir = Path()  # where initdb and postgres are run from, chosen by start()
         self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
 
     @property
@@ -105,6 +105,7 @@ class EmbeddedPostgres(server.EmbeddedServer):
         if self.running:
             return
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.bin_dir = bin_dir()
         account = self._server_account()
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(account)
@@ -142,7 +143,9 @@ class EmbeddedPostgres(server.EmbeddedServer):
         if not process.running_as_root():
             return None
         account = process.ensure_system_user(self.system_user)
-        installed = pg_runtime.reachable_install(bin_dir().parent, account, root=self.runtime_root)
+        installed = pg_runtime.reachable_install(
+            self.bin_dir.parent, account, root=self.runtime_root
+        )
         self.bin_dir = installed / "bin"
         home = pg_runtime.reachable_data_dir(self.data_dir, account, root=self.runtime_root)
         os.chown(home, account.pw_uid, account.pw_gid)
