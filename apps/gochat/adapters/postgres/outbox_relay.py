@@ -1,4 +1,5 @@
-"""The outbox relay: publishes committed outbox rows to JetStream, in `seq` order, forever.
+"""The outbox relay: publishes committed outbox rows to JetStream, in `seq` order within each
+scope, forever.
 
 Every API replica runs one; a session advisory lock on a dedicated connection elects the leader.
 The others try that lock every `standby_poll_seconds` and take over within one interval of the
