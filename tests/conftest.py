@@ -3,6 +3,7 @@
 pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.cassandra",
+    "tests.fixtures.opensearch",
     "tests.fixtures.accounts",
     "tests.k8s.fixtures",
 ]
