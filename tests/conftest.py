@@ -4,6 +4,7 @@ pytest_plugins = [
     "tests.fixtures.servers",
     "tests.fixtures.cassandra",
     "tests.fixtures.opensearch",
+    "tests.fixtures.minio",
     "tests.fixtures.accounts",
     "tests.k8s.fixtures",
 ]

@@ -20,10 +20,12 @@ from gochat import ports
 from gochat.adapters import mail_retry
 from gochat.adapters.cassandra import messages as cassandra_messages
 from gochat.adapters.cassandra import session as cassandra_session
-from gochat.adapters.localfs import mail_outbox
+from gochat.adapters.localfs import blob_server, mail_outbox
+from gochat.adapters.localfs import blobs as localfs_blobs
 from gochat.adapters.postgres import database
 from gochat.adapters.postgres import messages as pg_messages
 from gochat.adapters.postgres import search as pg_search
+from gochat.adapters.s3 import blobs as s3_blobs
 from gochat.adapters.sendpulse import mailer as sendpulse_mailer
 from gochat.adapters.smtp import mailer as smtp_mailer
 from gochat.core import config
@@ -39,6 +41,8 @@ class Backends:
         self.cfg = cfg
         self._ready: dict[str, ReadinessCheck] = {}
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        # ASGI middleware a backend needs in front of the service's app (outermost last).
+        self.middleware: list[tuple[Any, dict[str, Any]]] = []
 
     def readiness_checks(self) -> list[tuple[str, ReadinessCheck]]:
         """One check per backend beyond PostgreSQL this config uses; each fails until the
@@ -68,6 +72,10 @@ class Backends:
     def search_index(self, db: database.Database) -> ports.SearchIndex:
         cfg = _as(self.cfg, (config.ApiConfig, config.IndexerConfig))
         return SEARCH_INDEXES[cfg.search_backend](cfg, db)
+
+    def blob_store(self) -> ports.BlobStore:
+        cfg = _as(self.cfg, config.ApiConfig)
+        return BLOB_STORES[cfg.blob_store](cfg, self)
 
     def mailer(self) -> ports.Mailer:
         cfg = _as(self.cfg, config.AuthConfig)
@@ -105,8 +113,36 @@ MESSAGE_STORES: dict[
 SEARCH_INDEXES: dict[str, Callable[[Any, database.Database], ports.SearchIndex]] = {
     "postgres": lambda cfg, db: pg_search.PostgresSearchIndex(db),
 }
-# No service stores blobs yet (attachments will): the local folder is the only choice accepted.
-BLOB_STORES = frozenset({"localfs"})
+
+
+def _localfs_blobs(cfg: config.ApiConfig, backends: Backends) -> ports.BlobStore:
+    store = localfs_blobs.LocalBlobStore(
+        cfg.blob_dir, base_url=cfg.blob_public_url, signing_key=cfg.blob_signing_key
+    )
+    # The API serves the local store's signed URLs itself, ahead of its body limit (uploads
+    # are larger than any API request): its own middleware, outside the others.
+    backends.middleware.append((blob_server.FileRoutes, {"store": store}))
+    return store
+
+
+def _s3_blobs(cfg: config.ApiConfig, backends: Backends) -> ports.BlobStore:
+    store = s3_blobs.S3BlobStore(
+        s3_blobs.Settings(
+            bucket=cfg.s3_bucket or "",  # required: check() refuses s3 without it
+            endpoint=cfg.s3_endpoint,
+            region=cfg.s3_region,
+            access_key_id=cfg.s3_access_key_id,
+            secret_access_key=cfg.s3_secret_access_key,
+        )
+    )
+    backends.opened("s3", ready=store.ping, close=store.close)
+    return store
+
+
+BLOB_STORES: dict[str, Callable[[config.ApiConfig, Backends], ports.BlobStore]] = {
+    "localfs": _localfs_blobs,
+    "s3": _s3_blobs,
+}
 
 
 def check(cfg: BaseModel) -> None:
@@ -140,9 +176,13 @@ def backends_used(cfg: BaseModel) -> list[str]:
 REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("message_store", "cassandra"): ("cassandra_hosts", "cassandra_local_dc"),
     ("mailer", "sendpulse"): ("sendpulse_client_id", "sendpulse_client_secret"),
+    ("blob_store", "s3"): ("s3_bucket",),
 }
 # The backend (as /readyz names it) a choice adds to the PostgreSQL every service uses.
-_BACKEND_OF: dict[tuple[str, str], str] = {("message_store", "cassandra"): "cassandra"}
+_BACKEND_OF: dict[tuple[str, str], str] = {
+    ("message_store", "cassandra"): "cassandra",
+    ("blob_store", "s3"): "s3",
+}
 
 
 def _registries() -> dict[str, Collection[str]]:

@@ -17,6 +17,17 @@ from gochat.core.events import Event
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentRecord:
+    """A file a message carries: its object is `key` in the BlobStore, final once sent."""
+
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRecord:
     id: int
     channel_id: int
@@ -30,6 +41,7 @@ class MessageRecord:
     mention_everyone: bool = False
     pinned_at: datetime | None = None
     edited_at: datetime | None = None
+    attachments: tuple[AttachmentRecord, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +214,87 @@ class SearchIndex(Protocol):
     async def search(self, query: SearchQuery) -> SearchResult: ...
 
 
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    """Where a client sends one file itself. POST: a multipart form of `fields` then the file
+    (an S3 POST policy); PUT: the raw bytes with `headers`. The storage refuses a body larger
+    than the size the target was made for, a key other than its own and a type outside it."""
+
+    method: str  # "POST" | "PUT"
+    url: str
+    fields: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class BlobInfo:
+    size: int
+    content_type: str
+
+
 class BlobStore(Protocol):
-    async def put(self, key: str, data: bytes, *, content_type: str) -> None: ...
+    """Objects clients upload and download themselves through signed, expiring URLs; the
+    service only signs, inspects (HEAD), copies and deletes."""
 
-    async def get(self, key: str) -> bytes | None: ...
+    async def upload_target(
+        self, key: str, *, content_type: str, type_prefix: str, max_bytes: int, expires_in: int
+    ) -> UploadTarget:
+        """A signed target accepting one object at `key`, at most `max_bytes` long, whose
+        Content-Type starts with `type_prefix`, for `expires_in` seconds."""
 
-    async def delete(self, key: str) -> None: ...
+    async def head(self, key: str) -> BlobInfo | None:
+        """Size and stored Content-Type; None when there is no such object."""
+
+    async def copy(self, source: str, destination: str) -> None: ...
+
+    async def delete(self, key: str) -> None:
+        """Idempotent: deleting a missing object is no error."""
+
+    async def download_url(self, key: str, *, filename: str, expires_in: int) -> str:
+        """A signed GET for `expires_in` seconds, served as an attachment named `filename`."""
+
+    async def expire_prefix(self, prefix: str, *, days: int) -> bool:
+        """Ask the storage to delete objects under `prefix` older than `days` by itself (an S3
+        lifecycle rule); False where the storage cannot or may not."""
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpload:
+    """A file a client was given an upload URL for, not yet sent with a message."""
+
+    upload_name: str
+    channel_id: int
+    user_id: int
+    filename: str
+    size: int
+    content_type: str
+    object_key: str
+    expires_at: datetime
+
+
+class PendingUploads(Protocol):
+    """Uploads not yet sent, each until it expires; a send claims its uploads before it
+    checks them, so no two sends can take the same one."""
+
+    async def add(self, uploads: Sequence[PendingUpload]) -> None: ...
+
+    async def claim(
+        self, names: Sequence[str], *, channel_id: int, user_id: int, hold_seconds: float
+    ) -> builtins.list[PendingUpload]:
+        """The caller's unexpired, unclaimed uploads among `names` in this channel, now
+        claimed (and kept at least `hold_seconds` more); the others are not returned."""
+
+    async def release(self, names: Sequence[str]) -> None:
+        """Unclaim: a send that failed for another file's reason leaves these usable."""
+
+    async def remove(self, names: Sequence[str]) -> None: ...
+
+    async def discard(self, name: str, *, channel_id: int, user_id: int) -> PendingUpload | None:
+        """Remove the caller's unclaimed upload; None when there is none by that name."""
+
+    async def take_expired(self, *, limit: int) -> builtins.list[PendingUpload]:
+        """Remove and return up to `limit` expired uploads (their objects are the caller's
+        to delete)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,8 +42,7 @@ def start(service: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedP
         (
             "api",
             {"GOCHAT_BLOB_STORE": "s3"},
-            "gochat api: config error: blob_store: 's3' is not implemented in this build "
-            "(available: localfs)",
+            "gochat api: config error: s3_bucket: required when blob_store is s3",
         ),
         (
             "api",

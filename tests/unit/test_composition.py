@@ -68,7 +68,7 @@ def test_cassandra_settings_come_from_the_config() -> None:
         ({"message_store": "cassandra", "cassandra_local_dc": "dc1"}, "cassandra_hosts"),
         ({"message_store": "cassandra", "cassandra_hosts": "db"}, "cassandra_local_dc"),
         ({"search_backend": "opensearch"}, "search_backend"),
-        ({"blob_store": "s3"}, "blob_store"),
+        ({"blob_store": "s3"}, "s3_bucket"),
     ],
 )
 def test_an_unimplemented_choice_or_a_missing_key_is_refused_naming_the_key(

@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from gochat import composition
+from gochat.adapters.postgres import uploads as pg_uploads
 from gochat.adapters.postgres import worker_ids as pg_worker_ids
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
 from gochat.api import background
 from gochat.api.context import ApiContext
 from gochat.api.routers import ROUTERS
+from gochat.api.services import attachments
 from gochat.core import collector, http, worker_lease
 from gochat.core.config import ApiConfig
 from gochat.core.tokens import TokenVerifier
@@ -23,6 +25,7 @@ def build_app(config: ApiConfig) -> FastAPI:
     holder: dict[str, ApiContext] = {}
     # Adapters come from the composition root; a choice it cannot honour stops us here.
     backends = composition.Backends(config)
+    blob_store = backends.blob_store()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,14 +45,18 @@ def build_app(config: ApiConfig) -> FastAPI:
             search=backends.search_index(db),
             verifier=TokenVerifier(jwks_url=config.jwks_url, issuer=config.jwt_issuer),
             ids=lease.generator,
+            blobs=blob_store,
+            uploads=pg_uploads.PostgresPendingUploads(db),
         )
         holder["ctx"] = app.state.ctx = ctx
         await ctx.verifier.prefetch()
         pipeline = await background.start(ctx)
+        housekeeping = await attachments.start_housekeeping(ctx)
         collector.freeze_startup_heap()
         try:
             yield
         finally:
+            housekeeping.cancel()
             await pipeline.stop(grace_seconds=config.shutdown_grace_seconds)
             await lease.release()
             await ctx.verifier.aclose()
@@ -68,4 +75,6 @@ def build_app(config: ApiConfig) -> FastAPI:
     )
     for router in ROUTERS:
         app.include_router(router)
+    for middleware, options in backends.middleware:
+        app.add_middleware(middleware, **options)
     return app

@@ -9,7 +9,7 @@ from gochat.adapters.postgres.directory import Directory
 from gochat.core.config import ApiConfig
 from gochat.core.ids import SnowflakeGenerator
 from gochat.core.tokens import TokenVerifier
-from gochat.ports import MessageStore, SearchIndex
+from gochat.ports import BlobStore, MessageStore, PendingUploads, SearchIndex
 
 
 @dataclass
@@ -21,3 +21,5 @@ class ApiContext:
     search: SearchIndex | None
     verifier: TokenVerifier
     ids: SnowflakeGenerator
+    blobs: BlobStore
+    uploads: PendingUploads

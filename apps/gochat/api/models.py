@@ -188,12 +188,40 @@ class InviteCreate(Body):
     max_uses: int = Field(0, ge=0, le=100, description="0: unlimited")
 
 
+# A file's name as sent and shown: no path separators, no control characters.
+Filename = Annotated[
+    str,
+    Field(min_length=1, max_length=255, pattern=r"^[^/\\\u0000-\u001f\u007f]+$"),
+    STORABLE,
+]
+
+
+class UploadFile(Body):
+    filename: Filename
+    size: int = Field(ge=0, description="Bytes; at most max_attachment_bytes")
+    content_type: Annotated[
+        str, Field(min_length=3, max_length=255, pattern=r"^[\w.+-]+/[\w.+-]+$")
+    ] = "application/octet-stream"
+
+
+class UploadsCreate(Body):
+    files: list[UploadFile] = Field(min_length=1, max_length=50)
+
+
+class AttachmentRef(Body):
+    upload_name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+    filename: Filename | None = Field(None, description="Default: the name given at upload")
+
+
 class MessageCreate(Body):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
     content: Content
     nonce: Annotated[str, Field(min_length=1, max_length=64), STORABLE] | None = None
     reply_to_id: Snowflake | None = None
+    attachments: list[AttachmentRef] = Field(
+        default_factory=list, max_length=50, description="Uploads to send (docs/api.md)"
+    )
 
 
 class MessageUpdate(Body):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -189,6 +190,18 @@ class AuthConfig(ServiceConfig):
     trusted_proxy_hops: int = Field(0, ge=0, le=5, description="X-Forwarded-For hops to trust.")
 
 
+DEFAULT_ATTACHMENT_TYPES = (
+    "image/*",
+    "video/*",
+    "audio/*",
+    "text/plain",
+    "application/pdf",
+    "application/zip",
+    "application/octet-stream",
+)
+_MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]{0,62}/(\*|[A-Za-z0-9][\w.+-]{0,126})$")
+
+
 class ApiConfig(ServiceConfig, NatsSettings, CassandraSettings):
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(
@@ -205,8 +218,45 @@ class ApiConfig(ServiceConfig, NatsSettings, CassandraSettings):
     message_store: Literal["postgres", "cassandra"] = "postgres"
     search_backend: Literal["postgres", "opensearch"] = "postgres"
     blob_store: Literal["localfs", "s3"] = "localfs"
-    blob_dir: str = ".gochat/files"
-    max_attachment_bytes: int = Field(25 * 1_048_576, ge=1024)
+    blob_dir: str = Field(".gochat/files", description="The localfs blob store's folder.")
+    blob_public_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="The API's address as clients reach it: the base of the localfs blob "
+        "store's signed upload and download URLs.",
+    )
+    blob_signing_key: str | None = Field(
+        None,
+        description="HMAC key of the localfs blob store's signed URLs; default: a random key "
+        "kept in <blob_dir>/.signing-key (shared by the processes using that folder).",
+    )
+    max_attachment_bytes: int = Field(
+        25 * 1_048_576, ge=1024, description="Largest file; the storage refuses one byte more."
+    )
+    max_attachments_per_message: int = Field(10, ge=1, le=50)
+    attachment_content_types: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_ATTACHMENT_TYPES),
+        description="Types a file may declare: exact (`application/pdf`) or a family "
+        "(`image/*`); a list in YAML, comma separated in GOCHAT_ATTACHMENT_CONTENT_TYPES.",
+    )
+    attachment_upload_ttl_seconds: int = Field(
+        3600,
+        ge=60,
+        le=7 * 86_400,
+        description="How long an upload URL works and an unsent upload is kept.",
+    )
+    attachment_download_ttl_seconds: int = Field(
+        300, ge=10, le=7 * 86_400, description="Lifetime of a signed download URL."
+    )
+    attachment_sweep_seconds: float = Field(
+        60.0, gt=0, le=3600, description="How often abandoned uploads are deleted."
+    )
+    s3_uploads_expire_days: int = Field(
+        2,
+        ge=1,
+        le=365,
+        description="Lifecycle rule set on the bucket at start: objects under uploads/ older "
+        "than this are deleted by the storage (a net under the sweeper).",
+    )
     outbox_batch_size: int = Field(256, ge=1, le=10_000)
     outbox_poll_seconds: float = Field(0.5, gt=0, le=60)
     outbox_gather_ms: float = Field(
@@ -233,6 +283,21 @@ class ApiConfig(ServiceConfig, NatsSettings, CassandraSettings):
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+
+    @field_validator("attachment_content_types", mode="before")
+    @classmethod
+    def _split_types(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    @field_validator("attachment_content_types")
+    @classmethod
+    def _check_types(cls, value: list[str]) -> list[str]:
+        for each in value:
+            if not _MEDIA_TYPE.match(each):
+                raise ValueError(f"{each!r} is not type/subtype or type/*")
+        return [each.lower() for each in value]
 
 
 class WsConfig(ServiceConfig, NatsSettings):

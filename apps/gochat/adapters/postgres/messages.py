@@ -9,6 +9,7 @@ there, a pin already in the requested state) write no events. A message that doe
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -22,7 +23,7 @@ from gochat.core import events as domain_events
 
 MAX_PAGE = paging.MAX_PAGE
 _COLUMNS = """id, channel_id, guild_id, author_id, content, created_at, nonce, reply_to_id,
-              mention_ids, mention_everyone, pinned_at, edited_at"""
+              mention_ids, mention_everyone, pinned_at, edited_at, attachments"""
 # The insert, the channel's last_message_id, the mentioned readers' unread counts and the events
 # in one statement, hence one round trip and one transaction (the statement's own: it holds the
 # outbox locks through its commit). Nothing is inserted, and the channel, the read states and the
@@ -32,12 +33,12 @@ _COLUMNS = """id, channel_id, guild_id, author_id, content, created_at, nonce, r
 # outbox scope lock. Each later step is gated on the earlier ones having run to the end: an
 # unreferenced data-modifying CTE would run last, after the scope lock.
 _COUNT_MENTIONS = read_states.count_mentions_cte(
-    name="mentioned", readers="$11", source="inserted", gate="bump_done"
+    name="mentioned", readers="$12", source="inserted", gate="bump_done"
 )
 _INSERT = f"""
 WITH inserted AS (
     INSERT INTO messages ({_COLUMNS})
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, NULL, $11::text::jsonb)
     ON CONFLICT (channel_id, author_id, nonce) WHERE nonce IS NOT NULL DO NOTHING
     RETURNING id, channel_id),
 bumped AS (
@@ -48,7 +49,7 @@ bumped AS (
 bump_done AS (SELECT count(*) FROM bumped),
 {_COUNT_MENTIONS},
 mentions_done AS (SELECT count(*) FROM mentioned),
-{outbox.queue_ctes(first=12, gate="inserted, bump_done, mentions_done")}
+{outbox.queue_ctes(first=13, gate="inserted, bump_done, mentions_done")}
 SELECT (SELECT count(*) FROM inserted) AS inserted, {outbox.WAKE_RELAY} AS queued"""
 
 
@@ -306,7 +307,28 @@ def _insert_args(message: ports.MessageRecord) -> tuple[object, ...]:
         message.reply_to_id,
         list(message.mention_ids),
         message.mention_everyone,
+        attachments_json(message.attachments),
     )
+
+
+def attachments_json(attachments: Sequence[ports.AttachmentRecord]) -> str:
+    """A message's attachments as stored (a JSON array, in the order sent)."""
+    return json.dumps(
+        [
+            {
+                "id": a.id,
+                "filename": a.filename,
+                "content_type": a.content_type,
+                "size": a.size,
+                "key": a.key,
+            }
+            for a in attachments
+        ]
+    )
+
+
+def attachments_of(stored: str | None) -> tuple[ports.AttachmentRecord, ...]:
+    return tuple(ports.AttachmentRecord(**each) for each in json.loads(stored or "[]"))
 
 
 def _require(row: asyncpg.Record | None, message: ports.MessageRecord) -> None:
@@ -332,4 +354,5 @@ def _record(row: asyncpg.Record) -> ports.MessageRecord:
         mention_everyone=row["mention_everyone"],
         pinned_at=row["pinned_at"],
         edited_at=row["edited_at"],
+        attachments=attachments_of(row["attachments"]),
     )

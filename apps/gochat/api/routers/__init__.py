@@ -5,6 +5,7 @@ in this order too. No path of one router matches a path of another, so the order
 routing decision."""
 
 from gochat.api.routers import (
+    attachments,
     channels,
     guilds,
     invites,
@@ -28,4 +29,5 @@ ROUTERS = [
     invites.router,
     users.router,
     search.router,
+    attachments.router,
 ]

@@ -35,6 +35,7 @@ async def send_message(
         content=body.content,
         nonce=body.nonce,
         reply_to_id=body.reply_to_id,
+        files=body.attachments,
     )
     # The busiest endpoint: `message` is a schemas.Message built and validated by the service,
     # so it is serialised here (the bytes FastAPI would write for `response_model`, which still

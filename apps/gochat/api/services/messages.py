@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
+from gochat.api import models
 from gochat.api.context import ApiContext
-from gochat.api.services import access, emit
+from gochat.api.services import access, attachments, emit
 from gochat.core import errors, events, schemas
 from gochat.core.permissions import Permission
-from gochat.ports import DuplicateNonce, MessageRecord, ReactionSummary
+from gochat.ports import AttachmentRecord, DuplicateNonce, MessageRecord, ReactionSummary
 
 _USER_MENTION = re.compile(r"<@!?(\d{1,19})>")
 _SEND = Permission.VIEW_CHANNEL | Permission.SEND_MESSAGES
@@ -149,9 +151,27 @@ async def to_schema(
                 schemas.ReactionCount(emoji=x.emoji, count=x.count, me=x.me)
                 for x in reactions.get(r.id, [])
             ],
+            attachments=[_attachment(ctx, r, a) for a in r.attachments],
         )
         for r in records
     ]
+
+
+def _attachment(
+    ctx: ApiContext, record: MessageRecord, attachment: AttachmentRecord
+) -> schemas.Attachment:
+    # A stable address: each GET of it signs a fresh short-lived download URL.
+    url = (
+        f"{ctx.config.blob_public_url.rstrip('/')}/channels/{record.channel_id}"
+        f"/messages/{record.id}/attachments/{attachment.id}"
+    )
+    return schemas.Attachment(
+        id=attachment.id,
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        url=url,
+    )
 
 
 async def send_message(
@@ -162,10 +182,12 @@ async def send_message(
     content: str,
     nonce: str | None,
     reply_to_id: int | None,
+    files: Sequence[models.AttachmentRef] = (),
 ) -> tuple[schemas.Message, bool]:
     """The stored message and whether it is new (False: a retry with the same nonce). Each
     mentioned user who can see the channel gets one more unread mention, in the insert's own
-    statement: both happen or neither does, and a retry counts nothing again."""
+    statement: both happen or neither does, and a retry counts nothing again. `files` are
+    uploads (services/attachments.py), checked and made permanent before the insert."""
     send = await _open_channel_as_author(
         ctx, channel_id=channel_id, user_id=user_id, content=content
     )
@@ -173,6 +195,13 @@ async def send_message(
     if reply_to_id is not None and await ctx.messages.get(channel_id, reply_to_id) is None:
         raise errors.ValidationFailed.for_field("reply_to_id", "no such message in this channel")
     mention_ids, mention_everyone = _mentions(content, target)
+    taken, uploads = await attachments.take_uploads(
+        ctx,
+        channel_id=channel_id,
+        user_id=user_id,
+        refs=files,
+        access_granted=target.access.granted,
+    )
     message_id = ctx.ids.next_id()
     record = MessageRecord(
         id=message_id,
@@ -185,6 +214,7 @@ async def send_message(
         reply_to_id=reply_to_id,
         mention_ids=mention_ids,
         mention_everyone=mention_everyone,
+        attachments=tuple(taken),
     )
     [message] = await to_schema(
         ctx, [record], viewer_id=user_id, reactions={}, authors={user_id: send.author}
@@ -195,9 +225,16 @@ async def send_message(
             events=[target.event(ctx, "MESSAGE_CREATE", message)],
             mention_reader_ids=send.mention_reader_ids,
         )
-    except DuplicateNonce as duplicate:
-        [existing] = await to_schema(ctx, [duplicate.existing], viewer_id=user_id)
-        return existing, False
+    except BaseException as failure:
+        if uploads:  # not stored: the copies go, the uploads stay usable
+            await attachments.abandon(ctx, taken)
+            await ctx.uploads.release([u.upload_name for u in uploads])
+        if isinstance(failure, DuplicateNonce):
+            [existing] = await to_schema(ctx, [failure.existing], viewer_id=user_id)
+            return existing, False
+        raise
+    if uploads:
+        await attachments.finish(ctx, uploads)
     return message, True
 
 
