@@ -130,3 +130,27 @@ def test_rendered_files_hold_only_what_the_operator_sets() -> None:
     rendered = configmaps.render_config(cluster_input, "auth")
     assert "access_token_ttl_seconds" not in rendered
     assert rendered["port"] == contract.PORTS["auth"]
+
+
+def test_the_migration_job_of_a_cassandra_cluster_migrates_its_keyspace(
+    tmp_path: pathlib.Path,
+) -> None:
+    """`gochat migrate` runs the CQL migrations only when its config says message_store:
+    cassandra, and creates the keyspace in the cluster's datacenter."""
+    cluster_input = cluster_inputs.cluster_input("full")
+    cassandra = cluster_input.spec.cassandra
+    assert cassandra is not None
+    job = bundle.render_migration_job(cluster_input)
+    env = plain_env(job["spec"]["template"]["spec"]["containers"][0])
+    (tmp_path / "empty.yaml").write_text("{}\n")
+    loaded = config.load_config(
+        contract.CONFIG_MODELS[contract.MIGRATE],
+        service=contract.MIGRATE,
+        env=env,
+        path=tmp_path / "empty.yaml",
+    )
+    assert loaded.message_store == "cassandra"
+    assert list(loaded.cassandra_hosts) == cassandra.hosts
+    assert loaded.cassandra_keyspace == cassandra.keyspace
+    assert loaded.cassandra_local_dc == cassandra.local_dc
+    assert loaded.cassandra_replication.startswith(f"{cassandra.local_dc}:")

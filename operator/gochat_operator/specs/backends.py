@@ -148,6 +148,11 @@ class StaticConfig(Backend):
         return dict(self.keys)
 
 
+# The API stores messages in Cassandra; `gochat migrate` creates its keyspace and tables.
+CASSANDRA_COMPONENTS = frozenset({"api", MIGRATE})
+DEFAULT_REPLICATION_FACTOR = 3
+
+
 def cassandra(spec: models.Cassandra) -> list[Backend]:
     keys = (
         ("message_store", "cassandra"),
@@ -155,8 +160,15 @@ def cassandra(spec: models.Cassandra) -> list[Backend]:
         ("cassandra_keyspace", spec.keyspace),
         ("cassandra_local_dc", spec.local_dc),
     )
+    replication = spec.replication or f"{spec.local_dc}:{DEFAULT_REPLICATION_FACTOR}"
     secret = spec.credentials_secret.name if spec.credentials_secret else None
-    return [StaticConfig(keys), UsernamePassword("CASSANDRA", "Cassandra credentials", secret)]
+    return [
+        StaticConfig(keys, components=CASSANDRA_COMPONENTS),
+        StaticConfig((("cassandra_replication", replication),), components=frozenset({MIGRATE})),
+        UsernamePassword(
+            "CASSANDRA", "Cassandra credentials", secret, components=CASSANDRA_COMPONENTS
+        ),
+    ]
 
 
 # The API searches the index and the indexer writes it: both need the same search settings.

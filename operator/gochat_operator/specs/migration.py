@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 
+from gochat.contract import services as contract
 from gochat_operator.specs import auth_backends, backends, deployments, inputs, meta
 
 MAX_SLUG = 16
@@ -26,9 +27,27 @@ def job_name(cluster: inputs.ClusterInput, version: str) -> str:
     return meta.child_name(cluster, f"migrate-{version_slug(version)}")
 
 
+def config_env(cluster: inputs.ClusterInput) -> list[meta.Manifest]:
+    """The migration's config keys as `GOCHAT_*` variables (the Job mounts no config file),
+    validated with `gochat migrate`'s own model first; lists comma separated."""
+    keys: dict[str, object] = {}
+    for backend in auth_backends.active_backends(cluster):
+        if backends.MIGRATE in backend.components:
+            keys.update(backend.config(backends.MIGRATE))
+    validated = contract.validate_config(contract.MIGRATE, keys)
+    rendered = validated.model_dump(mode="json", include=set(keys))
+    return [
+        {
+            "name": contract.env_name(key),
+            "value": ",".join(value) if isinstance(value, list) else str(value),
+        }
+        for key, value in sorted(rendered.items())
+    ]
+
+
 def render_job(cluster: inputs.ClusterInput, release: inputs.Release) -> meta.Manifest:
     spec = cluster.spec.migrations
-    env = []
+    env = config_env(cluster)
     for backend in auth_backends.active_backends(cluster):
         if backends.MIGRATE in backend.components:
             env.extend(backend.env(backends.MIGRATE))

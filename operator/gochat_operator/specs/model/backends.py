@@ -84,6 +84,12 @@ class Cassandra(base.SpecModel):
         min_length=1,
         description="Local datacenter for the load-balancing policy.",
     )
+    replication: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_.-]+:[1-9][0-9]?(,[A-Za-z0-9_.-]+:[1-9][0-9]?)*$",
+        description="NetworkTopologyStrategy replication the migration creates the keyspace "
+        "with, `dc:factor` pairs separated by commas; default `<localDC>:3`.",
+    )
     credentials_secret: base.SecretRef | None = Field(
         default=None, description="Secret with `username` and `password` keys."
     )
