@@ -11,6 +11,8 @@ a branch in a service.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any
 
@@ -22,6 +24,9 @@ from gochat.adapters.cassandra import messages as cassandra_messages
 from gochat.adapters.cassandra import session as cassandra_session
 from gochat.adapters.localfs import blob_server, mail_outbox
 from gochat.adapters.localfs import blobs as localfs_blobs
+from gochat.adapters.opensearch import make_client as opensearch_client
+from gochat.adapters.opensearch import schema as opensearch_schema
+from gochat.adapters.opensearch import search as opensearch_search
 from gochat.adapters.postgres import database
 from gochat.adapters.postgres import messages as pg_messages
 from gochat.adapters.postgres import search as pg_search
@@ -56,6 +61,10 @@ class Backends:
         self._ready[name] = ready
         self._closers.append(close)
 
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Called by a factory for work it started that must stop with the service."""
+        self._closers.append(close)
+
     def _check(self, name: str) -> ReadinessCheck:
         async def ready() -> None:
             opened = self._ready.get(name)
@@ -71,7 +80,7 @@ class Backends:
 
     def search_index(self, db: database.Database) -> ports.SearchIndex:
         cfg = _as(self.cfg, (config.ApiConfig, config.IndexerConfig))
-        return SEARCH_INDEXES[cfg.search_backend](cfg, db)
+        return SEARCH_INDEXES[cfg.search_backend](cfg, db, self)
 
     def blob_store(self) -> ports.BlobStore:
         cfg = _as(self.cfg, config.ApiConfig)
@@ -100,7 +109,20 @@ async def _cassandra_messages(
         cassandra_settings(cfg), service="api"
     )
     backends.opened("cassandra", ready=session.ping, close=session.close)
-    return await cassandra_messages.CassandraMessageStore.open(session, relational_db=db)
+    store = await cassandra_messages.CassandraMessageStore.open(session, relational_db=db)
+    # Completes the sends of API processes that died between the two stores.
+    sweep = asyncio.create_task(store.repair_forever(), name="message-intent-repair")
+    backends.on_close(_cancel(sweep))
+    return store
+
+
+def _cancel(task: asyncio.Task[None]) -> Callable[[], Awaitable[None]]:
+    async def cancel() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    return cancel
 
 
 MESSAGE_STORES: dict[
@@ -110,8 +132,22 @@ MESSAGE_STORES: dict[
     "postgres": _postgres_messages,
     "cassandra": _cassandra_messages,
 }
-SEARCH_INDEXES: dict[str, Callable[[Any, database.Database], ports.SearchIndex]] = {
-    "postgres": lambda cfg, db: pg_search.PostgresSearchIndex(db),
+
+
+def _opensearch_index(cfg: Any, db: database.Database, backends: Backends) -> ports.SearchIndex:
+    client = opensearch_client(
+        cfg.opensearch_url, username=cfg.opensearch_username, password=cfg.opensearch_password
+    )
+    index = opensearch_search.OpenSearchSearchIndex(
+        client, opensearch_schema.Names(cfg.opensearch_index_prefix)
+    )
+    backends.opened("opensearch", ready=index.ping, close=client.close)
+    return index
+
+
+SEARCH_INDEXES: dict[str, Callable[[Any, database.Database, Backends], ports.SearchIndex]] = {
+    "postgres": lambda cfg, db, backends: pg_search.PostgresSearchIndex(db),
+    "opensearch": _opensearch_index,
 }
 
 
@@ -175,12 +211,14 @@ def backends_used(cfg: BaseModel) -> list[str]:
 # Keys a choice cannot do without.
 REQUIRED: dict[tuple[str, str], tuple[str, ...]] = {
     ("message_store", "cassandra"): ("cassandra_hosts", "cassandra_local_dc"),
+    ("search_backend", "opensearch"): ("opensearch_url",),
     ("mailer", "sendpulse"): ("sendpulse_client_id", "sendpulse_client_secret"),
     ("blob_store", "s3"): ("s3_bucket",),
 }
 # The backend (as /readyz names it) a choice adds to the PostgreSQL every service uses.
 _BACKEND_OF: dict[tuple[str, str], str] = {
     ("message_store", "cassandra"): "cassandra",
+    ("search_backend", "opensearch"): "opensearch",
     ("blob_store", "s3"): "s3",
 }
 

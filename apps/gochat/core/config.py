@@ -278,6 +278,12 @@ class ApiConfig(ServiceConfig, NatsSettings, CassandraSettings):
     opensearch_url: str | None = None
     opensearch_username: str | None = None
     opensearch_password: str | None = None
+    opensearch_index_prefix: str = Field(
+        "gochat",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Names the index template, the versioned indices and their read and "
+        "write aliases (<prefix>-messages.v1, <prefix>-messages.read, ...).",
+    )
     s3_endpoint: str | None = None
     s3_bucket: str | None = None
     s3_region: str | None = None
@@ -326,6 +332,12 @@ class IndexerConfig(ServiceConfig, NatsSettings):
     opensearch_url: str | None = None
     opensearch_username: str | None = None
     opensearch_password: str | None = None
+    opensearch_index_prefix: str = Field(
+        "gochat",
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        description="Names the index template, the versioned indices and their read and "
+        "write aliases (<prefix>-messages.v1, <prefix>-messages.read, ...).",
+    )
     consumer_name: str = "indexer"
     batch_size: int = Field(100, ge=1, le=10_000)
     max_deliveries: int = Field(5, ge=1, le=100)
@@ -344,6 +356,15 @@ class MigrateConfig(CassandraSettings):
         description="The keyspace's NetworkTopologyStrategy replication, `dc:factor` pairs "
         "separated by commas (datacenter1:3,dc2:3); used when the keyspace is created.",
     )
+    search_backend: Literal["postgres", "opensearch"] = Field(
+        "postgres",
+        description="With opensearch, the index template, the first index and its aliases "
+        "are created too.",
+    )
+    opensearch_url: str | None = None
+    opensearch_username: str | None = None
+    opensearch_password: str | None = None
+    opensearch_index_prefix: str = Field("gochat", pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["json", "text"] = "json"
 

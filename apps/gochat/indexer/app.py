@@ -18,7 +18,6 @@ from gochat.adapters.postgres.database import Database
 from gochat.core import http
 from gochat.core.config import IndexerConfig
 from gochat.indexer.worker import IndexWorker
-from gochat.ports import SearchIndex
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +33,12 @@ class IndexerContext:
 
 def build_app(config: IndexerConfig) -> FastAPI:
     holder: dict[str, IndexerContext] = {}
-    composition.check(config)  # a search backend without an adapter stops us here
+    # A search backend without an adapter, or without its keys, stops us here.
+    backends = composition.Backends(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running_indexer(config) as ctx:
+        async with running_indexer(config, backends) as ctx:
             holder["ctx"] = app.state.ctx = ctx
             yield
 
@@ -57,13 +57,20 @@ def build_app(config: IndexerConfig) -> FastAPI:
         title="GoChat search indexer",
         max_body_bytes=1024,
         lifespan=lifespan,
-        readiness_checks=[("postgres", database_ready), ("nats", nats_ready)],
+        readiness_checks=[
+            ("postgres", database_ready),
+            ("nats", nats_ready),
+            *backends.readiness_checks(),
+        ],
     )
 
 
 @contextlib.asynccontextmanager
-async def running_indexer(config: IndexerConfig) -> AsyncIterator[IndexerContext]:
+async def running_indexer(
+    config: IndexerConfig, backends: composition.Backends | None = None
+) -> AsyncIterator[IndexerContext]:
     """Connect, start the worker; on exit stop it after its batch, then close connections."""
+    backends = backends or composition.Backends(config)
     db = await Database.connect(
         config.pg_dsn, service="indexer", min_size=config.pg_pool_min, max_size=config.pg_pool_max
     )
@@ -80,11 +87,16 @@ async def running_indexer(config: IndexerConfig) -> AsyncIterator[IndexerContext
                 batch_size=config.batch_size,
             )
             await consumer.start()
+            index = backends.search_index(db)
+            # The index's own health where it is a server of its own (OpenSearch: reachable,
+            # and its write index not blocked); PostgreSQL's otherwise.
+            checks = [check for _, check in backends.readiness_checks()]
             worker = IndexWorker(
                 source=consumer,
-                index=search_index(config, db),
-                index_healthy=db.ping,
+                index=index,
+                index_healthy=checks[0] if checks else db.ping,
                 max_deliveries=config.max_deliveries,
+                max_batch=config.batch_size,
             )
             task = asyncio.create_task(worker.run(), name="indexer-worker")
             try:
@@ -97,11 +109,8 @@ async def running_indexer(config: IndexerConfig) -> AsyncIterator[IndexerContext
             with contextlib.suppress(Exception):
                 await client.drain()
     finally:
+        await backends.aclose()
         await db.close()
-
-
-def search_index(config: IndexerConfig, db: Database) -> SearchIndex:
-    return composition.Backends(config).search_index(db)
 
 
 async def _stop_worker(worker: IndexWorker, task: asyncio.Task[None], *, grace: float) -> None:

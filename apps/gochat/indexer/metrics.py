@@ -33,3 +33,8 @@ RETRIES = Counter(
     "gochat_indexer_retries_total",
     "Messages handed back for a later redelivery after an index write failed.",
 )
+INDEX_AVAILABLE = Gauge(
+    "gochat_indexer_index_available",
+    "1 after a batch was written, 0 while the index's health check fails and batches are "
+    "handed back (with gochat_indexer_consumer_lag: how far behind the index is).",
+)

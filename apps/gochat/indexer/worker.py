@@ -11,6 +11,10 @@ Guarantees a caller may rely on:
 - An outage of the index is not the messages' fault: when the index's health check fails,
   the batch is handed back for later and nothing is dead-lettered.
 - `stop()` lets the batch in hand finish and be acknowledged; `run()` then returns.
+
+Batches are bounded by count and by time: after the first events arrive the worker keeps
+fetching for up to `linger_seconds` or until it holds `max_batch` events, then writes them in
+one go (one bulk request per kind of change on OpenSearch, one statement on PostgreSQL).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from gochat.ports import SearchIndex
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY = 30.0
+LINGER_SECONDS = 0.02
 
 
 class Delivery(Protocol):
@@ -60,6 +65,8 @@ class IndexWorker:
         max_deliveries: int,
         poll_seconds: float = 1.0,
         retry_delay: float = 1.0,
+        max_batch: int = 100,
+        linger_seconds: float = LINGER_SECONDS,
     ) -> None:
         self._source = source
         self._index = index
@@ -67,6 +74,8 @@ class IndexWorker:
         self._max_deliveries = max_deliveries
         self._poll_seconds = poll_seconds
         self._retry_delay = retry_delay
+        self._max_batch = max_batch
+        self._linger_seconds = linger_seconds
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -75,7 +84,7 @@ class IndexWorker:
     async def run(self) -> None:
         while not self._stopping.is_set():
             try:
-                batch = await self._source.fetch(wait=self._poll_seconds)
+                batch = await self._fetch_batch()
             except Exception:
                 # NATS down or reconnecting: the client reconnects by itself; wait and retry.
                 log.warning("fetching events failed; retrying", exc_info=True)
@@ -92,6 +101,24 @@ class IndexWorker:
                 log.exception("processing a batch failed; its messages will be redelivered")
                 await self._pause(self._retry_delay)
 
+    async def _fetch_batch(self) -> list[Delivery]:
+        """The first events within `poll_seconds`, then more until the batch is full or
+        `linger_seconds` have passed since the first arrived."""
+        batch = list(await self._source.fetch(wait=self._poll_seconds))
+        if not batch or self._linger_seconds <= 0:
+            return batch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._linger_seconds
+        while len(batch) < self._max_batch and not self._stopping.is_set():
+            remaining = deadline - loop.time()
+            if remaining < 0.001:
+                break
+            more = await self._source.fetch(wait=remaining)
+            if not more:
+                break
+            batch.extend(more)
+        return batch
+
     async def process(self, batch: Sequence[Delivery]) -> None:
         started = time.perf_counter()
         ready: list[tuple[Delivery, documents.Changes]] = []
@@ -106,6 +133,7 @@ class IndexWorker:
             log.warning("batch write failed; retrying message by message", exc_info=True)
             await self._settle_one_by_one(ready)
         else:
+            metrics.INDEX_AVAILABLE.set(1)
             for delivery, _ in ready:
                 await delivery.ack()
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
@@ -132,6 +160,7 @@ class IndexWorker:
                 await self._apply(changes)
             except Exception as exc:
                 if not await self._healthy():
+                    metrics.INDEX_AVAILABLE.set(0)
                     log.warning("search index unavailable; handing the batch back")
                     for later, _ in ready[position:]:
                         await self._retry_later(later)

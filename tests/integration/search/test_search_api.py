@@ -15,6 +15,7 @@ import pytest
 from gochat.api.app import build_app
 from gochat.core import config
 from gochat.core.permissions import Permission
+from gochat.embedded import process
 from gochat.indexer import app as indexer_app
 from tests.fixtures import accounts, servers
 from tests.integration.search.support import EventsOut, eventually, make_indexer_config
@@ -248,10 +249,16 @@ async def test_deleting_a_channel_removes_its_messages_from_the_index(
     await eventually(purged, what="the deleted channel's documents to be purged")
 
 
-async def test_search_without_a_configured_index_is_unavailable(
+async def test_search_while_the_index_is_unreachable_is_unavailable(
     search_dsn: str, nats_server: servers.NatsServer, events_out: EventsOut, tmp_path: Path
 ) -> None:
-    cfg = api_config(search_dsn, nats_server.url, events_out.stream, search_backend="opensearch")
+    cfg = api_config(
+        search_dsn,
+        nats_server.url,
+        events_out.stream,
+        search_backend="opensearch",
+        opensearch_url=f"http://127.0.0.1:{process.free_port()}",  # nothing listens there
+    )
     app = build_app(cfg)
     async with app.router.lifespan_context(app):
         stack = Stack(httpx.ASGITransport(app=app), search_dsn, tmp_path / "jwt", app)

@@ -26,10 +26,11 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from opensearchpy import AsyncOpenSearch
+from opensearchpy import AsyncOpenSearch, ConnectionError, TransportError
 from prometheus_client import Counter as MetricCounter
 
 from gochat.adapters.opensearch.schema import Names
+from gochat.core import errors
 from gochat.ports import SEARCH_TOTAL_LIMIT, SearchDocument, SearchHit, SearchQuery, SearchResult
 
 log = logging.getLogger(__name__)
@@ -188,7 +189,14 @@ class OpenSearchSearchIndex:
                     }
                 },
             }
-        response = await self._client.search(index=self.names.read_alias, body=body)
+        try:
+            response = await self._client.search(index=self.names.read_alias, body=body)
+        except ConnectionError as exc:
+            raise errors.Unavailable("the search index is unreachable") from exc
+        except TransportError as exc:
+            if isinstance(exc.status_code, int) and exc.status_code >= 500:
+                raise errors.Unavailable("the search index is unavailable") from exc
+            raise
         total = min(int(response["hits"]["total"]["value"]), SEARCH_TOTAL_LIMIT)
         hits = []
         for hit in response["hits"]["hits"]:
