@@ -49,6 +49,7 @@ def build_app(config: ApiConfig) -> FastAPI:
             uploads=pg_uploads.PostgresPendingUploads(db),
         )
         holder["ctx"] = app.state.ctx = ctx
+        leases.append(lease)
         await ctx.verifier.prefetch()
         pipeline = await background.start(ctx)
         housekeeping = await attachments.start_housekeeping(ctx)
@@ -66,12 +67,21 @@ def build_app(config: ApiConfig) -> FastAPI:
     async def database_ready() -> None:
         await holder["ctx"].db.ping()
 
+    leases: list[worker_lease.WorkerIdLease] = []  # filled by the lifespan
+
+    async def worker_id_ready() -> None:
+        leases[0].check()
+
     app = http.create_app(
         service="api",
         title="GoChat API",
         max_body_bytes=config.max_body_bytes,
         lifespan=lifespan,
-        readiness_checks=[("postgres", database_ready), *backends.readiness_checks()],
+        readiness_checks=[
+            ("postgres", database_ready),
+            ("worker_id", worker_id_ready),
+            *backends.readiness_checks(),
+        ],
     )
     for router in ROUTERS:
         app.include_router(router)

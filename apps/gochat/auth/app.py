@@ -72,6 +72,7 @@ def build_app(
         lease = await worker_lease.WorkerIdLease.acquire(
             pg_worker_ids.PostgresWorkerIdLeases(db), service="auth"
         )
+        leases.append(lease)
         app.state.auth = AuthContext(
             config=cfg,
             accounts=store,
@@ -100,12 +101,19 @@ def build_app(
             raise RuntimeError("database pool not open yet")
         await database[0].ping()
 
+    leases: list[worker_lease.WorkerIdLease] = []  # filled by the lifespan
+
+    async def worker_id_leased() -> None:
+        if not leases:
+            raise RuntimeError("not started yet")
+        leases[0].check()
+
     app = http.create_app(
         service="auth",
         title="GoChat auth",
         max_body_bytes=MAX_BODY_BYTES,
         lifespan=lifespan,
-        readiness_checks=[("database", database_reachable)],
+        readiness_checks=[("database", database_reachable), ("worker_id", worker_id_leased)],
     )
     for module in (accounts_routes, session_routes, password_routes, jwks_routes):
         app.include_router(module.router)

@@ -15,6 +15,8 @@ import time
 import zlib
 from datetime import UTC, datetime
 
+from gochat.core import errors
+
 GOCHAT_EPOCH_MS = 1_704_067_200_000  # 2024-01-01T00:00:00Z
 WORKER_BITS = 10
 SEQUENCE_BITS = 12
@@ -24,9 +26,13 @@ MAX_ID = (1 << 63) - 1  # fits PostgreSQL bigint and Cassandra bigint
 BUCKET_MS = 10 * 24 * 3600 * 1000  # ten days per timeline partition
 
 
-class WorkerIdLapsed(RuntimeError):
-    """The lease on this process's worker id ran out (its store was unreachable for too long):
-    another process may hold the id now, so no id is issued until the lease is renewed."""
+class WorkerIdLapsed(errors.Unavailable):
+    """The lease on this process's worker id ran out (its store was unreachable for too long),
+    or none is held yet: another process may hold the id, so no id is issued until the lease
+    is renewed. Answered 503 with Retry-After: the request changed nothing."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
 
 
 class SnowflakeGenerator:
@@ -53,10 +59,14 @@ class SnowflakeGenerator:
         with self._lock:
             self._worker_id, self._valid_until = worker_id, valid_until
 
+    def check(self) -> None:
+        """Raises WorkerIdLapsed when `next_id` would."""
+        if time.monotonic() >= self._valid_until:
+            raise WorkerIdLapsed(f"the lease on worker id {self._worker_id} has run out")
+
     def next_id(self) -> int:
         with self._lock:
-            if time.monotonic() >= self._valid_until:
-                raise WorkerIdLapsed(f"the lease on worker id {self._worker_id} has run out")
+            self.check()
             now = _now_ms()
             # A clock that steps back must not produce ids that sort before ones already issued.
             now = max(now, self._last_ms)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -45,6 +46,8 @@ class WorkerIdLease:
         self.store, self.generator = store, generator
         self.holder, self.seconds = holder, seconds
         self._renewing: asyncio.Task[None] | None = None
+        self._wanted: int | None = None
+        self._held = False
 
     @classmethod
     async def acquire(
@@ -55,17 +58,47 @@ class WorkerIdLease:
         wanted: int | None = None,
         seconds: float = LEASE_SECONDS,
     ) -> WorkerIdLease:
-        """Lease `wanted` (or any free id) and start renewing it. Raises NoWorkerIdFree."""
+        """Lease `wanted` (or any free id) and start renewing it. Raises NoWorkerIdFree.
+
+        A store that cannot be reached yet (the database starts after the service, as pods
+        do) does not stop the start: the lease is then claimed in the background, the
+        generator refuses ids (503) until it is held, and `check` fails the readiness probe.
+        """
         holder = f"{service}:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        sent = time.monotonic()
-        worker_id = await store.claim(holder=holder, seconds=seconds, wanted=wanted)
-        if worker_id is None:
-            raise NoWorkerIdFree(_refusal(wanted))
-        generator = ids.SnowflakeGenerator(worker_id, valid_until=sent + seconds)
-        lease = cls(store, generator, holder=holder, seconds=seconds)
+        lease = cls(
+            store, ids.SnowflakeGenerator(0, valid_until=-math.inf), holder=holder, seconds=seconds
+        )
+        lease._wanted = wanted
+        try:
+            await lease._claim()
+        except NoWorkerIdFree:
+            raise
+        except Exception as exc:
+            log.warning(
+                "worker id store unreachable at start; claiming a worker id in the background",
+                extra={"error": repr(exc)},
+            )
         lease._renewing = asyncio.create_task(lease._keep_renewing())
-        log.info("leased snowflake worker id", extra={"worker_id": worker_id, "holder": holder})
         return lease
+
+    async def _claim(self) -> None:
+        sent = time.monotonic()
+        worker_id = await self.store.claim(
+            holder=self.holder, seconds=self.seconds, wanted=self._wanted
+        )
+        if worker_id is None:
+            raise NoWorkerIdFree(_refusal(self._wanted))
+        self.generator.lease(worker_id, valid_until=sent + self.seconds)
+        self._held = True
+        log.info(
+            "leased snowflake worker id", extra={"worker_id": worker_id, "holder": self.holder}
+        )
+
+    def check(self) -> None:
+        """Readiness: raises while no id can be issued (not yet leased, or lapsed)."""
+        if not self._held:
+            raise RuntimeError("no snowflake worker id leased yet")
+        self.generator.check()
 
     @property
     def worker_id(self) -> int:
@@ -73,6 +106,9 @@ class WorkerIdLease:
 
     async def renew(self) -> None:
         """Extend the lease, or lease a new id when it has run out (raises NoWorkerIdFree)."""
+        if not self._held:
+            await self._claim()  # the store was unreachable at start
+            return
         sent = time.monotonic()
         if await self.store.renew(
             worker_id=self.worker_id, holder=self.holder, seconds=self.seconds
@@ -91,6 +127,8 @@ class WorkerIdLease:
             self._renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewing
+        if not self._held:
+            return
         self.generator.lease(self.worker_id, valid_until=time.monotonic())
         try:
             await self.store.release(worker_id=self.worker_id, holder=self.holder)
@@ -99,7 +137,8 @@ class WorkerIdLease:
 
     async def _keep_renewing(self) -> None:
         while True:
-            await asyncio.sleep(self.seconds / 3)
+            # Until an id is held, claim at a shorter interval: requests wait on it.
+            await asyncio.sleep(self.seconds / 3 if self._held else min(1.0, self.seconds / 3))
             try:
                 await self.renew()
             except Exception:
