@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import prometheus_client
 
+from gochat.contract import metrics as catalogue
+
+# Names, help and labels from the contract's catalogue (dashboards and alerts use the same).
 RECONCILES = prometheus_client.Counter(
-    "gochat_operator_reconciles_total",
-    "Reconciles of GoChatClusters by result (success, degraded, error).",
-    ["result"],
+    catalogue.OPERATOR_RECONCILES.name,
+    catalogue.OPERATOR_RECONCILES.help,
+    catalogue.OPERATOR_RECONCILES.labels,
 )
 DURATION = prometheus_client.Histogram(
-    "gochat_operator_reconcile_duration_seconds",
-    "Wall time of one reconcile of one GoChatCluster.",
+    catalogue.OPERATOR_RECONCILE_SECONDS.name,
+    catalogue.OPERATOR_RECONCILE_SECONDS.help,
+    catalogue.OPERATOR_RECONCILE_SECONDS.labels,
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 CLUSTERS = prometheus_client.Gauge(
-    "gochat_operator_clusters", "GoChatClusters by phase, as last reconciled.", ["phase"]
+    catalogue.OPERATOR_CLUSTERS.name,
+    catalogue.OPERATOR_CLUSTERS.help,
+    catalogue.OPERATOR_CLUSTERS.labels,
 )
 PHASES = ("Pending", "Migrating", "Progressing", "Ready", "Degraded", "Paused")
 

@@ -7,6 +7,7 @@ import dataclasses
 import pydantic
 import pytest
 
+from gochat.contract import metrics as catalogue
 from gochat_operator.specs import auth_backends, bundle, configmaps, inputs, meta, migration
 from gochat_operator.specs.model import cluster
 from tests.operator import cluster_inputs
@@ -37,7 +38,7 @@ def test_ws_hpa_scales_on_connections_per_pod() -> None:
         if m["metadata"]["name"] == "prod-ws" and m["kind"] == "HorizontalPodAutoscaler"
     ]
     pods_metric = ws_hpa["spec"]["metrics"][1]["pods"]
-    assert pods_metric["metric"]["name"] == "gochat_ws_connections"
+    assert pods_metric["metric"]["name"] == catalogue.WS_CONNECTIONS.name
     assert pods_metric["target"]["averageValue"] == "5000"
 
 

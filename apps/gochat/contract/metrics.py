@@ -160,6 +160,10 @@ INDEXER_CONSUMER_LAG = _metric(
     "gochat_indexer_consumer_lag", "gauge", INDEXER,
     "Message events in the stream not yet handed to the indexer's consumer.",
 )  # fmt: skip
+INDEXER_INDEX_AVAILABLE = _metric(
+    "gochat_indexer_index_available", "gauge", INDEXER,
+    "1 after a batch was written, 0 while the index's health check fails.",
+)  # fmt: skip
 INDEXER_DEAD_LETTERS = _metric(
     "gochat_indexer_dead_letters_total", "counter", INDEXER,
     "Messages moved to the dead-letter subject, by reason.", ("reason",),
@@ -168,9 +172,14 @@ INDEXER_RETRIES = _metric(
     "gochat_indexer_retries_total", "counter", INDEXER,
     "Messages handed back for a later redelivery after an index write failed.",
 )  # fmt: skip
+SEARCH_BULK_FAILED_ITEMS = _metric(
+    "gochat_search_bulk_failed_items_total", "counter", INDEXER,
+    "Bulk items OpenSearch refused (stale-event version conflicts excluded), by reason.",
+    ("reason",),
+)  # fmt: skip
 OPERATOR_RECONCILES = _metric(
     "gochat_operator_reconciles_total", "counter", OPERATOR,
-    "Reconciles of GoChatClusters by result.", ("result",),
+    "Reconciles of GoChatClusters by result (success, degraded, error).", ("result",),
 )  # fmt: skip
 OPERATOR_RECONCILE_SECONDS = _metric(
     "gochat_operator_reconcile_duration_seconds", "histogram", OPERATOR,
