@@ -2,15 +2,24 @@
 
 PostgreSQL stays the system of record for channels and read states and holds the outbox, so
 a send still moves the channel's `last_message_id`, counts the mentioned readers' unread
-mentions and queues the events; here in one statement (one transaction), after the message is
-in Cassandra. docs/data-plane.md says what happens when a process dies between the two.
+mentions and queues the events. A send is recorded as an intent first (`record_intent`), then
+written to Cassandra, then completed (`message_sent`): one statement that deletes the intent and,
+only if it deleted it, does the rest, so a completion that runs twice (the sender and the repair
+sweep) counts and announces once. docs/data-plane.md, "Consistency across the two stores".
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from gochat import ports
 from gochat.adapters.postgres import database, outbox, read_states
+from gochat.core import events as domain_events
 from gochat.core.events import Event
 
 _COUNT_MENTIONS = read_states.count_mentions_cte(
@@ -18,7 +27,9 @@ _COUNT_MENTIONS = read_states.count_mentions_cte(
 )
 # Lock order as the PostgreSQL store's send: channel row, read states, outbox scope lock.
 _SENT = f"""
-WITH sent AS (SELECT $1::bigint AS id, $2::bigint AS channel_id),
+WITH sent AS (
+    DELETE FROM message_intents WHERE message_id = $1 AND channel_id = $2
+    RETURNING message_id AS id, channel_id),
 bumped AS (
     UPDATE channels SET last_message_id = sent.id FROM sent
     WHERE channels.id = sent.channel_id
@@ -47,6 +58,77 @@ async def message_sent(
             sorted(set(mention_reader_ids)),
             *outbox.queue_arguments(events),
         )
+
+
+@dataclass(frozen=True)
+class Intent:
+    message: ports.MessageRecord
+    events: list[Event]
+    mention_reader_ids: list[int]
+
+
+async def record_intent(
+    db: database.Database,
+    message: ports.MessageRecord,
+    *,
+    events: Sequence[Event],
+    mention_reader_ids: Sequence[int],
+) -> None:
+    async with db.connection("record_message_intent") as conn:
+        await conn.execute(
+            """INSERT INTO message_intents
+                   (message_id, channel_id, record, events, mention_reader_ids)
+               VALUES ($1, $2, $3::jsonb, $4, $5)""",
+            message.id,
+            message.channel_id,
+            json.dumps(_record_to_json(message)),
+            [event.model_dump_json().encode() for event in events],
+            sorted(set(mention_reader_ids)),
+        )
+
+
+async def drop_intent(db: database.Database, message_id: int) -> None:
+    """Forget a send that will not happen (refused, or taken back out of Cassandra)."""
+    async with db.connection("drop_message_intent") as conn:
+        await conn.execute("DELETE FROM message_intents WHERE message_id = $1", message_id)
+
+
+async def stale_intents(
+    db: database.Database, *, older_than_seconds: float, limit: int = 100
+) -> list[Intent]:
+    """Intents older than `older_than_seconds`: their sender is gone or stuck."""
+    rows = await db.fetch(
+        "stale_message_intents",
+        """SELECT record, events, mention_reader_ids FROM message_intents
+           WHERE created_at < now() - make_interval(secs => $1)
+           ORDER BY created_at LIMIT $2""",
+        older_than_seconds,
+        limit,
+    )
+    return [
+        Intent(
+            message=_record_from_json(json.loads(row["record"])),
+            events=[domain_events.parse(bytes(raw)) for raw in row["events"]],
+            mention_reader_ids=list(row["mention_reader_ids"]),
+        )
+        for row in rows
+    ]
+
+
+def _record_to_json(message: ports.MessageRecord) -> dict[str, Any]:
+    values = dataclasses.asdict(message)
+    for name in ("created_at", "pinned_at", "edited_at"):
+        if values[name] is not None:
+            values[name] = values[name].isoformat()
+    return values
+
+
+def _record_from_json(values: dict[str, Any]) -> ports.MessageRecord:
+    for name in ("created_at", "pinned_at", "edited_at"):
+        if values[name] is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    values["mention_ids"] = tuple(values["mention_ids"])
+    return ports.MessageRecord(**values)
 
 
 async def record(db: database.Database, name: str, events: Sequence[Event]) -> None:

@@ -1,0 +1,181 @@
+"""A send to the Cassandra store whose process dies between the two stores is completed by the
+repair sweep: the message ends up in history, its events recorded once, its mentions counted
+once; never lost, never announced without being in history (docs/data-plane.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gochat import ports
+from gochat.adapters.cassandra import messages as cassandra_messages
+from gochat.adapters.cassandra import relational
+from gochat.adapters.cassandra import session as cassandra_session
+from gochat.adapters.postgres import database
+from gochat.core import events
+from tests.integration.ports import message_world as world
+
+REPO = Path(__file__).resolve().parents[3]
+# Sends one message in a process of its own, which dies (os._exit, no clean-up of any kind)
+# at the point named by argv[3]: "after_timeline" (Cassandra written, PostgreSQL not yet) or
+# "before_timeline" (the intent recorded, Cassandra not written).
+_SENDER = """
+import asyncio, json, os, sys
+from gochat.adapters.cassandra import messages, relational, session
+from gochat.adapters.postgres import database
+from gochat.core import events
+from gochat.core import events
+
+dsn, settings, point, intent = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+async def die(*args, **kwargs):
+    os._exit(9)
+
+async def main():
+    db = await database.Database.connect(dsn, service="test")
+    cs = await session.CassandraSession.connect(session.Settings(**settings), service="test")
+    store = await messages.CassandraMessageStore.open(cs, relational_db=db)
+    if point == "after_timeline":
+        relational.message_sent = die
+    else:
+        store._write = die
+    sent = json.loads(intent)
+    await store.create(
+        relational._record_from_json(sent["record"]),
+        events=[events.parse(raw) for raw in sent["events"]],
+        mention_reader_ids=sent["mentions"],
+    )
+
+asyncio.run(main())
+"""
+
+
+@pytest.fixture
+async def store(
+    message_db: database.Database,
+    cassandra_keyspace: cassandra_session.Settings,
+    cassandra_db: cassandra_session.CassandraSession,
+) -> cassandra_messages.CassandraMessageStore:
+    return await cassandra_messages.CassandraMessageStore.open(
+        cassandra_db, relational_db=message_db
+    )
+
+
+async def send_and_die(
+    point: str,
+    message: ports.MessageRecord,
+    *,
+    pg_database: str,
+    cassandra_keyspace: cassandra_session.Settings,
+) -> None:
+    intent = {
+        "record": relational._record_to_json(message),
+        "events": [e.model_dump_json() for e in world.created(message)],
+        "mentions": [world.BOB],
+    }
+    settings = dataclasses.asdict(cassandra_keyspace) | {"hosts": list(cassandra_keyspace.hosts)}
+    sender = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _SENDER, pg_database, json.dumps(settings), point,
+        json.dumps(intent), cwd=REPO, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _, stderr = await asyncio.wait_for(sender.communicate(), timeout=120)
+    assert sender.returncode == 9, stderr.decode()
+
+
+async def outbox_types(db: database.Database) -> list[str]:
+    rows = await db.fetch("outbox", "SELECT payload FROM outbox ORDER BY seq")
+    return [events.parse(bytes(row["payload"])).type for row in rows]
+
+
+async def mention_count(db: database.Database, user_id: int) -> int | None:
+    row = await db.fetchrow(
+        "mentions",
+        "SELECT mention_count FROM read_states WHERE user_id = $1 AND channel_id = $2",
+        user_id,
+        world.GENERAL,
+    )
+    return None if row is None else int(row["mention_count"])
+
+
+async def last_message_id(db: database.Database) -> int | None:
+    row = await db.fetchrow(
+        "last", "SELECT last_message_id FROM channels WHERE id = $1", world.GENERAL
+    )
+    assert row is not None
+    value: int | None = row["last_message_id"]
+    return value
+
+
+async def test_a_sender_killed_after_the_timeline_write_is_completed_once_by_the_sweep(
+    store: cassandra_messages.CassandraMessageStore,
+    message_db: database.Database,
+    pg_database: str,
+    cassandra_keyspace: cassandra_session.Settings,
+) -> None:
+    message = world.new_message("kept", nonce="n-1", mention_ids=(world.BOB,))
+    await send_and_die(
+        "after_timeline", message, pg_database=pg_database, cassandra_keyspace=cassandra_keyspace
+    )
+    # In history already, not yet announced: the sweep's job.
+    assert await store.get(world.GENERAL, message.id) == message
+    assert await outbox_types(message_db) == []
+
+    assert await store.repair(older_than_seconds=0) == 1
+    assert await store.repair(older_than_seconds=0) == 0
+
+    assert [m.id for m in await store.list(world.GENERAL)] == [message.id]
+    assert await outbox_types(message_db) == ["MESSAGE_CREATE"]
+    assert await mention_count(message_db, world.BOB) == 1
+    assert await last_message_id(message_db) == message.id
+    # The client's retry with the same nonce gets the message, not a second one.
+    with pytest.raises(ports.DuplicateNonce) as retried:
+        await store.create(dataclasses.replace(message, id=world.new_message().id), events=[])
+    assert retried.value.existing == message
+
+
+async def test_a_sender_killed_before_the_timeline_write_is_written_by_the_sweep(
+    store: cassandra_messages.CassandraMessageStore,
+    message_db: database.Database,
+    pg_database: str,
+    cassandra_keyspace: cassandra_session.Settings,
+) -> None:
+    message = world.new_message("late", mention_ids=(world.BOB,))
+    await send_and_die(
+        "before_timeline", message, pg_database=pg_database, cassandra_keyspace=cassandra_keyspace
+    )
+    assert await store.get(world.GENERAL, message.id) is None
+
+    assert await store.repair(older_than_seconds=0) == 1
+
+    assert await store.get(world.GENERAL, message.id) == message
+    assert await outbox_types(message_db) == ["MESSAGE_CREATE"]
+    assert await mention_count(message_db, world.BOB) == 1
+
+
+async def test_the_sweep_never_undoes_an_edit_or_a_delete_made_before_it_ran(
+    store: cassandra_messages.CassandraMessageStore,
+    message_db: database.Database,
+    pg_database: str,
+    cassandra_keyspace: cassandra_session.Settings,
+) -> None:
+    edited, deleted = world.new_message("first"), world.new_message("second")
+    for message in (edited, deleted):
+        await send_and_die(
+            "after_timeline", message, pg_database=pg_database,
+            cassandra_keyspace=cassandra_keyspace,
+        )  # fmt: skip
+    changed = await store.edit(
+        edited, content="edited", edited_at=world.now(), mention_ids=(),
+        mention_everyone=False, events=[],
+    )  # fmt: skip
+    await store.delete(deleted, events=[])
+
+    assert await store.repair(older_than_seconds=0) == 2
+
+    assert await store.list(world.GENERAL) == [changed]
