@@ -269,3 +269,16 @@ async def test_the_sweeper_deletes_expired_uploads_and_their_objects(files: File
     assert await api.ctx.blobs.head(f"uploads/{fresh['upload_name']}") is not None
     assert (await _send(owner, channel, stale["upload_name"])).status_code == 422
     assert (await _send(owner, channel, fresh["upload_name"])).status_code == 201
+
+
+async def test_deleting_a_message_deletes_its_files(files: Files) -> None:
+    owner = await files.api.user()
+    _, channel = await files.api.guild_with_channel(owner)
+    slot = await _uploaded(files, owner, channel)
+    message = (await _send(owner, channel, slot["upload_name"])).json()
+    [attachment] = message["attachments"]
+    key = f"attachments/{channel}/{attachment['id']}"
+    assert await files.api.ctx.blobs.head(key) is not None
+    deleted = await owner.delete(f"/channels/{channel}/messages/{message['id']}")
+    assert deleted.status_code == 204
+    assert await files.api.ctx.blobs.head(key) is None

@@ -4,7 +4,9 @@ in flight at once.
 Within a scope an event is sent only after JetStream answered the scope's previous event with a
 PubAck, stored or duplicate (one in flight per scope); across scopes up to `max_in_flight`
 events are in flight together, all written on the one connection, so a batch over many scopes
-costs about one round trip per event of its busiest scope instead of one per event. When an
+costs about one round trip per event of its busiest scope instead of one per event. A scope's
+next event is sent from the PubAck handler of the one before it, in the task that reads the
+PubAcks, which saves event-loop turns per round trip (bench/relay/FINDINGS.md). When an
 event fails (refused, no PubAck in time, disconnected) the later events of its scope stay
 unsent and the other scopes go on: the caller (the outbox relay) deletes what was acknowledged
 and reads again from PostgreSQL.
@@ -30,7 +32,7 @@ import collections
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from nats.aio import client as nats_client
 from nats.aio import msg as nats_msg
@@ -73,56 +75,9 @@ class JetStreamPublisher:
     async def publish_per_scope(
         self, events: Sequence[ports.OutboundEvent]
     ) -> ports.PublishOutcome:
-        batch = _Batch(events)
-        in_flight: dict[asyncio.Future[js_api.PubAck], tuple[int, float]] = {}
-        settled: collections.deque[asyncio.Future[js_api.PubAck]] = collections.deque()
-        wake = asyncio.Event()
+        return await _Run(self, events).publish()
 
-        def on_settled(ack: asyncio.Future[js_api.PubAck]) -> None:
-            settled.append(ack)
-            wake.set()
-
-        try:
-            while True:
-                while batch.ready and len(in_flight) < self._max_in_flight:
-                    position = batch.next_to_send()
-                    try:
-                        ack = await self._send(events[position])
-                    except Exception as exc:  # not sent (too big, connection closed)
-                        batch.failed(position, exc)
-                        continue
-                    ack.add_done_callback(on_settled)
-                    in_flight[ack] = (position, time.monotonic() + self._ack_timeout)
-                if not in_flight:
-                    break
-                if not settled:
-                    # The oldest PUB has the nearest deadline (dicts keep insertion order).
-                    _, deadline = next(iter(in_flight.values()))
-                    wake.clear()
-                    try:
-                        async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                            await wake.wait()
-                    except TimeoutError:
-                        _expire(in_flight, self._ack_timeout)
-                        # Their callbacks run at the next turn: take them now.
-                        settled.extend(ack for ack in in_flight if ack.done())
-                # Taking settled acks costs no event-loop turn: most PubAcks of a batch come
-                # together, and a turn inside a busy API process is long.
-                while settled:
-                    ack = settled.popleft()
-                    entry = in_flight.pop(ack, None)
-                    if entry is None:
-                        continue
-                    if ack.cancelled() or ack.exception() is not None:
-                        batch.failed(entry[0], _error_of(ack))
-                    else:
-                        batch.acked(entry[0], duplicate=bool(ack.result().duplicate))
-        finally:
-            for ack in in_flight:  # not needed any more (stop, cancellation)
-                ack.cancel()
-        return batch.outcome()
-
-    async def _send(self, event: ports.OutboundEvent) -> asyncio.Future[js_api.PubAck]:
+    async def _publish(self, event: ports.OutboundEvent, *, reply: str) -> None:
         headers = {
             **event.headers,
             MSG_ID_HEADER: event.msg_id,
@@ -131,13 +86,82 @@ class JetStreamPublisher:
         }
         if event.scope_seq is not None:
             headers[domain_events.OUTBOX_SEQ_HEADER] = str(event.scope_seq)
-        reply, ack = await self._acks.expect()
+        await self._client.publish(event.subject, event.payload, reply=reply, headers=headers)
+
+
+class _Run:
+    """One `publish_per_scope` call. A scope's next event is sent by the PubAck handler of the
+    one before it, in the task that reads the PubAcks: waking the caller's task first would
+    cost an event-loop turn per event, long inside a busy API process (bench/relay/). The
+    caller's task sends the first event of each scope, expires PubAcks that do not come, and
+    returns once nothing is in flight."""
+
+    def __init__(self, publisher: JetStreamPublisher, events: Sequence[ports.OutboundEvent]):
+        self._publisher, self._events = publisher, events
+        self._batch = _Batch(events)
+        self._in_flight: dict[str, tuple[int, float]] = {}  # token -> (position, deadline)
+        self._changed = asyncio.Event()
+        self._closed = False
+
+    async def publish(self) -> ports.PublishOutcome:
         try:
-            await self._client.publish(event.subject, event.payload, reply=reply, headers=headers)
-        except BaseException:
-            ack.cancel()
-            raise
-        return ack
+            while True:
+                self._changed.clear()
+                await self._send_ready()
+                if not self._in_flight:
+                    return self._batch.outcome()
+                # The oldest PUB has the nearest deadline (dicts keep insertion order).
+                _, deadline = next(iter(self._in_flight.values()))
+                try:
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        await self._changed.wait()
+                except TimeoutError:
+                    self._expire()
+        finally:
+            self._closed = True  # a PubAck that still comes changes nothing
+            for token in self._in_flight:
+                self._publisher._acks.forget(token)
+
+    async def _send_ready(self) -> None:
+        while (
+            self._batch.ready
+            and len(self._in_flight) < self._publisher._max_in_flight
+            and not self._closed
+        ):
+            position = self._batch.next_to_send()
+            token = None
+            try:
+                reply, token = await self._publisher._acks.expect(self._answered)
+                deadline = time.monotonic() + self._publisher._ack_timeout
+                self._in_flight[token] = (position, deadline)
+                await self._publisher._publish(self._events[position], reply=reply)
+            except Exception as exc:  # not sent (too big, connection closed)
+                if token is None or self._in_flight.pop(token, None) is not None:
+                    if token is not None:
+                        self._publisher._acks.forget(token)
+                    self._batch.failed(position, exc)
+
+    async def _answered(self, token: str, answer: js_api.PubAck | Exception) -> None:
+        entry = None if self._closed else self._in_flight.pop(token, None)
+        if entry is None:
+            return  # expired, or the call is over
+        if isinstance(answer, Exception):
+            self._batch.failed(entry[0], answer)
+        else:
+            self._batch.acked(entry[0], duplicate=bool(answer.duplicate))
+            await self._send_ready()
+        if not self._in_flight or self._batch.ready:
+            self._changed.set()
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        timeout = self._publisher._ack_timeout
+        for token, (position, deadline) in list(self._in_flight.items()):
+            if deadline > now:
+                break
+            del self._in_flight[token]
+            self._publisher._acks.forget(token)
+            self._batch.failed(position, TimeoutError(f"no PubAck within {timeout} s"))
 
 
 class _Batch:
@@ -171,43 +195,29 @@ class _Batch:
         return ports.PublishOutcome(frozenset(self._acked), self._error, self._duplicates)
 
 
-def _expire(
-    in_flight: dict[asyncio.Future[js_api.PubAck], tuple[int, float]], timeout: float
-) -> None:
-    now = time.monotonic()
-    for ack, (_, deadline) in in_flight.items():
-        if deadline > now:
-            break
-        if not ack.done():
-            ack.set_exception(TimeoutError(f"no PubAck within {timeout} s"))
-
-
-def _error_of(ack: asyncio.Future[js_api.PubAck]) -> Exception:
-    if ack.cancelled():
-        return ConnectionError("the PubAck was given up")
-    error = ack.exception()
-    assert isinstance(error, Exception)
-    return error
+Answered = Callable[[str, js_api.PubAck | Exception], Awaitable[None]]
 
 
 class _AckInbox:
     """One wildcard subscription receives every PubAck of the publisher: the reply subject
-    `<inbox>.<n>` names the future waiting for it."""
+    `<inbox>.<n>` names the handler waiting for it, which runs in the subscription's task."""
 
     def __init__(self, client: nats_client.Client) -> None:
         self._client = client
         self._prefix: str | None = None
         self._subscribing = asyncio.Lock()
         self._tokens = itertools.count()
-        self._waiting: dict[str, asyncio.Future[js_api.PubAck]] = {}
+        self._waiting: dict[str, Answered] = {}
 
-    async def expect(self) -> tuple[str, asyncio.Future[js_api.PubAck]]:
+    async def expect(self, handler: Answered) -> tuple[str, str]:
+        """A reply subject and its token; `handler(token, PubAck or error)` runs once."""
         prefix = self._prefix or await self._subscribe()
         token = str(next(self._tokens))
-        ack: asyncio.Future[js_api.PubAck] = asyncio.get_running_loop().create_future()
-        self._waiting[token] = ack
-        ack.add_done_callback(lambda _: self._waiting.pop(token, None))
-        return f"{prefix}.{token}", ack
+        self._waiting[token] = handler
+        return f"{prefix}.{token}", token
+
+    def forget(self, token: str) -> None:
+        self._waiting.pop(token, None)
 
     async def _subscribe(self) -> str:
         async with self._subscribing:
@@ -219,16 +229,20 @@ class _AckInbox:
 
     async def _on_reply(self, msg: nats_msg.Msg) -> None:
         assert self._prefix is not None
-        ack = self._waiting.get(msg.subject[len(self._prefix) + 1 :])
-        if ack is None or ack.done():
-            return  # given up on (timeout, an earlier event failed)
-        if msg.headers and msg.headers.get(js_api.Header.STATUS.value) == _NO_RESPONDERS:
-            ack.set_exception(js_errors.NoStreamResponseError())
-            return
-        try:
-            answer = json.loads(msg.data)
-            if "error" in answer:
-                js_errors.APIError.from_error(answer["error"])  # raises the matching subclass
-            ack.set_result(js_api.PubAck.from_response(answer))
-        except (js_errors.APIError, ValueError, TypeError, KeyError) as exc:
-            ack.set_exception(exc)
+        token = msg.subject[len(self._prefix) + 1 :]
+        handler = self._waiting.pop(token, None)
+        if handler is None:
+            return  # given up on (timeout, the call is over)
+        await handler(token, _answer(msg))
+
+
+def _answer(msg: nats_msg.Msg) -> js_api.PubAck | Exception:
+    if msg.headers and msg.headers.get(js_api.Header.STATUS.value) == _NO_RESPONDERS:
+        return js_errors.NoStreamResponseError()
+    try:
+        answer = json.loads(msg.data)
+        if "error" in answer:
+            js_errors.APIError.from_error(answer["error"])  # raises the matching subclass
+        return js_api.PubAck.from_response(answer)
+    except (js_errors.APIError, ValueError, TypeError, KeyError) as exc:
+        return exc

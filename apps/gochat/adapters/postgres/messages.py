@@ -9,14 +9,13 @@ there, a pin already in the requested state) write no events. A message that doe
 from __future__ import annotations
 
 import builtins
-import json
 from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
 
 from gochat import ports
-from gochat.adapters import paging
+from gochat.adapters import attachment_codec, paging
 from gochat.adapters.postgres import database, outbox, read_states
 from gochat.core import errors
 from gochat.core import events as domain_events
@@ -307,28 +306,8 @@ def _insert_args(message: ports.MessageRecord) -> tuple[object, ...]:
         message.reply_to_id,
         list(message.mention_ids),
         message.mention_everyone,
-        attachments_json(message.attachments),
+        attachment_codec.dumps(message.attachments),
     )
-
-
-def attachments_json(attachments: Sequence[ports.AttachmentRecord]) -> str:
-    """A message's attachments as stored (a JSON array, in the order sent)."""
-    return json.dumps(
-        [
-            {
-                "id": a.id,
-                "filename": a.filename,
-                "content_type": a.content_type,
-                "size": a.size,
-                "key": a.key,
-            }
-            for a in attachments
-        ]
-    )
-
-
-def attachments_of(stored: str | None) -> tuple[ports.AttachmentRecord, ...]:
-    return tuple(ports.AttachmentRecord(**each) for each in json.loads(stored or "[]"))
 
 
 def _require(row: asyncpg.Record | None, message: ports.MessageRecord) -> None:
@@ -354,5 +333,5 @@ def _record(row: asyncpg.Record) -> ports.MessageRecord:
         mention_everyone=row["mention_everyone"],
         pinned_at=row["pinned_at"],
         edited_at=row["edited_at"],
-        attachments=attachments_of(row["attachments"]),
+        attachments=attachment_codec.loads(row["attachments"]),
     )

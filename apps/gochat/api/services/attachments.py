@@ -238,6 +238,15 @@ async def abandon(ctx: ApiContext, records: Sequence[ports.AttachmentRecord]) ->
             await ctx.blobs.delete(record.key)
 
 
+async def delete_files(ctx: ApiContext, records: Sequence[ports.AttachmentRecord]) -> None:
+    """A deleted message's files go with it (a failure is logged: the message is gone)."""
+    for record in records:
+        try:
+            await ctx.blobs.delete(record.key)
+        except Exception:
+            log.warning("could not delete attachment %s", record.key, exc_info=True)
+
+
 async def download_url(
     ctx: ApiContext, *, channel_id: int, message_id: int, attachment_id: int, user_id: int
 ) -> DownloadUrl:

@@ -332,3 +332,4 @@ async def delete_message(
         id=message_id, channel_id=channel_id, guild_id=target.access.guild_id
     )
     await ctx.messages.delete(record, events=[target.event(ctx, "MESSAGE_DELETE", deleted)])
+    await attachments.delete_files(ctx, record.attachments)
