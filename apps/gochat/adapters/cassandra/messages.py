@@ -5,16 +5,19 @@ channel's known buckets (`channel_buckets`) newest first until the page is full.
 ever written as null (a null cell is a tombstone): absent fields are left unset. Conditional
 writes (lightweight transactions) decide the races the contract cares about: one message per
 nonce, an edit/pin/delete only of a message that exists, a reaction added or removed once.
-Events, `last_message_id` and mention counts go to PostgreSQL after the Cassandra write
-(relational.py); when that fails, a new message is taken back out of Cassandra before the
-error is raised, so a send is all or nothing unless the process dies in between
-(docs/data-plane.md: the repair).
+A send records an intent in PostgreSQL, writes Cassandra, then completes in PostgreSQL
+(events, `last_message_id`, mention counts; relational.py). A failure takes the message back
+out before the error is raised; a process that dies midway leaves the intent, which `repair`
+(run by every API in the background) completes, so a send is never lost nor announced without
+being in history (docs/data-plane.md). Edits, deletes, pins and reactions record their events
+after the Cassandra write (no intent yet).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +29,7 @@ from gochat.adapters import attachment_codec, paging
 from gochat.adapters.cassandra import relational
 from gochat.adapters.cassandra.session import CassandraSession
 from gochat.adapters.postgres import database
-from gochat.core import errors
+from gochat.core import errors, ids
 from gochat.core import events as domain_events
 from gochat.core.ids import bucket_of
 
@@ -41,7 +44,7 @@ STATEMENTS = {
                         WHERE channel_id = ? AND author_id = ? AND nonce = ? IF message_id = ?""",
     "add_bucket": "INSERT INTO {ks}.channel_buckets (channel_id, bucket) VALUES (?, ?)",
     "insert_message": f"""INSERT INTO {{ks}}.messages (bucket, {_COLUMNS}) VALUES
-                          (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                          (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?""",
     "remove_message": f"DELETE FROM {{ks}}.messages WHERE {_KEY} = ?",
     "get_message": f"SELECT {_COLUMNS} FROM {{ks}}.messages WHERE {_KEY} = ?",
     "edit_message": f"""UPDATE {{ks}}.messages SET content = ?, edited_at = ?, mention_ids = ?,
@@ -75,6 +78,11 @@ STATEMENTS = {
 }
 # How long a second send with a taken nonce waits for the first to finish writing its message.
 NONCE_WAIT_SECONDS = 2.0
+# A send's intent this old belongs to a process that died (a live one finishes in a request
+# timeout or two); the sweep looks every REPAIR_EVERY_SECONDS.
+REPAIR_AFTER_SECONDS = 30.0
+REPAIR_EVERY_SECONDS = 10.0
+log = logging.getLogger(__name__)
 
 
 class CassandraMessageStore:
@@ -98,12 +106,21 @@ class CassandraMessageStore:
         events: Sequence[domain_events.Event],
         mention_reader_ids: Sequence[int] = (),
     ) -> None:
-        if message.nonce is not None:
-            await self._claim_nonce(message)
-        bucket = bucket_of(message.id)
-        # The bucket is known before the message is in it: history never skips a message.
-        await self._db.run("add_bucket", args=(message.channel_id, bucket))
-        await self._db.run("insert_message", args=(bucket, *_insert_values(message)))
+        """Intent (PostgreSQL), timeline (Cassandra), completion (PostgreSQL: the events,
+        `last_message_id`, mention counts, exactly once). Any failure takes the message back
+        out and forgets the intent before raising; a process that dies midway leaves the
+        intent, which `repair` completes."""
+        await relational.record_intent(
+            self._pg, message, events=events, mention_reader_ids=mention_reader_ids
+        )
+        try:
+            await self._write(message)
+        except ports.DuplicateNonce:
+            await relational.drop_intent(self._pg, message.id)  # nothing of ours was written
+            raise
+        except BaseException:
+            await self._take_back(message)
+            raise
         try:
             await relational.message_sent(
                 self._pg,
@@ -113,16 +130,65 @@ class CassandraMessageStore:
                 events=events,
             )
         except BaseException:
-            # Not announced, so not kept: take it back out, nonce included.
-            await self._db.run("remove_message", args=(message.channel_id, bucket, message.id))
-            if message.nonce is not None:
-                await self._release_nonce(message)
+            # Not announced, so not kept.
+            await self._take_back(message)
             raise
+
+    async def repair(self, *, older_than_seconds: float = REPAIR_AFTER_SECONDS) -> int:
+        """Complete the sends whose process died between the two stores (intents older than
+        `older_than_seconds`): write the message again (idempotent: same id, same values, same
+        write time) and complete it. Returns how many were completed here. Safe to run in
+        several processes at once: the completion is gated on deleting the intent."""
+        completed = 0
+        for intent in await relational.stale_intents(
+            self._pg, older_than_seconds=older_than_seconds
+        ):
+            try:
+                await self._write(intent.message)
+            except ports.DuplicateNonce:  # its nonce went to another message: never sent
+                await relational.drop_intent(self._pg, intent.message.id)
+                continue
+            await relational.message_sent(
+                self._pg,
+                message_id=intent.message.id,
+                channel_id=intent.message.channel_id,
+                mention_reader_ids=intent.mention_reader_ids,
+                events=intent.events,
+            )
+            completed += 1
+        return completed
+
+    async def repair_forever(self, *, every: float = REPAIR_EVERY_SECONDS) -> None:
+        """The sweep a service runs in the background (composition starts it)."""
+        while True:
+            await asyncio.sleep(every)
+            try:
+                if completed := await self.repair():
+                    log.warning("completed interrupted sends", extra={"count": completed})
+            except Exception:  # the next round retries; the service stays up
+                log.exception("message intent repair failed")
+
+    async def _write(self, message: ports.MessageRecord) -> None:
+        if message.nonce is not None:
+            await self._claim_nonce(message)
+        bucket = bucket_of(message.id)
+        # The bucket is known before the message is in it: history never skips a message.
+        await self._db.run("add_bucket", args=(message.channel_id, bucket))
+        # Written at the snowflake's time, so a repeat by the repair sweep never overrides an
+        # edit or a delete made since (those are written later).
+        write_time = ids.timestamp_ms(message.id) * 1000
+        await self._db.run("insert_message", args=(bucket, *_insert_values(message), write_time))
+
+    async def _take_back(self, message: ports.MessageRecord) -> None:
+        await self._db.run("remove_message", args=_key(message))
+        if message.nonce is not None:
+            await self._release_nonce(message)
+        await relational.drop_intent(self._pg, message.id)
 
     async def _claim_nonce(self, message: ports.MessageRecord) -> None:
         key = (message.channel_id, message.author_id, message.nonce)
         [row] = await self._db.run("claim_nonce", args=(*key, message.id))
-        if row["[applied]"]:
+        if row["[applied]"] or row["message_id"] == message.id:  # ours (a repeat)
             return
         deadline = asyncio.get_running_loop().time() + NONCE_WAIT_SECONDS
         while True:  # the first send may still be writing its message
