@@ -24,8 +24,8 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from gochat.core import permissions
-from gochat.core.schemas import STORABLE, Snowflake, decimal_pattern
+from gochat.core import config, permissions
+from gochat.core.schemas import SPACE, STORABLE, Int, Snowflake, decimal_pattern, integral
 
 T = TypeVar("T")
 
@@ -65,6 +65,7 @@ _BITS_TEXT = re.compile(_BITS_PATTERN)
 def _parse_bits(value: Any) -> int:
     if isinstance(value, str) and _BITS_TEXT.match(value):
         value = int(value)
+    value = integral(value)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("must be an integer bit set (or its decimal string)")
     return permissions.parse_bits(value, field="permission bits")
@@ -85,20 +86,25 @@ Bits = Annotated[
     ),
 ]
 Url = Annotated[str, Field(max_length=512, pattern=r"^https?://[^\u0000]*$"), STORABLE]
-Position = Annotated[int, Field(ge=0, le=10_000)]
-Color = Annotated[int, Field(ge=0, le=0xFFFFFF)]
+Position = Annotated[Int, Field(ge=0, le=10_000)]
+Color = Annotated[Int, Field(ge=0, le=0xFFFFFF)]
 RoleName = Annotated[str, Field(min_length=1, max_length=100), STORABLE]
 GuildName = Annotated[str, Field(min_length=2, max_length=100), STORABLE]
 GuildDescription = Annotated[str, Field(max_length=1000), STORABLE]
 ChannelName = Annotated[
-    str, Field(min_length=1, max_length=100, pattern=r"^[^\s#@:\u0000]+$"), STORABLE
+    str, Field(min_length=1, max_length=100, pattern=f"^[^{SPACE}#@:\\u0000]+$"), STORABLE
 ]
 Topic = Annotated[str, Field(max_length=1024), STORABLE]
-# Not blank, and within the largest length a server may be configured with (the service checks
-# the configured one, `max_message_length`).
+_DEFAULT_MAX_MESSAGE_LENGTH = config.ApiConfig.model_fields["max_message_length"].default
+# Not blank. Its length limit is the server's `max_message_length`, checked by the service; the
+# document states the default (a server configured otherwise enforces its own).
 Content = Annotated[
     str,
-    Field(min_length=1, max_length=100_000, pattern=r"^[^\u0000]*[^\s\u0000][^\u0000]*$"),
+    Field(
+        min_length=1,
+        pattern=f"^[^\\u0000]*[^{SPACE}\\u0000][^\\u0000]*$",
+        json_schema_extra={"maxLength": _DEFAULT_MAX_MESSAGE_LENGTH},
+    ),
     STORABLE,
 ]
 
@@ -184,8 +190,8 @@ class BanCreate(Body):
 
 
 class InviteCreate(Body):
-    max_age_seconds: int = Field(86_400, ge=0, le=7 * 86_400, description="0: never expires")
-    max_uses: int = Field(0, ge=0, le=100, description="0: unlimited")
+    max_age_seconds: Int = Field(86_400, ge=0, le=7 * 86_400, description="0: never expires")
+    max_uses: Int = Field(0, ge=0, le=100, description="0: unlimited")
 
 
 # A file's name as sent and shown: no path separators, no control characters.

@@ -31,7 +31,7 @@ Email = Annotated[
     StringConstraints(min_length=3, max_length=MAX_EMAIL_LENGTH),
     schemas.STORABLE,
     AfterValidator(_valid_email),
-    Field(examples=["ada@example.com"]),
+    Field(examples=["ada@example.com"], json_schema_extra={"format": "email"}),
 ]
 NewPassword = Annotated[
     str,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import os
@@ -32,7 +33,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gochat.core import errors, metrics, tracing, workers
+from gochat.core import errors, ids, metrics, tracing, workers
 from gochat.core.logs import request_id_var
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.router.route_class = StrictQueryRoute
+    app.openapi = functools.partial(_openapi_with_exact_bounds, app)  # type: ignore[method-assign]
     _install_error_handlers(app)
     app.add_middleware(
         _RequestMiddleware,
@@ -101,6 +103,26 @@ def create_app(
     )
     _install_probes(app, readiness_checks)
     return app
+
+
+def _openapi_with_exact_bounds(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document, with `minimum`/`maximum` as exact integers: its OpenAPI model holds
+    them as floats, which turns the largest id 2^63-1 into 2^63 (an id the API refuses)."""
+    if app.openapi_schema is None:
+        _exact_bounds(FastAPI.openapi(app))
+    return app.openapi_schema  # type: ignore[return-value]
+
+
+def _exact_bounds(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("minimum", "maximum") and isinstance(value, float) and value.is_integer():
+                node[key] = ids.MAX_ID if value == float(ids.MAX_ID) else int(value)
+            else:
+                _exact_bounds(value)
+    elif isinstance(node, list):
+        for item in node:
+            _exact_bounds(item)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -48,9 +48,27 @@ SNOWFLAKE_PATTERN = decimal_pattern(ids.MAX_ID)
 _SNOWFLAKE_TEXT = re.compile(SNOWFLAKE_PATTERN)
 
 
+def integral(value: object) -> object:
+    """A JSON number with no fraction (`3.0`) as the integer it is (JSON Schema counts it as an
+    integer); anything else unchanged, for the strict type check after it."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Int = Annotated[int, BeforeValidator(integral)]
+"""An integer in a request: `3` or `3.0`, never `true` or `"3"` (in a body; a query or path
+parameter is read from its string)."""
+
+# White space as str.isspace() sees it, spelt out: `\s` differs between the regex engines that
+# read a pattern (JSON Schema's, pydantic's, Python's), and the services check with isspace().
+SPACE = "\\t-\\r\\x1c-\\x20\\x85\\xa0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+
+
 def _parse_snowflake(value: object) -> int:
     if isinstance(value, bool):
         raise ValueError("must be a snowflake id, not a boolean")
+    value = integral(value)
     if isinstance(value, int):
         if not 0 < value <= ids.MAX_ID:
             raise ValueError("must be a snowflake id within 1..2^63-1")

@@ -210,7 +210,7 @@ async def test_null_clears_the_fields_where_clearing_means_something(api: Api) -
         ("/guilds/{guild}/roles/{role}", {"mentionable": 1}, "mentionable"),
         ("/guilds/{guild}/roles/{role}", {"name": 5}, "name"),
         ("/channels/{channel}", {"position": "3"}, "position"),
-        ("/channels/{channel}", {"position": 2.0}, "position"),
+        ("/channels/{channel}", {"position": 2.5}, "position"),
         ("/channels/{channel}", {"parent_id": True}, "parent_id"),
         ("/channels/{channel}", {"parent_id": "٣"}, "parent_id"),
         ("/channels/{channel}", {"parent_id": "0003"}, "parent_id"),

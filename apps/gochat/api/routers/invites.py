@@ -7,10 +7,10 @@ from fastapi import APIRouter, Path, Response, status
 from gochat.api import models
 from gochat.api.deps import Caller, Context
 from gochat.api.services import invites
-from gochat.core import schemas
+from gochat.core import http, schemas
 from gochat.core.schemas import Snowflake
 
-router = APIRouter(tags=["invites"])
+router = APIRouter(tags=["invites"], route_class=http.StrictQueryRoute)
 InviteCode = Annotated[str, Path(min_length=4, max_length=32, pattern=r"^[A-Za-z0-9]+$")]
 
 

@@ -7,17 +7,13 @@ from fastapi import APIRouter, Path, Query, Response, status
 from gochat.api.deps import Caller, Context
 from gochat.api.services import reactions
 from gochat.core import http, schemas
-from gochat.core.schemas import STORABLE, Snowflake
+from gochat.core.schemas import SPACE, STORABLE, Snowflake
 
 router = APIRouter(tags=["pins and reactions"], route_class=http.StrictQueryRoute)
 NO_CONTENT = status.HTTP_204_NO_CONTENT
 REACTION = "/channels/{channel_id}/messages/{message_id}/reactions/{emoji}"
-# 1-64 characters, none of them white space (Python's str.isspace, which the service checks too).
-Emoji = Annotated[
-    str,
-    Path(min_length=1, max_length=64, pattern=r"^[^\s\x1c-\x1f\x85\u0000]+$"),
-    STORABLE,
-]
+# 1-64 characters, none of them white space (str.isspace, which the service checks too).
+Emoji = Annotated[str, Path(min_length=1, max_length=64, pattern=f"^[^{SPACE}\\u0000]+$"), STORABLE]
 
 
 @router.get("/channels/{channel_id}/pins", response_model=list[schemas.Message])

@@ -12,9 +12,9 @@ router = APIRouter(tags=["read states"], route_class=http.StrictQueryRoute)
 
 
 class AckBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    mention_count: int = Field(
+    mention_count: schemas.Int = Field(
         0, ge=0, le=1_000_000, description="Unread mentions left after this point (usually 0)."
     )
 
