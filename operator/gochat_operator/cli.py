@@ -3,6 +3,7 @@
 gochat-operator run [--namespace NS ... | --all-namespaces] [--metrics-port 9090]
                     [--liveness http://0.0.0.0:8080/healthz]
 gochat-operator crd > crds/gochatclusters.gochat.dev.yaml
+gochat-operator chart-schema > charts/gochat-operator/values.schema.json
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     run.add_argument("--verbose", action="store_true")
     commands.add_parser("crd", help="print the CRD YAML")
+    commands.add_parser("chart-schema", help="print the operator chart's values.schema.json")
     return parser.parse_args(argv)
 
 
@@ -62,5 +64,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from gochat_operator import crdgen
 
         sys.stdout.write(crdgen.crd_yaml())
+        return
+    if args.command == "chart-schema":
+        from gochat_operator import chartschema
+
+        sys.stdout.write(chartschema.values_schema_json())
         return
     run(args)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gochat_operator import crdgen
+from gochat_operator import chartschema, crdgen
 from tests.charts.helm_support import CHARTS, ROOT, Helm, by_kind
 
 CHART = CHARTS / "gochat-operator"
@@ -94,6 +94,8 @@ def test_watched_namespaces_become_arguments(helm: Helm, tmp_path: Path) -> None
         ({"metrics": {"port": "http"}}, "port"),
         ({"watch": {"allNamespace": False}}, "allNamespace"),
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
+        ({"image": {"digest": "sha256:not-hex"}}, "digest"),
+        ({"podLabels": {"team": 7}}, "podLabels"),
     ],
 )
 def test_a_misspelled_or_wrong_typed_value_fails_naming_it(
@@ -127,3 +129,12 @@ def test_kubernetes_older_than_the_constraint_is_refused(helm: Helm) -> None:
     assert old.returncode != 0
     assert "kubeVersion" in old.stderr or "incompatible" in old.stderr, old.stderr
     helm.run("template", "release", str(CHART), "--kube-version", "1.29.0")
+
+
+def test_values_schema_is_generated_from_the_cluster_models() -> None:
+    """Image, placement and resources values accept what the GoChatCluster CRD accepts."""
+    committed = (CHART / "values.schema.json").read_text()
+    assert committed == chartschema.values_schema_json(), (
+        "charts/gochat-operator/values.schema.json is stale: "
+        "gochat-operator chart-schema > charts/gochat-operator/values.schema.json"
+    )
