@@ -128,6 +128,9 @@ def _record_from_json(values: dict[str, Any]) -> ports.MessageRecord:
         if values[name] is not None:
             values[name] = datetime.fromisoformat(values[name])
     values["mention_ids"] = tuple(values["mention_ids"])
+    values["attachments"] = tuple(
+        ports.AttachmentRecord(**each) for each in values.get("attachments", ())
+    )
     return ports.MessageRecord(**values)
 
 
