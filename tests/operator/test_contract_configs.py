@@ -154,3 +154,9 @@ def test_the_migration_job_of_a_cassandra_cluster_migrates_its_keyspace(
     assert loaded.cassandra_keyspace == cassandra.keyspace
     assert loaded.cassandra_local_dc == cassandra.local_dc
     assert loaded.cassandra_replication.startswith(f"{cassandra.local_dc}:")
+
+
+def test_the_gateway_serves_websockets_on_the_contract_path() -> None:
+    from gochat.ws import server  # the test may import the service; the operator may not
+
+    assert server.WS_PATH == contract.WS_PATH
