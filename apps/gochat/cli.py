@@ -1,4 +1,4 @@
-"""The one console script: `gochat api|auth|ws|indexer|migrate|dev`.
+"""The one console script: `gochat api|auth|ws|indexer|migrate|search|dev`.
 
 Each command is imported lazily so that, say, the migration Job does not import FastAPI.
 """
@@ -14,6 +14,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ws": ("gochat.ws.main", "Run the WebSocket gateway (default port 8082)."),
     "indexer": ("gochat.indexer.main", "Run the search indexer (default port 8083)."),
     "migrate": ("gochat.migrate", "Apply PostgreSQL and CQL migrations and exit."),
+    "search": (
+        "gochat.search_admin",
+        "search reindex: rebuild the OpenSearch index, swap aliases.",
+    ),
     "dev": ("gochat.dev", "Run the whole platform on the embedded default."),
 }
 

@@ -1,7 +1,10 @@
 """`gochat migrate`: apply the PostgreSQL migrations (db/pgmigrations/), then, when the config
 says `message_store: cassandra`, the CQL migrations (db/migrations/) into the configured
-keyspace, created with `cassandra_replication`. The operator runs this as a versioned Job;
-both runners are idempotent and take a lock, so concurrent Jobs take turns.
+keyspace, created with `cassandra_replication`; when it says `search_backend: opensearch`, the
+index template, the first versioned index and its read and write aliases (schema.py in
+adapters/opensearch; a later template change reaches the next `gochat search reindex`). The
+operator runs this as a versioned Job; the runners are idempotent and take a lock (template and
+aliases are put idempotently), so concurrent Jobs take turns.
 """
 
 from __future__ import annotations
@@ -42,6 +45,13 @@ def main(argv: list[str]) -> int:
         log.error("migration failed: %s", exc)
         return 1
     log.info("migrations up to date", extra={"applied": applied})
+    if cfg.search_backend == "opensearch":
+        try:
+            index = asyncio.run(_opensearch(cfg))
+        except Exception as exc:  # transport and HTTP errors alike: say what failed, exit 1
+            log.error("OpenSearch index setup failed: %r", exc)
+            return 1
+        log.info("search index up to date", extra={"index": index})
     if cassandra is None:
         return 0
     cql_directory = os.environ.get("GOCHAT_CQL_MIGRATIONS_DIR")
@@ -55,6 +65,18 @@ def main(argv: list[str]) -> int:
         return 1
     log.info("CQL migrations up to date", extra={"applied": count})
     return 0
+
+
+async def _opensearch(cfg: config.MigrateConfig) -> str:
+    from gochat.adapters.opensearch import make_client, schema
+
+    client = make_client(
+        cfg.opensearch_url or "", username=cfg.opensearch_username, password=cfg.opensearch_password
+    )
+    try:
+        return await schema.ensure(client, schema.Names(cfg.opensearch_index_prefix))
+    finally:
+        await client.close()
 
 
 def _cassandra_settings(cfg: config.MigrateConfig) -> cassandra_session.Settings | None:

@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from opensearchpy import AsyncOpenSearch, NotFoundError
+from opensearchpy import AsyncOpenSearch, NotFoundError, RequestError
 
 log = logging.getLogger(__name__)
 
@@ -124,8 +123,11 @@ async def ensure(client: AsyncOpenSearch, names: Names, *, replicas: int = REPLI
     if current:
         return current[0]
     first = names.index(1)
-    if not await client.indices.exists(index=first):
+    try:
         await client.indices.create(index=first)
+    except RequestError as exc:  # a concurrent migrate created it first: same outcome
+        if exc.error != "resource_already_exists_exception":
+            raise
     await client.indices.update_aliases(
         body={
             "actions": [
@@ -151,6 +153,3 @@ async def drop_all(client: AsyncOpenSearch, names: Names) -> None:
     await client.indices.delete(index=names.pattern, ignore_unavailable=True)
     with contextlib.suppress(NotFoundError):
         await client.indices.delete_index_template(name=names.template)
-
-
-Progress = Callable[[int], None]

@@ -88,19 +88,7 @@ class OpenSearchSearchIndex:
                 raise ConnectionError(f"index {index} is blocked for writes")
 
     async def upsert(self, documents: Sequence[SearchDocument]) -> None:
-        lines: list[dict[str, Any]] = []
-        for doc in documents:
-            lines.append(
-                {
-                    "index": {
-                        "_id": str(doc.message_id),
-                        "version": doc.version,
-                        "version_type": "external",
-                    }
-                }
-            )
-            lines.append(document_source(doc))
-        await self._bulk(lines)
+        await self._bulk(index_lines(documents))
 
     async def delete(self, message_ids: Sequence[int]) -> None:
         lines: list[dict[str, Any]] = []
@@ -212,28 +200,42 @@ class OpenSearchSearchIndex:
         return SearchResult(total=total, hits=hits)
 
     async def _bulk(self, lines: list[dict[str, Any]]) -> None:
-        if not lines:
-            return
-        payload = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
-        response = await self._client.bulk(
-            body=payload, index=self.names.write_alias, params={"refresh": self._refresh}
-        )
-        if not response.get("errors"):
-            return
-        failures: dict[int, str] = {}
-        for item in response["items"]:
-            result = next(iter(item.values()))
-            status = int(result.get("status", 500))
-            if status < 300 or status == 409:  # 409: a newer version is stored already
-                continue
-            error = result.get("error") or {}
-            reason = (
-                error.get("type", f"status_{status}") if isinstance(error, dict) else str(error)
-            )
-            failures[int(result["_id"])] = reason
-            BULK_FAILED_ITEMS.labels(reason).inc()
-        if failures:
-            raise BulkError(failures)
+        await bulk(self._client, index=self.names.write_alias, lines=lines, refresh=self._refresh)
+
+
+async def bulk(
+    client: AsyncOpenSearch, *, index: str, lines: list[dict[str, Any]], refresh: Refresh = "false"
+) -> None:
+    """One bulk request; raises BulkError unless every item succeeded or met a newer version
+    (409: the stored state is newer than this one, which is what external versions are for)."""
+    if not lines:
+        return
+    payload = "".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines)
+    response = await client.bulk(body=payload, index=index, params={"refresh": refresh})
+    if not response.get("errors"):
+        return
+    failures: dict[int, str] = {}
+    for item in response["items"]:
+        result = next(iter(item.values()))
+        status = int(result.get("status", 500))
+        if status < 300 or status == 409:
+            continue
+        error = result.get("error") or {}
+        reason = error.get("type", f"status_{status}") if isinstance(error, dict) else str(error)
+        failures[int(result["_id"])] = reason
+        BULK_FAILED_ITEMS.labels(reason).inc()
+    if failures:
+        raise BulkError(failures)
+
+
+def index_lines(documents: Sequence[SearchDocument]) -> list[dict[str, Any]]:
+    """Bulk `index` actions: id = message id, the document's version as an external version."""
+    lines: list[dict[str, Any]] = []
+    for doc in documents:
+        meta = {"_id": str(doc.message_id), "version": doc.version, "version_type": "external"}
+        lines.append({"index": meta})
+        lines.append(document_source(doc))
+    return lines
 
 
 def document_source(doc: SearchDocument) -> dict[str, Any]:
