@@ -175,6 +175,7 @@ class DevPlatform:
             "GOCHAT_JWT_KEYS_DIR": str(self.root / "jwt"),
             "GOCHAT_MAIL_OUTBOX_DIR": str(self.root / "mail"),
             "GOCHAT_BLOB_DIR": str(self.root / "files"),
+            "GOCHAT_BLOB_PUBLIC_URL": f"http://{HOST}:{api_port}",
             "GOCHAT_PUBLIC_URL": f"http://{HOST}:{api_port}",
         }
 

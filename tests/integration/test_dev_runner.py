@@ -221,6 +221,7 @@ def test_services_get_exactly_the_platform_settings(
         "GOCHAT_JWT_KEYS_DIR": str(root / "jwt"),
         "GOCHAT_MAIL_OUTBOX_DIR": str(root / "mail"),
         "GOCHAT_BLOB_DIR": str(root / "files"),
+        "GOCHAT_BLOB_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
         "GOCHAT_PUBLIC_URL": f"http://127.0.0.1:{api_port}",
     }
     assert not platform.children
