@@ -282,3 +282,31 @@ async def test_deleting_a_message_deletes_its_files(files: Files) -> None:
     deleted = await owner.delete(f"/channels/{channel}/messages/{message['id']}")
     assert deleted.status_code == 204
     assert await files.api.ctx.blobs.head(key) is None
+
+
+async def test_a_send_the_store_refuses_keeps_its_uploads_and_drops_its_copies(
+    files: Files, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    api = files.api
+    owner = await api.user()
+    _, channel = await api.guild_with_channel(owner)
+    slot = await _uploaded(files, owner, channel)
+    copies: list[str] = []
+    real_copy, real_create = api.ctx.blobs.copy, api.ctx.messages.create
+
+    async def copy(source: str, destination: str) -> None:
+        copies.append(destination)
+        await real_copy(source, destination)
+
+    async def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("store down")
+
+    monkeypatch.setattr(api.ctx.blobs, "copy", copy)
+    monkeypatch.setattr(api.ctx.messages, "create", refuse)
+    failed = await _send(owner, channel, slot["upload_name"])
+    assert failed.status_code == 500
+    [copied] = copies
+    assert await api.ctx.blobs.head(copied) is None
+    monkeypatch.setattr(api.ctx.messages, "create", real_create)
+    retry = await _send(owner, channel, slot["upload_name"])
+    assert retry.status_code == 201, retry.text

@@ -195,6 +195,7 @@ async def send_message(
     if reply_to_id is not None and await ctx.messages.get(channel_id, reply_to_id) is None:
         raise errors.ValidationFailed.for_field("reply_to_id", "no such message in this channel")
     mention_ids, mention_everyone = _mentions(content, target)
+    message_id = ctx.ids.next_id()  # before the uploads are taken: nothing fails in between
     taken, uploads = await attachments.take_uploads(
         ctx,
         channel_id=channel_id,
@@ -202,7 +203,6 @@ async def send_message(
         refs=files,
         access_granted=target.access.granted,
     )
-    message_id = ctx.ids.next_id()
     record = MessageRecord(
         id=message_id,
         channel_id=channel_id,
