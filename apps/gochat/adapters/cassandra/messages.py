@@ -135,14 +135,20 @@ class CassandraMessageStore:
             raise
 
     async def repair(self, *, older_than_seconds: float = REPAIR_AFTER_SECONDS) -> int:
-        """Complete the sends whose process died between the two stores (intents older than
-        `older_than_seconds`): write the message again (idempotent: same id, same values, same
-        write time) and complete it. Returns how many were completed here. Safe to run in
-        several processes at once: the completion is gated on deleting the intent."""
+        """Resolve the sends left between the two stores (intents older than
+        `older_than_seconds`): one whose process died is written again (idempotent: same id,
+        same values, same write time) and completed; one that failed with an answer but could
+        not be taken back out (abandoned) is removed. Returns how many were resolved here.
+        Safe to run in several processes at once: the completion is gated on deleting the
+        intent."""
         completed = 0
         for intent in await relational.stale_intents(
             self._pg, older_than_seconds=older_than_seconds
         ):
+            if intent.abandoned:  # the client was told it failed: remove, never complete
+                await self._take_back(intent.message)
+                completed += 1
+                continue
             try:
                 await self._write(intent.message)
             except ports.DuplicateNonce:  # its nonce went to another message: never sent
@@ -180,9 +186,16 @@ class CassandraMessageStore:
         await self._db.run("insert_message", args=(bucket, *_insert_values(message), write_time))
 
     async def _take_back(self, message: ports.MessageRecord) -> None:
-        await self._db.run("remove_message", args=_key(message))
-        if message.nonce is not None:
-            await self._release_nonce(message)
+        """Remove what a failed send may have written. When Cassandra cannot be reached for
+        that either, the intent is marked abandoned and the sweep removes it later."""
+        try:
+            await self._db.run("remove_message", args=_key(message))
+            if message.nonce is not None:
+                await self._release_nonce(message)
+        except Exception:
+            log.warning("send taken back later", extra={"message_id": message.id})
+            await relational.abandon_intent(self._pg, message.id)
+            return
         await relational.drop_intent(self._pg, message.id)
 
     async def _claim_nonce(self, message: ports.MessageRecord) -> None:

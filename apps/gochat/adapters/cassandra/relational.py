@@ -65,6 +65,7 @@ class Intent:
     message: ports.MessageRecord
     events: list[Event]
     mention_reader_ids: list[int]
+    abandoned: bool  # the sender answered with an error: take it back out, never complete it
 
 
 async def record_intent(
@@ -93,13 +94,21 @@ async def drop_intent(db: database.Database, message_id: int) -> None:
         await conn.execute("DELETE FROM message_intents WHERE message_id = $1", message_id)
 
 
+async def abandon_intent(db: database.Database, message_id: int) -> None:
+    """Mark a send that failed but could not be taken back out: the sweep removes it."""
+    async with db.connection("abandon_message_intent") as conn:
+        await conn.execute(
+            "UPDATE message_intents SET abandoned = true WHERE message_id = $1", message_id
+        )
+
+
 async def stale_intents(
     db: database.Database, *, older_than_seconds: float, limit: int = 100
 ) -> list[Intent]:
     """Intents older than `older_than_seconds`: their sender is gone or stuck."""
     rows = await db.fetch(
         "stale_message_intents",
-        """SELECT record, events, mention_reader_ids FROM message_intents
+        """SELECT record, events, mention_reader_ids, abandoned FROM message_intents
            WHERE created_at < now() - make_interval(secs => $1)
            ORDER BY created_at LIMIT $2""",
         older_than_seconds,
@@ -110,6 +119,7 @@ async def stale_intents(
             message=_record_from_json(json.loads(row["record"])),
             events=[domain_events.parse(bytes(raw)) for raw in row["events"]],
             mention_reader_ids=list(row["mention_reader_ids"]),
+            abandoned=row["abandoned"],
         )
         for row in rows
     ]

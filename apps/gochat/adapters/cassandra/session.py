@@ -19,22 +19,41 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cassandra import ConsistencyLevel
+import cassandra
+from cassandra import ConsistencyLevel, OperationTimedOut
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
     ExecutionProfile,
+    NoHostAvailable,
     ResponseFuture,
     Session,
 )
 from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement, Statement, dict_factory
 
-from gochat.core import metrics
+from gochat.core import errors, metrics
 
 log = logging.getLogger(__name__)
 DEFAULT_PORT = 9042
+# The driver's ways of saying "not enough replicas answered": the request may be retried later.
+UNREACHABLE = (
+    NoHostAvailable,
+    OperationTimedOut,
+    cassandra.Unavailable,
+    cassandra.ReadTimeout,
+    cassandra.WriteTimeout,
+    cassandra.CoordinationFailure,
+)
+
+
+class StoreUnavailable(errors.Unavailable):
+    """Cassandra could not answer; answered 503 with Retry-After. A write that timed out may
+    still have been applied: the caller takes it back (or the repair sweep does)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "2"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +155,9 @@ class CassandraSession:
                 future.start_fetching_next_page()
                 rows += await _result(future)
             return rows
+        except UNREACHABLE as exc:
+            outcome = "unavailable"
+            raise StoreUnavailable(f"Cassandra did not answer {name}: {exc}") from exc
         except Exception:
             outcome = "error"
             raise
