@@ -11,6 +11,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 CHARTS = ROOT / "charts"
+# Another helm binary to run the chart tests with (the pinned build otherwise).
+HELM_ENV = "GOCHAT_TEST_HELM"
 
 
 class Helm:
