@@ -3,10 +3,11 @@ its signed URLs as a client would (straight to MinIO; to the API's file route fo
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -23,6 +24,8 @@ class BlobHarness:
     store: ports.BlobStore
     http: httpx.AsyncClient
     lifecycle: bool  # whether the storage takes a lifecycle rule
+    # The bucket's lifecycle rules as the storage reports them (S3 only).
+    rules: Callable[[], list[dict[str, Any]]] | None = None
 
 
 async def upload(
@@ -72,6 +75,13 @@ async def s3_harness(server: minio.MinioServer, bucket: str) -> AsyncIterator[Bl
     )
     try:
         async with httpx.AsyncClient() as http:
-            yield BlobHarness(store, http, lifecycle=True)
+            yield BlobHarness(
+                store,
+                http,
+                lifecycle=True,
+                rules=lambda: server.client().get_bucket_lifecycle_configuration(Bucket=bucket)[
+                    "Rules"
+                ],
+            )
     finally:
         await store.close()

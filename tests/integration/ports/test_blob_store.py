@@ -123,3 +123,8 @@ async def test_copy_then_delete_moves_an_object_and_delete_is_idempotent(
 async def test_a_lifecycle_rule_is_set_where_the_storage_takes_one(blob: BlobHarness) -> None:
     assert await blob.store.expire_prefix("uploads/", days=2) is blob.lifecycle
     assert await blob.store.expire_prefix("uploads/", days=3) is blob.lifecycle  # replaced
+    if blob.rules is not None:
+        [rule] = blob.rules()
+        assert rule["ID"] == "gochat-abandoned-uploads"
+        assert rule["Filter"] == {"Prefix": "uploads/"}
+        assert rule["Expiration"] == {"Days": 3}
