@@ -57,7 +57,7 @@ def build_app(config: ApiConfig) -> FastAPI:
         try:
             yield
         finally:
-            housekeeping.cancel()
+            await attachments.stop_housekeeping(housekeeping)
             await pipeline.stop(grace_seconds=config.shutdown_grace_seconds)
             await lease.release()
             await ctx.verifier.aclose()

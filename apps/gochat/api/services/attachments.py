@@ -287,6 +287,13 @@ async def start_housekeeping(ctx: ApiContext) -> asyncio.Task[None]:
     return asyncio.create_task(sweep_forever(ctx), name="attachment-sweeper")
 
 
+async def stop_housekeeping(task: asyncio.Task[None]) -> None:
+    """Cancel the sweeper and wait until it let go of its connection."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def sweep_forever(ctx: ApiContext) -> None:
     while True:
         try:
