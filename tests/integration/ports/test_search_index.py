@@ -27,8 +27,7 @@ _gen = ids.SnowflakeGenerator(7)
 
 
 @asynccontextmanager
-async def postgres_index(request: pytest.FixtureRequest) -> AsyncIterator[SearchIndex]:
-    dsn: str = request.getfixturevalue("pg_database")
+async def postgres_index_at(dsn: str) -> AsyncIterator[SearchIndex]:
     await migrations.apply(dsn, migrations.default_directory())
     db = await Database.connect(dsn, service="test")
     try:
@@ -38,15 +37,22 @@ async def postgres_index(request: pytest.FixtureRequest) -> AsyncIterator[Search
 
 
 @asynccontextmanager
-async def opensearch_index(request: pytest.FixtureRequest) -> AsyncIterator[SearchIndex]:
-    names: schema.Names = request.getfixturevalue("opensearch_names")
-    url: str = request.getfixturevalue("opensearch_server").url
+async def opensearch_index_at(url: str, names: schema.Names) -> AsyncIterator[SearchIndex]:
     client = make_client(url)
     try:
         # refresh=true: a test searches right after writing.
         yield OpenSearchSearchIndex(client, names, refresh="true")
     finally:
         await client.close()
+
+
+def postgres_index(request: pytest.FixtureRequest) -> AbstractAsyncContextManager[SearchIndex]:
+    return postgres_index_at(request.getfixturevalue("pg_database"))
+
+
+def opensearch_index(request: pytest.FixtureRequest) -> AbstractAsyncContextManager[SearchIndex]:
+    url: str = request.getfixturevalue("opensearch_server").url
+    return opensearch_index_at(url, request.getfixturevalue("opensearch_names"))
 
 
 ADAPTERS: dict[str, Callable[[Any], AbstractAsyncContextManager[SearchIndex]]] = {
@@ -280,3 +286,54 @@ async def test_total_is_exact_up_to_the_limit_then_capped(index: SearchIndex) ->
     assert result.total == ports.SEARCH_TOTAL_LIMIT
     assert [h.message_id for h in result.hits] == [d.message_id for d in posted[::-1][:5]]
     assert (await index.search(query("common", author_id=BOB))).total == 0
+
+
+SAME_RESULT_QUERIES = [
+    "deploy",
+    "deploying builds",
+    "the deploy",
+    '"release notes"',
+    "notes -release",
+    "lamp or deploy",
+    "alice's",
+    "List<String>",
+    "running runner runs",
+    "a an the",
+    "-deploy",
+    "café",
+]
+
+
+async def test_both_backends_find_the_same_ids_in_the_same_order(
+    pg_database: str, opensearch_server: Any, opensearch_names: schema.Names
+) -> None:
+    texts = [
+        "we deployed the new build",
+        "deploying builds on friday",
+        "release notes for the deploy",
+        "notes about the release",
+        "notes without it",
+        "red green lamp",
+        "alice's notes",
+        "<b>List<String></b> generics",
+        "the runner was running; she runs",
+        "café au lait",
+        "nothing in common",
+    ]
+    posted = [doc(text, author_id=(ALICE, BOB)[n % 2]) for n, text in enumerate(texts)]
+    results: dict[str, list[list[int]]] = {}
+    async with (
+        postgres_index_at(pg_database) as pg,
+        opensearch_index_at(opensearch_server.url, opensearch_names) as os_index,
+    ):
+        for name, adapter in (("postgres", pg), ("opensearch", os_index)):
+            await adapter.upsert(posted)
+            results[name] = [
+                [hit.message_id for hit in (await adapter.search(query(text))).hits]
+                for text in SAME_RESULT_QUERIES
+            ]
+    for text, on_pg, on_os in zip(
+        SAME_RESULT_QUERIES, results["postgres"], results["opensearch"], strict=True
+    ):
+        assert on_pg == on_os, text
+    assert any(results["postgres"])  # the queries do find something

@@ -8,8 +8,9 @@ Names, for the prefix `gochat` (config `opensearch_index_prefix`):
 - `gochat-messages.write`: the alias the indexer writes through (exactly one index, its write
   index). During a reindex it already points at the new index while reads still go to the old.
 
-Analysis: `content` uses `gochat_text` (standard tokenizer, lowercase, English possessives and
-stemming, so "deploying" finds "deployed", as PostgreSQL's `english` text search does); its
+Analysis: `content` uses `gochat_text` (standard tokenizer, English possessives, lowercase,
+PostgreSQL's English stop words, Snowball English stemming: what PostgreSQL's `english` text
+search configuration does, so "deploying" finds "deployed" on both backends); its
 sub-field `content.cjk` uses `gochat_cjk` (CJK width folding and bigrams, from the common
 analysis module). The embedded runner ships no ICU plugin, so no `icu_tokenizer` is used.
 """
@@ -28,6 +29,17 @@ log = logging.getLogger(__name__)
 DEFAULT_PREFIX = "gochat"
 SHARDS = 1
 REPLICAS = 1  # the template's default; a single-node cluster stays yellow with it
+# PostgreSQL's english.stop (Snowball's list), so both backends ignore the same words.
+_POSTGRES_ENGLISH_STOP = """
+i me my myself we our ours ourselves you your yours yourself yourselves he him his himself
+she her hers herself it its itself they them their theirs themselves what which who whom
+this that these those am is are was were be been being have has had having do does did doing
+a an the and but if or because as until while of at by for with about against between into
+through during before after above below to from up down in out on off over under again
+further then once here there when where why how all any both each few more most other some
+such no nor not only own same so than too very s t can will just don should now
+"""
+POSTGRES_ENGLISH_STOPWORDS = _POSTGRES_ENGLISH_STOP.split()
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,12 @@ def template_body(names: Names, *, replicas: int = REPLICAS) -> dict[str, Any]:
                 "number_of_replicas": replicas,
                 "analysis": {
                     "filter": {
-                        "gochat_english_stemmer": {"type": "stemmer", "language": "english"},
+                        # Porter2, as PostgreSQL's english_stem.
+                        "gochat_english_stemmer": {"type": "snowball", "language": "English"},
+                        "gochat_english_stop": {
+                            "type": "stop",
+                            "stopwords": POSTGRES_ENGLISH_STOPWORDS,
+                        },
                         "gochat_english_possessive": {
                             "type": "stemmer",
                             "language": "possessive_english",
@@ -80,13 +97,19 @@ def template_body(names: Names, *, replicas: int = REPLICAS) -> dict[str, Any]:
                             "filter": [
                                 "gochat_english_possessive",
                                 "lowercase",
+                                "gochat_english_stop",
                                 "gochat_english_stemmer",
                             ],
                         },
                         "gochat_cjk": {
                             "type": "custom",
                             "tokenizer": "standard",
-                            "filter": ["cjk_width", "lowercase", "cjk_bigram"],
+                            "filter": [
+                                "cjk_width",
+                                "lowercase",
+                                "gochat_english_stop",
+                                "cjk_bigram",
+                            ],
                         },
                     },
                 },
