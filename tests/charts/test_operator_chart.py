@@ -103,7 +103,10 @@ def test_a_misspelled_or_wrong_typed_value_fails_naming_it(
 ) -> None:
     file = tmp_path / "bad.yaml"
     file.write_text(yaml.safe_dump(values))
-    for command in ("template", "install"):
+    # Helm 3's client-side dry run still asks a cluster for its version: there only `template`
+    # (test_operator_chart_install.py runs `helm install` on the API server too).
+    major = helm.run("version", "--template", "{{.Version}}").stdout.strip().lstrip("v")[:1]
+    for command in ("template", "install") if major != "3" else ("template",):
         extra = ["--dry-run=client"] if command == "install" else []
         result = helm.run(command, "release", str(CHART), "-f", str(file), *extra, check=False)
         assert result.returncode != 0, f"helm {command} accepted {values}"

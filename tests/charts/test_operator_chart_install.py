@@ -35,6 +35,12 @@ def test_install_waits_for_the_operator_and_uninstall_keeps_the_crd(
     release = "op"
     adopt_existing_crd(k8s, release=release, namespace=k8s_namespace)
     chart = str(CHARTS / "gochat-operator")
+    refused = k8s.helm(
+        "install", release, chart, "-n", k8s_namespace, "--set", "watch.allNamespace=false",
+        check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0
+    assert "allNamespace" in refused.stderr, refused.stderr
     k8s.helm("install", release, chart, "-n", k8s_namespace, "--wait", "--timeout=90s")
 
     deployment = k8s.get_json(
