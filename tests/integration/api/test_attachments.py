@@ -310,3 +310,26 @@ async def test_a_send_the_store_refuses_keeps_its_uploads_and_drops_its_copies(
     monkeypatch.setattr(api.ctx.messages, "create", real_create)
     retry = await _send(owner, channel, slot["upload_name"])
     assert retry.status_code == 201, retry.text
+
+
+async def test_readiness_checks_the_s3_bucket(
+    migrated_database: str, nats_server: Any, minio_server: minio.MinioServer, s3_bucket: str
+) -> None:
+    for bucket, status in ((s3_bucket, 200), ("gochat-no-such-bucket", 503)):
+        cfg = api_config(
+            migrated_database,
+            nats_server.url,
+            blob_store="s3",
+            s3_endpoint=minio_server.endpoint,
+            s3_bucket=bucket,
+            s3_access_key_id=minio_server.access_key,
+            s3_secret_access_key=minio_server.secret_key,
+        )
+        app = build_app(cfg)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as c:
+                response = await c.get("/readyz")
+        assert response.status_code == status, response.text
+        if status == 503:
+            assert set(error_of(response)["details"]) == {"s3"}
