@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
 from fastapi.routing import APIRoute
 
+from gochat.api.app import build_app as build_api
 from gochat.api.routers import ROUTERS
+from gochat.auth import app as auth_app
 from gochat.auth import failures  # noqa: F401  (defines the auth service's error codes)
 from gochat.core import errors, http
-from tests.integration.api.conftest import Api, User, error_of
+from tests.fixtures import accounts
+from tests.integration.api.conftest import Api, User, api_config, error_of
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
@@ -306,3 +313,52 @@ def test_every_error_code_a_service_can_send_is_documented() -> None:
 def _subclasses(cls: type) -> set[type]:
     found = set(cls.__subclasses__())
     return found.union(*(_subclasses(sub) for sub in list(found)))
+
+
+def _request_strings(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(where, schema) of every string a client can send: body properties (through $refs,
+    arrays and anyOf), path and query parameters."""
+    components = document.get("components", {}).get("schemas", {})
+
+    def walk(where: str, schema: dict[str, Any], seen: frozenset[str]) -> Iterator[Any]:
+        if "$ref" in schema:
+            name = schema["$ref"].rsplit("/", 1)[-1]
+            if name not in seen:
+                yield from walk(where, components[name], seen | {name})
+            return
+        if schema.get("type") == "string":
+            yield where, schema
+        for branch in schema.get("anyOf", []) + schema.get("allOf", []):
+            yield from walk(where, branch, seen)
+        if "items" in schema:
+            yield from walk(f"{where}[]", schema["items"], seen)
+        for prop, sub in schema.get("properties", {}).items():
+            yield from walk(f"{where}.{prop}", sub, seen)
+
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            at = f"{method.upper()} {path}"
+            for parameter in operation.get("parameters", []):
+                yield from walk(f"{at} {parameter['name']}", parameter["schema"], frozenset())
+            for media in operation.get("requestBody", {}).get("content", {}).values():
+                yield from walk(f"{at} body", media["schema"], frozenset())
+
+
+def test_every_text_a_client_sends_is_declared_without_nul() -> None:
+    """Every text goes through schemas.STORABLE, whose schema (or the field's own pattern)
+    excludes NUL: so the documents say it, and schemathesis holds the services to it."""
+    keys = Path(tempfile.mkdtemp(prefix="gochat-openapi-"))
+    try:
+        documents = [
+            build_api(api_config("postgresql://unused@127.0.0.1:9/x", "nats://127.0.0.1:9")),
+            auth_app.build_app(accounts.auth_config("postgresql://unused@127.0.0.1:9/x", keys)),
+        ]
+        strings = [found for app in documents for found in _request_strings(app.openapi())]
+    finally:
+        shutil.rmtree(keys, ignore_errors=True)
+    assert len(strings) > 40
+    for where, schema in strings:
+        if "enum" in schema or "const" in schema:
+            continue
+        assert "pattern" in schema, where
+        assert not re.search(schema["pattern"], "a\x00"), (where, schema["pattern"])
