@@ -118,3 +118,13 @@ def test_absent_fields_are_left_unset_never_written_as_null() -> None:
     assert None not in values
     for column in ("nonce", "reply_to_id", "mention_ids", "pinned_at", "edited_at"):
         assert by_column[column] is UNSET_VALUE
+
+
+async def test_a_channels_bucket_row_is_written_once_per_process_not_per_send(
+    store_and_session: tuple[cassandra_messages.CassandraMessageStore, CountingSession],
+) -> None:
+    store, counting = store_and_session
+    for message in [message_in_bucket(7, n) for n in range(3)] + [message_in_bucket(8, 0)]:
+        await store.create(message, events=[])
+    assert counting.counts["add_bucket"] == 2
+    assert counting.counts["insert_message"] == 4

@@ -82,6 +82,7 @@ NONCE_WAIT_SECONDS = 2.0
 # timeout or two); the sweep looks every REPAIR_EVERY_SECONDS.
 REPAIR_AFTER_SECONDS = 30.0
 REPAIR_EVERY_SECONDS = 10.0
+KNOWN_BUCKETS_MAX = 100_000
 log = logging.getLogger(__name__)
 
 
@@ -89,6 +90,9 @@ class CassandraMessageStore:
     def __init__(self, db: CassandraSession, *, relational_db: database.Database) -> None:
         self._db = db
         self._pg = relational_db
+        # (channel, bucket) rows this process has written: a busy channel's sends skip the
+        # bucket write for the rest of its ten days. Bounded; forgetting only costs a write.
+        self._known_buckets: set[tuple[int, int]] = set()
 
     @classmethod
     async def open(
@@ -179,7 +183,11 @@ class CassandraMessageStore:
             await self._claim_nonce(message)
         bucket = bucket_of(message.id)
         # The bucket is known before the message is in it: history never skips a message.
-        await self._db.run("add_bucket", args=(message.channel_id, bucket))
+        if (message.channel_id, bucket) not in self._known_buckets:
+            await self._db.run("add_bucket", args=(message.channel_id, bucket))
+            if len(self._known_buckets) >= KNOWN_BUCKETS_MAX:
+                self._known_buckets.clear()
+            self._known_buckets.add((message.channel_id, bucket))
         # Written at the snowflake's time, so a repeat by the repair sweep never overrides an
         # edit or a delete made since (those are written later).
         write_time = ids.timestamp_ms(message.id) * 1000
