@@ -56,6 +56,43 @@ asyncio.run(main())
 """
 
 
+# Deletes one message in a process of its own, which dies right after recording the delete's
+# intent ("before_timeline") or after the Cassandra delete, before its events ("after_timeline").
+_DELETER = """
+import asyncio, json, os, sys
+from gochat.adapters.cassandra import messages, relational, session
+from gochat.adapters.postgres import database
+from gochat.core import events
+
+dsn, settings, point, target = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
+
+async def die(*args, **kwargs):
+    os._exit(9)
+
+record_deletion = relational.record_deletion
+
+async def record_then_die(*args, **kwargs):
+    await record_deletion(*args, **kwargs)
+    os._exit(9)
+
+async def main():
+    db = await database.Database.connect(dsn, service="test")
+    cs = await session.CassandraSession.connect(session.Settings(**settings), service="test")
+    store = await messages.CassandraMessageStore.open(cs, relational_db=db)
+    if point == "after_timeline":
+        relational.deletion_done = die
+    else:
+        relational.record_deletion = record_then_die
+    sent = json.loads(target)
+    await store.delete(
+        relational._record_from_json(sent["record"]),
+        events=[events.parse(raw) for raw in sent["events"]],
+    )
+
+asyncio.run(main())
+"""
+
+
 @pytest.fixture
 async def store(
     message_db: database.Database,
@@ -73,15 +110,19 @@ async def send_and_die(
     *,
     pg_database: str,
     cassandra_keyspace: cassandra_session.Settings,
+    script: str = _SENDER,
 ) -> None:
     intent = {
         "record": relational._record_to_json(message),
-        "events": [e.model_dump_json() for e in world.created(message)],
+        "events": [
+            e.model_dump_json()
+            for e in (world.created(message) if script == _SENDER else world.deleted(message))
+        ],
         "mentions": [world.BOB],
     }
     settings = dataclasses.asdict(cassandra_keyspace) | {"hosts": list(cassandra_keyspace.hosts)}
     sender = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _SENDER, pg_database, json.dumps(settings), point,
+        sys.executable, "-c", script, pg_database, json.dumps(settings), point,
         json.dumps(intent), cwd=REPO, stderr=subprocess.PIPE,
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(sender.communicate(), timeout=120)
@@ -179,3 +220,32 @@ async def test_the_sweep_never_undoes_an_edit_or_a_delete_made_before_it_ran(
     assert await store.repair(older_than_seconds=0) == 2
 
     assert await store.list(world.GENERAL) == [changed]
+
+
+@pytest.mark.parametrize("point", ["before_timeline", "after_timeline"])
+async def test_a_delete_whose_process_died_midway_is_finished_once_by_the_sweep(
+    point: str,
+    store: cassandra_messages.CassandraMessageStore,
+    message_db: database.Database,
+    pg_database: str,
+    cassandra_keyspace: cassandra_session.Settings,
+) -> None:
+    message, kept = world.new_message("gone"), world.new_message("kept")
+    for each in (message, kept):
+        await store.create(each, events=[])
+    await store.add_reaction(message, emoji="👍", user_id=world.BOB, events=[])
+    pinned = await store.set_pinned(message, pinned_at=world.now(), events=[])
+
+    await send_and_die(
+        point, pinned, pg_database=pg_database, cassandra_keyspace=cassandra_keyspace,
+        script=_DELETER,
+    )  # fmt: skip
+    assert await outbox_types(message_db) == []  # not announced yet
+
+    assert await store.repair(older_than_seconds=0) == 1
+    assert await store.repair(older_than_seconds=0) == 0
+
+    assert [m.id for m in await store.list(world.GENERAL)] == [kept.id]
+    assert await store.pinned(world.GENERAL) == []
+    assert await store.reactions([message.id], viewer_id=world.BOB) == {}
+    assert await outbox_types(message_db) == ["MESSAGE_DELETE"]

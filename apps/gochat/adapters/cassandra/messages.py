@@ -9,8 +9,8 @@ A send records an intent in PostgreSQL, writes Cassandra, then completes in Post
 (events, `last_message_id`, mention counts; relational.py). A failure takes the message back
 out before the error is raised; a process that dies midway leaves the intent, which `repair`
 (run by every API in the background) completes, so a send is never lost nor announced without
-being in history (docs/data-plane.md). Edits, deletes, pins and reactions record their events
-after the Cassandra write (no intent yet).
+being in history (docs/data-plane.md). Deletes are recorded as intents too and finished by the
+sweep; edits, pins and reactions record their events after the Cassandra write (no intent yet).
 """
 
 from __future__ import annotations
@@ -142,7 +142,8 @@ class CassandraMessageStore:
         """Resolve the sends left between the two stores (intents older than
         `older_than_seconds`): one whose process died is written again (idempotent: same id,
         same values, same write time) and completed; one that failed with an answer but could
-        not be taken back out (abandoned) is removed. Returns how many were resolved here.
+        not be taken back out (abandoned) is removed; a delete left midway is finished.
+        Returns how many were resolved here.
         Safe to run in several processes at once: the completion is gated on deleting the
         intent."""
         completed = 0
@@ -165,6 +166,13 @@ class CassandraMessageStore:
                 mention_reader_ids=intent.mention_reader_ids,
                 events=intent.events,
             )
+            completed += 1
+        for deletion in await relational.stale_deletions(
+            self._pg, older_than_seconds=older_than_seconds
+        ):
+            await self._db.run("remove_message", args=_key(deletion.message))  # idempotent
+            await self._remove_what_goes_with(deletion.message)
+            await relational.deletion_done(self._pg, deletion.id, deletion.events)
             completed += 1
         return completed
 
@@ -256,19 +264,28 @@ class CassandraMessageStore:
     async def delete(
         self, message: ports.MessageRecord, *, events: Sequence[domain_events.Event]
     ) -> None:
-        """Reactions, the pin and the nonce go with the message."""
+        """Reactions, the pin and the nonce go with the message. The delete is recorded as an
+        intent first: once recorded it is finished, by this call or by the repair sweep (also
+        when Cassandra fails to answer: a delete that timed out may have been applied)."""
         current = await self.get(message.channel_id, message.id)
-        [row] = await self._db.run("delete_message", args=_key(message))
-        if current is None or not row["[applied]"]:
+        if current is None:
             raise _not_found(message)
+        deletion = await relational.record_deletion(self._pg, current, events=events)
+        [row] = await self._db.run("delete_message", args=_key(message))
+        if not row["[applied]"]:  # deleted by someone else in between
+            await relational.drop_deletion(self._pg, deletion)
+            raise _not_found(message)
+        await self._remove_what_goes_with(current)
+        await relational.deletion_done(self._pg, deletion, events)
+
+    async def _remove_what_goes_with(self, message: ports.MessageRecord) -> None:
         await self._db.run("remove_reactions", args=(message.id,))
-        if current.pinned_at is not None:
+        if message.pinned_at is not None:
             await self._db.run(
-                "remove_pin", args=(message.channel_id, current.pinned_at, message.id)
+                "remove_pin", args=(message.channel_id, message.pinned_at, message.id)
             )
-        if current.nonce is not None:
-            await self._release_nonce(current)
-        await relational.record(self._pg, "delete_message", events)
+        if message.nonce is not None:
+            await self._release_nonce(message)
 
     async def list(
         self,

@@ -125,6 +125,66 @@ async def stale_intents(
     ]
 
 
+@dataclass(frozen=True)
+class Deletion:
+    id: int
+    message: ports.MessageRecord
+    events: list[Event]
+
+
+_DELETION_DONE = f"""
+WITH done AS (DELETE FROM message_deletions WHERE id = $1 RETURNING id),
+{outbox.queue_ctes(first=2, gate="done")}
+SELECT {outbox.WAKE_RELAY}"""
+
+
+async def record_deletion(
+    db: database.Database, message: ports.MessageRecord, *, events: Sequence[Event]
+) -> int:
+    """Write the delete's intent; returns its id for `deletion_done`/`drop_deletion`."""
+    async with db.connection("record_message_deletion") as conn:
+        deletion_id: int = await conn.fetchval(
+            """INSERT INTO message_deletions (message_id, record, events)
+               VALUES ($1, $2::jsonb, $3) RETURNING id""",
+            message.id,
+            json.dumps(_record_to_json(message)),
+            [event.model_dump_json().encode() for event in events],
+        )
+    return deletion_id
+
+
+async def deletion_done(db: database.Database, deletion_id: int, events: Sequence[Event]) -> None:
+    """Drop the intent and queue the events, once: nothing is queued if it was already gone."""
+    async with db.connection("message_deletion_done") as conn:
+        await conn.execute(_DELETION_DONE, deletion_id, *outbox.queue_arguments(events))
+
+
+async def drop_deletion(db: database.Database, deletion_id: int) -> None:
+    async with db.connection("drop_message_deletion") as conn:
+        await conn.execute("DELETE FROM message_deletions WHERE id = $1", deletion_id)
+
+
+async def stale_deletions(
+    db: database.Database, *, older_than_seconds: float, limit: int = 100
+) -> list[Deletion]:
+    rows = await db.fetch(
+        "stale_message_deletions",
+        """SELECT id, record, events FROM message_deletions
+           WHERE created_at < now() - make_interval(secs => $1)
+           ORDER BY created_at LIMIT $2""",
+        older_than_seconds,
+        limit,
+    )
+    return [
+        Deletion(
+            id=row["id"],
+            message=_record_from_json(json.loads(row["record"])),
+            events=[domain_events.parse(bytes(raw)) for raw in row["events"]],
+        )
+        for row in rows
+    ]
+
+
 def _record_to_json(message: ports.MessageRecord) -> dict[str, Any]:
     values = dataclasses.asdict(message)
     for name in ("created_at", "pinned_at", "edited_at"):
