@@ -146,7 +146,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             headers["Allow"] = ", ".join(sorted(_allowed_methods(app.routes, request.scope)))
         if exc.detail == _UNPARSABLE_BODY:  # not UTF-8, or nested deeper than json can read
             return envelope(400, "malformed_json", "request body is not valid JSON")
-        code = HTTP_ERROR_CODES.get(exc.status_code, "bad_request")
+        fallback = "internal_error" if exc.status_code >= 500 else "bad_request"
+        code = HTTP_ERROR_CODES.get(exc.status_code, fallback)
         return envelope(exc.status_code, code, str(exc.detail), None, headers)
 
     @app.exception_handler(Exception)
@@ -161,7 +162,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 # with a JSONDecodeError: invalid UTF-8, a RecursionError on deep nesting).
 _UNPARSABLE_BODY = "There was an error parsing the body"
 # The code of an error raised by the framework itself (routing, body parsing), by status; any
-# other 4xx is `bad_request`, so every code a client sees is one docs/api.md lists.
+# other 4xx is `bad_request` (5xx `internal_error`), so every code a client sees is one
+# docs/api.md lists.
 HTTP_ERROR_CODES = {
     400: "bad_request",
     401: "unauthorized",

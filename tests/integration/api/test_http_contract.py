@@ -362,3 +362,19 @@ def test_every_text_a_client_sends_is_declared_without_nul() -> None:
             continue
         assert "pattern" in schema, where
         assert not re.search(schema["pattern"], "a\x00"), (where, schema["pattern"])
+
+
+async def test_auth_shares_the_contract(auth_service: accounts.AuthService) -> None:
+    client = auth_service.client
+    wrong = await client.put("/auth/login")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "POST"
+    unknown = await client.get("/.well-known/jwks.json?kid=x")
+    assert unknown.status_code == 422
+    assert error_of(unknown)["details"] == [{"field": "query.kid", "reason": "unknown parameter"}]
+    for body in [b'{"login": "\xff"}', b"[" * 5000 + b"]" * 5000]:
+        response = await client.post(
+            "/auth/login", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 400 and error_of(response)["code"] == "malformed_json"
+    strict = await client.post("/auth/login", json={"login": 5, "password": "x"})
+    assert strict.status_code == 422 and error_of(strict)["details"][0]["field"] == "login"
