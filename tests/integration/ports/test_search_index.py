@@ -337,3 +337,17 @@ async def test_both_backends_find_the_same_ids_in_the_same_order(
     ):
         assert on_pg == on_os, text
     assert any(results["postgres"])  # the queries do find something
+
+
+async def test_opensearch_finds_cjk_words_inside_unspaced_text(
+    opensearch_server: Any, opensearch_names: schema.Names
+) -> None:
+    tokyo, beijing = doc("東京タワーに行きました"), doc("我们明天去北京开会")
+    async with opensearch_index_at(opensearch_server.url, opensearch_names) as index:
+        await index.upsert(
+            [tokyo, beijing, doc("\uff26\uff35\uff2c\uff2c\uff37\uff29\uff24\uff34\uff28 letters")]
+        )  # fullwidth Latin
+        for text, expected in (("東京", tokyo), ("タワー", tokyo), ("北京", beijing)):
+            result = await index.search(query(text))
+            assert [hit.message_id for hit in result.hits] == [expected.message_id], text
+        assert (await index.search(query("fullwidth"))).total == 1
