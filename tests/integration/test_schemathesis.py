@@ -41,7 +41,7 @@ from tests.fixtures import accounts
 from tests.fixtures.servers import NatsServer, PostgresServer
 from tests.integration.api.conftest import api_config
 
-EXAMPLES_PER_OPERATION = 8
+EXAMPLES_PER_OPERATION = 5
 SEED = 20261207
 SETTINGS = hypothesis.settings(
     max_examples=EXAMPLES_PER_OPERATION,
