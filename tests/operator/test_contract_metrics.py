@@ -118,12 +118,18 @@ def used_selectors() -> list[tuple[str, str, set[str]]]:
         (f"alert {r['alert']}", r["expr"]) for r in monitoring.alert_rules(cluster_input)
     ]
     for panel in monitoring.dashboard(cluster_input)["panels"]:
-        expressions += [(f"panel {panel['title']}", t["expr"]) for t in panel["targets"]]
+        targets = panel.get("targets", [])  # the alert list panel queries nothing
+        expressions += [(f"panel {panel['title']}", t["expr"]) for t in targets]
     result = []
     for where, expr in expressions:
         found = SELECTOR.findall(expr)
         assert found, f"{where}: no metric selector in {expr!r}"
-        result += [(where, name, set(MATCHER.findall(matchers))) for name, matchers in found]
+        # kube_* series come from kube-state-metrics, not from a GoChat process.
+        result += [
+            (where, name, set(MATCHER.findall(matchers)))
+            for name, matchers in found
+            if not name.startswith("kube_")
+        ]
     hpas = [
         m
         for m in bundle.render_children(cluster_input).workloads

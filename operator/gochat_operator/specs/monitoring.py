@@ -4,16 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gochat.contract import metrics
+from gochat.contract import monitoring
 from gochat_operator.specs import inputs, meta
-
-# Metric names come from the contract's catalogue, which a test checks against the running
-# services' /metrics: a renamed metric breaks that test, not a dashboard in production.
-REQUESTS = metrics.HTTP_REQUESTS.name
-CONNECTIONS = metrics.WS_CONNECTIONS.name
-OUTBOX_AGE = metrics.OUTBOX_OLDEST_AGE.name
-DUPLICATE_WINDOW = metrics.OUTBOX_DUPLICATE_WINDOW.name
-RELAY_LEADER = metrics.OUTBOX_LEADER.name
 
 
 def instance_selector(cluster: inputs.ClusterInput) -> meta.Manifest:
@@ -47,46 +39,11 @@ def render_service_monitor(cluster: inputs.ClusterInput) -> meta.Manifest | None
 
 
 def alert_rules(cluster: inputs.ClusterInput) -> list[meta.Manifest]:
-    selector = f'namespace="{cluster.namespace}",service=~"{cluster.name}-.*"'
-    return [
-        {
-            "alert": "GoChatTargetDown",
-            "expr": f"up{{{selector}}} == 0",
-            "for": "5m",
-            "labels": {"severity": "warning"},
-            "annotations": {"summary": "A GoChat pod has not been scraped for 5 minutes."},
-        },
-        {
-            "alert": "GoChatHighErrorRate",
-            "expr": (
-                f'sum(rate({REQUESTS}{{{selector},status=~"5.."}}[5m]))'
-                f" / sum(rate({REQUESTS}{{{selector}}}[5m])) > 0.05"
-            ),
-            "for": "10m",
-            "labels": {"severity": "critical"},
-            "annotations": {"summary": "More than 5% of GoChat requests fail."},
-        },
-        {
-            # Past the stream's duplicate window a re-published event is stored twice
-            # (docs/api.md#events): page while there is still time to act.
-            "alert": "GoChatOutboxLagNearDuplicateWindow",
-            "expr": (
-                f"max({OUTBOX_AGE}{{{selector}}}) > 0.5 * max({DUPLICATE_WINDOW}{{{selector}}})"
-            ),
-            "for": "1m",
-            "labels": {"severity": "critical"},
-            "annotations": {
-                "summary": "The oldest unpublished event nears the stream's duplicate window."
-            },
-        },
-        {
-            "alert": "GoChatOutboxNoRelayLeader",
-            "expr": f"max({RELAY_LEADER}{{{selector}}}) < 1",
-            "for": "1m",
-            "labels": {"severity": "critical"},
-            "annotations": {"summary": "No API replica publishes the outbox."},
-        },
-    ]
+    """The per-cluster alerts of the contract's single source, selecting this cluster."""
+    groups = monitoring.alert_groups(namespace=cluster.namespace, cluster=cluster.name)
+    (group,) = [g for g in groups if g["name"] == monitoring.CLUSTER_GROUP]
+    rules: list[meta.Manifest] = group["rules"]
+    return rules
 
 
 def render_prometheus_rule(cluster: inputs.ClusterInput) -> meta.Manifest | None:
@@ -96,25 +53,16 @@ def render_prometheus_rule(cluster: inputs.ClusterInput) -> meta.Manifest | None
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
         "metadata": meta.object_meta(cluster, name=cluster.name, component="monitoring"),
-        "spec": {"groups": [{"name": "gochat", "rules": alert_rules(cluster)}]},
+        "spec": {"groups": [{"name": monitoring.CLUSTER_GROUP, "rules": alert_rules(cluster)}]},
     }
 
 
 def dashboard(cluster: inputs.ClusterInput) -> meta.Manifest:
-    selector = f'namespace="{cluster.namespace}",service=~"{cluster.name}-.*"'
-    panels = [
-        ("Ready pods", f"sum by (service) (up{{{selector}}})"),
-        ("WebSocket connections", f"sum({CONNECTIONS}{{{selector}}})"),
-        ("Requests per second", f"sum by (service) (rate({REQUESTS}{{{selector}}}[5m]))"),
-    ]
-    return {
-        "title": f"GoChat {cluster.namespace}/{cluster.name}",
-        "uid": f"gochat-{cluster.uid[:8]}",
-        "panels": [
-            {"id": i + 1, "title": title, "type": "timeseries", "targets": [{"expr": expr}]}
-            for i, (title, expr) in enumerate(panels)
-        ],
-    }
+    """The contract's main dashboard, titled and identified per cluster."""
+    board = monitoring.dashboards()["gochat.json"]
+    board["title"] = f"GoChat {cluster.namespace}/{cluster.name}"
+    board["uid"] = f"gochat-{cluster.uid[:8]}"
+    return board
 
 
 def render_dashboards(cluster: inputs.ClusterInput) -> meta.Manifest | None:
