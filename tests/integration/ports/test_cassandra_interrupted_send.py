@@ -56,8 +56,9 @@ asyncio.run(main())
 """
 
 
-# Deletes one message in a process of its own, which dies right after recording the delete's
-# intent ("before_timeline") or after the Cassandra delete, before its events ("after_timeline").
+# Deletes (or, given "content", edits) one message in a process of its own, which dies right
+# after recording the change's intent ("before_timeline") or after the Cassandra write, before
+# its events ("after_timeline"). An edit's edited_at is the message's created_at.
 _DELETER = """
 import asyncio, json, os, sys
 from gochat.adapters.cassandra import messages, relational, session
@@ -69,10 +70,10 @@ dsn, settings, point, target = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 async def die(*args, **kwargs):
     os._exit(9)
 
-record_deletion = relational.record_deletion
+record_change = relational.record_change
 
 async def record_then_die(*args, **kwargs):
-    await record_deletion(*args, **kwargs)
+    await record_change(*args, **kwargs)
     os._exit(9)
 
 async def main():
@@ -80,14 +81,19 @@ async def main():
     cs = await session.CassandraSession.connect(session.Settings(**settings), service="test")
     store = await messages.CassandraMessageStore.open(cs, relational_db=db)
     if point == "after_timeline":
-        relational.deletion_done = die
+        relational.change_done = die
     else:
-        relational.record_deletion = record_then_die
+        relational.record_change = record_then_die
     sent = json.loads(target)
-    await store.delete(
-        relational._record_from_json(sent["record"]),
-        events=[events.parse(raw) for raw in sent["events"]],
-    )
+    record = relational._record_from_json(sent["record"])
+    changes = [events.parse(raw) for raw in sent["events"]]
+    if "content" in sent:
+        await store.edit(
+            record, content=sent["content"], edited_at=record.created_at, mention_ids=(),
+            mention_everyone=False, events=changes,
+        )
+    else:
+        await store.delete(record, events=changes)
 
 asyncio.run(main())
 """
@@ -111,15 +117,21 @@ async def send_and_die(
     pg_database: str,
     cassandra_keyspace: cassandra_session.Settings,
     script: str = _SENDER,
+    content: str | None = None,
 ) -> None:
-    intent = {
+    if script == _SENDER:
+        made = world.created(message)
+    elif content is None:
+        made = world.deleted(message)
+    else:
+        made = world.updated(message, content)
+    intent: dict[str, object] = {
         "record": relational._record_to_json(message),
-        "events": [
-            e.model_dump_json()
-            for e in (world.created(message) if script == _SENDER else world.deleted(message))
-        ],
+        "events": [e.model_dump_json() for e in made],
         "mentions": [world.BOB],
     }
+    if content is not None:
+        intent["content"] = content
     settings = dataclasses.asdict(cassandra_keyspace) | {"hosts": list(cassandra_keyspace.hosts)}
     sender = await asyncio.create_subprocess_exec(
         sys.executable, "-c", script, pg_database, json.dumps(settings), point,
@@ -249,3 +261,51 @@ async def test_a_delete_whose_process_died_midway_is_finished_once_by_the_sweep(
     assert await store.pinned(world.GENERAL) == []
     assert await store.reactions([message.id], viewer_id=world.BOB) == {}
     assert await outbox_types(message_db) == ["MESSAGE_DELETE"]
+
+
+@pytest.mark.parametrize("point", ["before_timeline", "after_timeline"])
+async def test_an_edit_whose_process_died_midway_is_finished_once_by_the_sweep(
+    point: str,
+    store: cassandra_messages.CassandraMessageStore,
+    message_db: database.Database,
+    pg_database: str,
+    cassandra_keyspace: cassandra_session.Settings,
+) -> None:
+    message = world.new_message("before")
+    await store.create(message, events=[])
+
+    await send_and_die(
+        point, message, pg_database=pg_database, cassandra_keyspace=cassandra_keyspace,
+        script=_DELETER, content="after",
+    )  # fmt: skip
+    assert await outbox_types(message_db) == []
+    assert await store.repair(older_than_seconds=0) == 1
+    assert await store.repair(older_than_seconds=0) == 0
+
+    stored = await store.get(world.GENERAL, message.id)
+    assert stored is not None
+    assert (stored.content, stored.edited_at) == ("after", message.created_at)
+    assert await outbox_types(message_db) == ["MESSAGE_UPDATE"]
+
+
+async def test_an_edit_left_midway_never_overrides_a_later_edit(
+    store: cassandra_messages.CassandraMessageStore,
+    message_db: database.Database,
+    pg_database: str,
+    cassandra_keyspace: cassandra_session.Settings,
+) -> None:
+    message = world.new_message("before")
+    await store.create(message, events=[])
+    await send_and_die(
+        "before_timeline", message, pg_database=pg_database,
+        cassandra_keyspace=cassandra_keyspace, script=_DELETER, content="stale",
+    )  # fmt: skip
+    later = await store.edit(
+        message, content="newest", edited_at=world.now(), mention_ids=(),
+        mention_everyone=False, events=world.updated(message, "newest"),
+    )  # fmt: skip
+
+    assert await store.repair(older_than_seconds=0) == 1
+
+    assert await store.get(world.GENERAL, message.id) == later
+    assert await outbox_types(message_db) == ["MESSAGE_UPDATE"]  # the later edit's only

@@ -10,13 +10,15 @@ A send records an intent in PostgreSQL, writes Cassandra, then completes in Post
 out before the error is raised; a process that dies midway leaves the intent, which `repair`
 (run by every API in the background) completes, so a send is never lost nor announced without
 being in history (docs/data-plane.md). Deletes are recorded as intents too and finished by the
-sweep; edits, pins and reactions record their events after the Cassandra write (no intent yet).
+sweep, and so are edits (unless a later edit or a delete came first); pins and reactions record
+their events after the Cassandra write (no intent yet).
 """
 
 from __future__ import annotations
 
 import asyncio
 import builtins
+import dataclasses
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -50,6 +52,10 @@ STATEMENTS = {
     "edit_message": f"""UPDATE {{ks}}.messages SET content = ?, edited_at = ?, mention_ids = ?,
                         mention_everyone = ? WHERE {_KEY} = ? IF EXISTS""",
     "delete_message": f"DELETE FROM {{ks}}.messages WHERE {_KEY} = ? IF EXISTS",
+    # An edit finished by the sweep: only onto the state it was made from.
+    "replay_edit": f"""UPDATE {{ks}}.messages SET content = ?, edited_at = ?, mention_ids = ?,
+                       mention_everyone = ? WHERE {_KEY} = ?
+                       IF author_id = ? AND edited_at = ?""",
     "buckets_down": """SELECT bucket FROM {ks}.channel_buckets
                        WHERE channel_id = ? AND bucket <= ? ORDER BY bucket DESC""",
     "buckets_up": """SELECT bucket FROM {ks}.channel_buckets
@@ -167,14 +173,42 @@ class CassandraMessageStore:
                 events=intent.events,
             )
             completed += 1
-        for deletion in await relational.stale_deletions(
-            self._pg, older_than_seconds=older_than_seconds
+        for edit in await relational.stale_changes(
+            self._pg, relational.EDITS, older_than_seconds=older_than_seconds
+        ):
+            await self._finish_edit(edit)
+            completed += 1
+        for deletion in await relational.stale_changes(
+            self._pg, relational.DELETIONS, older_than_seconds=older_than_seconds
         ):
             await self._db.run("remove_message", args=_key(deletion.message))  # idempotent
             await self._remove_what_goes_with(deletion.message)
-            await relational.deletion_done(self._pg, deletion.id, deletion.events)
+            await relational.change_done(
+                self._pg, relational.DELETIONS, deletion.id, deletion.events
+            )
             completed += 1
         return completed
+
+    async def _finish_edit(self, edit: relational.Change) -> None:
+        """Apply an edit left midway unless the message changed since it was recorded (a later
+        edit or a delete, already announced); record its events only if it is in place."""
+        message = edit.message
+        [row] = await self._db.run(
+            "replay_edit",
+            args=(
+                message.content,
+                message.edited_at,
+                list(message.mention_ids),
+                message.mention_everyone,
+                *_key(message),
+                message.author_id,
+                edit.previous_edited_at,
+            ),
+        )
+        if row["[applied]"] or _utc(row.get("edited_at")) == message.edited_at:
+            await relational.change_done(self._pg, relational.EDITS, edit.id, edit.events)
+        else:
+            await relational.drop_change(self._pg, relational.EDITS, edit.id)
 
     async def repair_forever(self, *, every: float = REPAIR_EVERY_SECONDS) -> None:
         """The sweep a service runs in the background (composition starts it)."""
@@ -248,17 +282,32 @@ class CassandraMessageStore:
         mention_everyone: bool,
         events: Sequence[domain_events.Event],
     ) -> ports.MessageRecord:
+        """Recorded as an intent first: an edit left midway (a dead process, Cassandra not
+        answering) is finished by the repair sweep, unless a later edit or a delete came first."""
+        edited = dataclasses.replace(
+            message,
+            content=content,
+            edited_at=edited_at,
+            mention_ids=mention_ids,
+            mention_everyone=mention_everyone,
+        )
+        edit = await relational.record_change(
+            self._pg,
+            relational.EDITS,
+            edited,
+            events=events,
+            previous_edited_at=message.edited_at,
+        )
         # An empty frozen list is a value, not a tombstone: the old mentions are replaced.
         [row] = await self._db.run(
             "edit_message",
             args=(content, edited_at, list(mention_ids), mention_everyone, *_key(message)),
         )
-        if not row["[applied]"]:
+        current = await self.get(message.channel_id, message.id) if row["[applied]"] else None
+        if current is None:  # no such message, or deleted in between
+            await relational.drop_change(self._pg, relational.EDITS, edit)
             raise _not_found(message)
-        current = await self.get(message.channel_id, message.id)
-        if current is None:  # deleted in between
-            raise _not_found(message)
-        await relational.record(self._pg, "edit_message", events)
+        await relational.change_done(self._pg, relational.EDITS, edit, events)
         return current
 
     async def delete(
@@ -270,13 +319,15 @@ class CassandraMessageStore:
         current = await self.get(message.channel_id, message.id)
         if current is None:
             raise _not_found(message)
-        deletion = await relational.record_deletion(self._pg, current, events=events)
+        deletion = await relational.record_change(
+            self._pg, relational.DELETIONS, current, events=events
+        )
         [row] = await self._db.run("delete_message", args=_key(message))
         if not row["[applied]"]:  # deleted by someone else in between
-            await relational.drop_deletion(self._pg, deletion)
+            await relational.drop_change(self._pg, relational.DELETIONS, deletion)
             raise _not_found(message)
         await self._remove_what_goes_with(current)
-        await relational.deletion_done(self._pg, deletion, events)
+        await relational.change_done(self._pg, relational.DELETIONS, deletion, events)
 
     async def _remove_what_goes_with(self, message: ports.MessageRecord) -> None:
         await self._db.run("remove_reactions", args=(message.id,))

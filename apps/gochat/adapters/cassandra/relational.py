@@ -126,60 +126,87 @@ async def stale_intents(
 
 
 @dataclass(frozen=True)
-class Deletion:
+class Change:
+    """A delete or an edit recorded before its Cassandra write (`message` as it will be)."""
+
     id: int
     message: ports.MessageRecord
     events: list[Event]
+    previous_edited_at: datetime | None = None
 
 
-_DELETION_DONE = f"""
-WITH done AS (DELETE FROM message_deletions WHERE id = $1 RETURNING id),
+# The intent tables of changes; the name is never taken from input.
+DELETIONS, EDITS = "message_deletions", "message_edits"
+
+
+def _done_statement(table: str) -> str:
+    return f"""
+WITH done AS (DELETE FROM {table} WHERE id = $1 RETURNING id),
 {outbox.queue_ctes(first=2, gate="done")}
 SELECT {outbox.WAKE_RELAY}"""
 
 
-async def record_deletion(
-    db: database.Database, message: ports.MessageRecord, *, events: Sequence[Event]
+_DONE = {table: _done_statement(table) for table in (DELETIONS, EDITS)}
+
+
+async def record_change(
+    db: database.Database,
+    table: str,
+    message: ports.MessageRecord,
+    *,
+    events: Sequence[Event],
+    previous_edited_at: datetime | None = None,
 ) -> int:
-    """Write the delete's intent; returns its id for `deletion_done`/`drop_deletion`."""
-    async with db.connection("record_message_deletion") as conn:
-        deletion_id: int = await conn.fetchval(
-            """INSERT INTO message_deletions (message_id, record, events)
-               VALUES ($1, $2::jsonb, $3) RETURNING id""",
-            message.id,
-            json.dumps(_record_to_json(message)),
-            [event.model_dump_json().encode() for event in events],
+    """Write the change's intent; returns its id for `change_done`/`drop_change`."""
+    extra = ", previous_edited_at" if table == EDITS else ""
+    values = ", $4" if table == EDITS else ""
+    args: list[object] = [
+        message.id,
+        json.dumps(_record_to_json(message)),
+        [event.model_dump_json().encode() for event in events],
+    ]
+    if table == EDITS:
+        args.append(previous_edited_at)
+    async with db.connection(f"record_{table}") as conn:
+        change_id: int = await conn.fetchval(
+            f"""INSERT INTO {table} (message_id, record, events{extra})
+                VALUES ($1, $2::jsonb, $3{values}) RETURNING id""",
+            *args,
         )
-    return deletion_id
+    return change_id
 
 
-async def deletion_done(db: database.Database, deletion_id: int, events: Sequence[Event]) -> None:
+async def change_done(
+    db: database.Database, table: str, change_id: int, events: Sequence[Event]
+) -> None:
     """Drop the intent and queue the events, once: nothing is queued if it was already gone."""
-    async with db.connection("message_deletion_done") as conn:
-        await conn.execute(_DELETION_DONE, deletion_id, *outbox.queue_arguments(events))
+    async with db.connection(f"{table}_done") as conn:
+        await conn.execute(_DONE[table], change_id, *outbox.queue_arguments(events))
 
 
-async def drop_deletion(db: database.Database, deletion_id: int) -> None:
-    async with db.connection("drop_message_deletion") as conn:
-        await conn.execute("DELETE FROM message_deletions WHERE id = $1", deletion_id)
+async def drop_change(db: database.Database, table: str, change_id: int) -> None:
+    async with db.connection(f"drop_{table}") as conn:
+        await conn.execute(f"DELETE FROM {table} WHERE id = $1", change_id)
 
 
-async def stale_deletions(
-    db: database.Database, *, older_than_seconds: float, limit: int = 100
-) -> list[Deletion]:
+async def stale_changes(
+    db: database.Database, table: str, *, older_than_seconds: float, limit: int = 100
+) -> list[Change]:
+    previous = "previous_edited_at" if table == EDITS else "NULL AS previous_edited_at"
     rows = await db.fetch(
-        "stale_message_deletions",
-        """SELECT id, record, events FROM message_deletions
-           WHERE created_at < now() - make_interval(secs => $1)
-           ORDER BY created_at LIMIT $2""",
+        f"stale_{table}",
+        f"""SELECT id, record, events, {previous} FROM {table}
+            WHERE created_at < now() - make_interval(secs => $1)
+            ORDER BY created_at LIMIT $2""",
         older_than_seconds,
         limit,
     )
     return [
-        Deletion(
+        Change(
             id=row["id"],
             message=_record_from_json(json.loads(row["record"])),
             events=[domain_events.parse(bytes(raw)) for raw in row["events"]],
+            previous_edited_at=row["previous_edited_at"],
         )
         for row in rows
     ]
