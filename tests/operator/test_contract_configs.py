@@ -160,3 +160,23 @@ def test_the_gateway_serves_websockets_on_the_contract_path() -> None:
     from gochat.ws import server  # the test may import the service; the operator may not
 
     assert server.WS_PATH == contract.WS_PATH
+
+
+def test_the_migration_job_of_an_opensearch_cluster_creates_its_index(
+    tmp_path: pathlib.Path,
+) -> None:
+    """`gochat migrate` creates the index template, first index and aliases only when its
+    config says search_backend: opensearch."""
+    cluster_input = cluster_inputs.cluster_input("full")
+    assert cluster_input.spec.opensearch is not None
+    container = bundle.render_migration_job(cluster_input)["spec"]["template"]["spec"]
+    env = plain_env(container["containers"][0])
+    (tmp_path / "empty.yaml").write_text("{}\n")
+    loaded = config.load_config(
+        contract.CONFIG_MODELS[contract.MIGRATE],
+        service=contract.MIGRATE,
+        env=env,
+        path=tmp_path / "empty.yaml",
+    )
+    assert loaded.search_backend == "opensearch"
+    assert loaded.opensearch_url == cluster_input.spec.opensearch.url

@@ -171,8 +171,9 @@ def cassandra(spec: models.Cassandra) -> list[Backend]:
     ]
 
 
-# The API searches the index and the indexer writes it: both need the same search settings.
-SEARCH_COMPONENTS = frozenset({"api", "indexer"})
+# The API searches the index, the indexer writes it and `gochat migrate` creates it (template,
+# first index, aliases): all three need the same search settings.
+SEARCH_COMPONENTS = frozenset({"api", "indexer", MIGRATE})
 
 
 def opensearch(spec: models.OpenSearch) -> list[Backend]:
