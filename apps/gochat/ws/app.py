@@ -25,6 +25,8 @@ from gochat.ws.session import FLUSH_INTERVAL_SECONDS, Session, State
 log = logging.getLogger(__name__)
 TICK_SECONDS = 1.0
 LEASE_RENEWAL_TICKS = int(presence_store.LEASE_TTL_SECONDS / 3 / TICK_SECONDS)
+CANCEL_ATTEMPTS = 5
+CANCEL_WAIT_SECONDS = 1.0
 
 
 class GatewayProcess:
@@ -214,15 +216,25 @@ class GatewayProcess:
         self._tasks.append(self._reader)
         if self._sweep is not None:
             self._tasks.append(self._sweep)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await _cancel_all(self._tasks)
         await self.presence.close()
         with contextlib.suppress(Exception):
             await self.nats.drain()
         await self.db.close()
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait for them to end. A task can swallow a cancellation (nats-py may,
+    when it lands inside a subscribe: the stream reader then waited forever on its follow, and a
+    gateway stopped just after it started hung until killed): those are cancelled again."""
+    pending = set(tasks)
+    for _ in range(CANCEL_ATTEMPTS):
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=CANCEL_WAIT_SECONDS)
+        if not pending:
+            return
+    log.error("tasks did not end on cancellation", extra={"tasks": len(pending)})
 
 
 async def run(
@@ -232,26 +244,18 @@ async def run(
     flush_interval: float = FLUSH_INTERVAL_SECONDS,
 ) -> None:
     # Stop signals are handled before anything starts: one that comes while the process starts
-    # (a supervised worker holds it pending until here) ends the start at once, exit 0: nobody
-    # was served yet, so there is nothing to drain, and a slow start (a loaded machine, a
-    # database not yet up) must not outlast the supervisor's grace period.
+    # (a supervised worker holds it pending until here) is acted on as soon as it is up: the
+    # drain finds nobody to move and the process exits 0. (Cancelling a start half-way would
+    # leave connections and tasks that do not all end on cancellation.)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in workers.STOP_SIGNALS:
         loop.add_signal_handler(sig, stop.set)
     workers.accept_stop_signals()
     process = GatewayProcess(cfg, library=library, flush_interval=flush_interval)
-    starting = asyncio.ensure_future(process.start())
-    stopping = asyncio.ensure_future(stop.wait())
-    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    if not starting.done():
-        log.info("stopped while starting")
-        starting.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await starting
-        return
-    stopping.cancel()
-    starting.result()  # a start that failed raises here
+    await process.start()
+    if stop.is_set():
+        log.info("asked to stop while starting")
     await stop.wait()
     await process.drain()
     # Users who did not come back on another gateway go offline after the grace period; wait
