@@ -7,8 +7,10 @@ NATS, over many scopes and over one hot scope.
 
 Variants: `chained` is the adapter before per-scope publishing (every event expects its batch
 predecessor as the stream's last message, 256 PubAcks in flight whatever the scope:
-bench/relay/chained.py), `per-scope` the current one (max_in_flight 256 across scopes, one per
-scope). Each repetition runs both (order alternating), each on a freshly filled outbox and an
+bench/relay/chained.py), `per-scope` the current one with atomic batches off (one event per
+PubAck within a scope, 256 in flight across scopes), `atomic` the current one as the API runs
+it (a scope's run of 32 or more events of a batch as one atomic batch, up to 16 batches in
+flight). Each repetition runs all three (order rotating), each on a freshly filled outbox and an
 empty stream, timing from the relay's start until the stream holds every row and the outbox
 has none unpublished. Sections: 50 scopes and 1 scope, each with an idle event loop and with a
 CPU hog sharing the relay's loop (a task that busy-waits `--hog-ms` and yields, again and
@@ -44,7 +46,7 @@ from gochat.embedded import nats, postgres, process
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 STREAM = "GOCHAT_EVENTS"
-VARIANTS = ("chained", "per-scope")
+VARIANTS = ("chained", "per-scope", "atomic")
 
 
 def say(text: str) -> None:
@@ -153,7 +155,7 @@ async def section(
 ) -> dict[str, Any]:  # fmt: skip
     runs: list[dict[str, Any]] = []
     for repetition in range(repetitions):
-        order = VARIANTS if repetition % 2 == 0 else tuple(reversed(VARIANTS))
+        order = VARIANTS[repetition % len(VARIANTS) :] + VARIANTS[: repetition % len(VARIANTS)]
         for variant in order:
             run = await drain_once(
                 pg, js_server, variant=variant, rows=rows, scopes=scopes, hog_ms=hog_ms
@@ -172,13 +174,19 @@ async def section(
         "median_seconds": medians,
         "median_events_per_s": {variant: rows / m for variant, m in medians.items()},
         "per_scope_vs_chained": medians["chained"] / medians["per-scope"],
+        "atomic_vs_chained": medians["chained"] / medians["atomic"],
+        "atomic_vs_per_scope": medians["per-scope"] / medians["atomic"],
     }
 
 
 def publisher_for(variant: str, client: nats_client.Client) -> ports.EventPublisher:
     if variant == "chained":
         return chained.ChainedPublisher(client, stream=STREAM)
-    return publisher.JetStreamPublisher(client, stream=STREAM)
+    if variant == "per-scope":  # one event per PubAck round trip within a scope
+        return publisher.JetStreamPublisher(client, stream=STREAM)
+    return publisher.JetStreamPublisher(
+        client, stream=STREAM, max_atomic_batches=publisher.ATOMIC_BATCHES_IN_FLIGHT
+    )
 
 
 async def measure(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -226,8 +234,9 @@ def main() -> None:
     out.write_text(json.dumps(result, indent=2) + "\n")
     for name, s in result.items():
         if isinstance(s, dict) and "median_seconds" in s:
-            say(f"{name}: medians {s['median_seconds']} s, per-scope/chained throughput "
-                f"{s['per_scope_vs_chained']:.2f}")  # fmt: skip
+            say(f"{name}: medians {s['median_seconds']} s, throughput vs chained: per-scope "
+                f"{s['per_scope_vs_chained']:.2f}, atomic {s['atomic_vs_chained']:.2f}; "
+                f"atomic vs per-scope {s['atomic_vs_per_scope']:.2f}")  # fmt: skip
     say(f"wrote {out}")
 
 

@@ -31,11 +31,18 @@ class EventPipeline:
 async def start(ctx: ApiContext) -> EventPipeline:
     cfg = ctx.config
     client = await connection.connect_with(cfg, name="gochat-api")
-    await stream.ensure_stream(client.jetstream(), cfg.nats_stream, limits=stream.limits_for(cfg))
+    info = await stream.ensure_stream(
+        client.jetstream(), cfg.nats_stream, limits=stream.limits_for(cfg)
+    )
+    # A server before 2.12 does not know allow_atomic (it reports it unset) and would store a
+    # batch's events one by one, unchecked: batches only where the stream says it takes them.
+    atomic = publisher.ATOMIC_BATCHES_IN_FLIGHT if info.config.allow_atomic else 0
     relay = outbox_relay.OutboxRelay(
         dsn=cfg.pg_dsn,
         database=ctx.db,
-        publisher=publisher.JetStreamPublisher(client, stream=cfg.nats_stream),
+        publisher=publisher.JetStreamPublisher(
+            client, stream=cfg.nats_stream, max_atomic_batches=atomic
+        ),
         batch_size=cfg.outbox_batch_size,
         poll_seconds=cfg.outbox_poll_seconds,
         gather_seconds=cfg.outbox_gather_ms / 1000,

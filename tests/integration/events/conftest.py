@@ -92,6 +92,10 @@ async def make_relay(
             stream=event_stream.name,
             ack_timeout=2.0,
             max_in_flight=max_in_flight,
+            # Atomic batches whenever two events of a scope wait: the relay tests hold the
+            # batched path to the same rules as the one-at-a-time path.
+            max_atomic_batches=publisher.ATOMIC_BATCHES_IN_FLIGHT,
+            min_atomic_batch=2,
         )
         chosen: ports.EventPublisher = jetstream
         if publish_delay:

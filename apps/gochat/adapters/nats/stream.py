@@ -25,6 +25,8 @@ Choices (defaults of StreamLimits):
   server-side setting, 2 minutes by default). A stream has no fsync setting of its own: its
   `persist_mode` can only weaken the server's (`async`, R1 only), and stays unset here. A
   changed count rescales the existing stream in place (docs/operator.md, "Stream durability").
+- allow_atomic: the outbox relay sends a hot scope's run of events as one atomic batch
+  (nats-server 2.12+; an older server does not report it, and the relay then never batches).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ def desired_config(
         max_msg_size=limits.max_msg_size,
         duplicate_window=limits.duplicate_window.total_seconds(),
         num_replicas=limits.replicas,
+        allow_atomic=True,  # the relay sends a hot scope's events as atomic batches
     )
 
 
@@ -131,6 +134,6 @@ async def _refused_as_config_error(
 def _differs(current: js_api.StreamConfig, wanted: js_api.StreamConfig) -> bool:
     fields = (
         "subjects", "retention", "discard", "max_age", "max_bytes",
-        "max_msg_size", "duplicate_window", "num_replicas",
+        "max_msg_size", "duplicate_window", "num_replicas", "allow_atomic",
     )  # fmt: skip
     return any(getattr(current, field) != getattr(wanted, field) for field in fields)

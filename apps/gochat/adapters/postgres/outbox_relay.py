@@ -41,8 +41,10 @@ Never skipping ahead in a scope has a price: a row JetStream refuses for good (s
 max_msg_size) holds up every later row of its scope (other scopes go on). That shows as a
 growing `gochat_outbox_oldest_unpublished_age_seconds` and a log line per attempt naming the
 row's seq; alert on the first. A batch costs about one round trip per event of its busiest
-scope and a few event-loop turns per round trip: cheap over many scopes, one event per round
-trip when a single scope is hot (bench/relay/FINDINGS.md).
+scope and a few event-loop turns per round trip, which is cheap over many scopes; a scope with
+many events in the batch (a hot guild, a backlog) sends them as one JetStream atomic batch,
+one round trip for the run, stored all or none (publisher.py says when, and why that keeps
+the rule above). Figures: bench/relay/FINDINGS.md.
 """
 
 from __future__ import annotations
