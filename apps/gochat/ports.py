@@ -161,6 +161,7 @@ class SearchDocument:
     content: str
     mention_ids: tuple[int, ...]
     created_at: datetime
+    has_attachment: bool = False  # at least one file (the `has=attachment` filter)
     # The id of the event that produced this state (a snowflake, so later events are larger):
     # an upsert older than what is stored is ignored, so a redelivered or reordered edit can
     # never overwrite a newer one.
@@ -177,6 +178,7 @@ class SearchQuery:
     channel_ids: Sequence[int]  # the channels the caller may view; never empty
     author_id: int | None = None
     mentions: int | None = None
+    has_attachment: bool = False  # True: only messages with at least one file
     before: int | None = None
     after: int | None = None
     limit: int = 25

@@ -63,6 +63,7 @@ def document_of(message: schemas.Message, *, version: int) -> SearchDocument:
         content=message.content,
         mention_ids=tuple(message.mention_ids),
         created_at=message.created_at,
+        has_attachment=bool(message.attachments),
         version=version,
     )
 

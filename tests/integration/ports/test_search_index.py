@@ -85,6 +85,7 @@ def doc(
     guild_id: int | None = GUILD,
     author_id: int = ALICE,
     mention_ids: tuple[int, ...] = (),
+    has_attachment: bool = False,
     version: int = 0,
 ) -> SearchDocument:
     message_id = message_id or _gen.next_id()
@@ -96,6 +97,7 @@ def doc(
         content=content,
         mention_ids=mention_ids,
         created_at=datetime.now(UTC),
+        has_attachment=has_attachment,
         version=version,
     )
 
@@ -203,6 +205,29 @@ async def test_author_mentions_before_after_filters(index: SearchIndex) -> None:
     assert await found(before=third.message_id) == [second.message_id, first.message_id]
     assert await found(after=first.message_id) == [third.message_id, second.message_id]
     assert await found(after=first.message_id, before=third.message_id) == [second.message_id]
+
+
+async def test_has_attachment_finds_only_messages_with_files_as_of_their_newest_version(
+    index: SearchIndex,
+) -> None:
+    plain = doc("design review")
+    with_file = doc("design review", has_attachment=True, version=1)
+    file_removed = doc("design review", has_attachment=True, version=1)
+    await index.upsert([plain, with_file, file_removed])
+    # An edit that drops the file (newer version) takes the message out; a stale redelivery
+    # of the version with the file does not bring it back.
+    await index.upsert([doc("design review", message_id=file_removed.message_id, version=2)])
+    await index.upsert([file_removed])
+
+    async def found(text: str, **filters: object) -> list[int]:
+        return [hit.message_id for hit in (await index.search(query(text, **filters))).hits]
+
+    assert await found("design", has_attachment=True) == [with_file.message_id]
+    assert await found("", has_attachment=True) == [with_file.message_id]
+    everything = [file_removed.message_id, with_file.message_id, plain.message_id]
+    assert await found("design") == everything
+    await index.delete([with_file.message_id])
+    assert await found("", has_attachment=True) == []
 
 
 async def test_pages_are_newest_first_without_overlap(index: SearchIndex) -> None:

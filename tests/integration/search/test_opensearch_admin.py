@@ -255,3 +255,55 @@ def _doc(record: MessageRecord, content: str, *, version: int) -> SearchDocument
         created_at=datetime.now(UTC),
         version=version,
     )
+
+
+async def test_migrate_adds_a_new_field_to_an_index_created_before_it(
+    opensearch_server: opensearch_fixtures.OpenSearchServer,
+) -> None:
+    """An index from an older release (no `has_attachment` in its strict mapping) takes the
+    field on the next migrate, without a reindex: documents with it are accepted and found."""
+    names = schema.Names(opensearch_fixtures.new_prefix())
+    client = make_client(opensearch_server.url)
+    try:
+        old = schema.template_body(names, replicas=0)
+        del old["template"]["mappings"]["properties"]["has_attachment"]
+        await client.indices.put_index_template(name=names.template, body=old)
+        await client.indices.create(index=names.index(1))
+        await client.indices.update_aliases(
+            body={
+                "actions": [
+                    {"add": {"index": names.index(1), "alias": names.read_alias}},
+                    {
+                        "add": {
+                            "index": names.index(1),
+                            "alias": names.write_alias,
+                            "is_write_index": True,
+                        }
+                    },
+                ]
+            }
+        )
+        assert await schema.ensure(client, names, replicas=0) == names.index(1)
+        mapping = await client.indices.get_mapping(index=names.index(1))
+        fields = mapping[names.index(1)]["mappings"]["properties"]
+        assert fields["has_attachment"] == {"type": "boolean"}
+        index = OpenSearchSearchIndex(client, names, refresh="true")
+        posted = SearchDocument(
+            message_id=message_world.new_message().id,
+            guild_id=GUILD,
+            channel_id=GENERAL,
+            author_id=1,
+            content="slides attached",
+            mention_ids=(),
+            created_at=datetime.now(UTC),
+            has_attachment=True,
+            version=1,
+        )
+        await index.upsert([posted])
+        found = await index.search(
+            SearchQuery(guild_id=GUILD, text="", channel_ids=[GENERAL], has_attachment=True)
+        )
+        assert [hit.message_id for hit in found.hits] == [posted.message_id]
+    finally:
+        await schema.drop_all(client, names)
+        await client.close()

@@ -17,7 +17,9 @@ from gochat.core import config
 from gochat.core.permissions import Permission
 from gochat.embedded import process
 from gochat.indexer import app as indexer_app
+from gochat.ports import UploadTarget
 from tests.fixtures import accounts, servers
+from tests.integration.ports.blob_world import upload
 from tests.integration.search.support import EventsOut, eventually, make_indexer_config
 
 HIDE = str(int(Permission.VIEW_CHANNEL))
@@ -79,7 +81,15 @@ def api_config(dsn: str, nats_url: str, stream: str, **overrides: Any) -> config
 async def stack(
     search_dsn: str, nats_server: servers.NatsServer, events_out: EventsOut, tmp_path: Path
 ) -> AsyncIterator[Stack]:
-    app = build_app(api_config(search_dsn, nats_server.url, events_out.stream))
+    app = build_app(
+        api_config(
+            search_dsn,
+            nats_server.url,
+            events_out.stream,
+            blob_dir=str(tmp_path / "files"),
+            blob_public_url="http://api.test",
+        )
+    )
     indexer_cfg = make_indexer_config(search_dsn, nats_server.url, events_out.stream)
     async with app.router.lifespan_context(app), indexer_app.running_indexer(indexer_cfg):
         yield Stack(httpx.ASGITransport(app=app), search_dsn, tmp_path / "jwt", app)
@@ -149,6 +159,34 @@ async def test_search_finds_posted_messages_with_snippets_and_filters(guild: Gui
     assert [m["id"] for m in page["messages"]] == [first["id"]]
 
 
+async def test_has_attachment_finds_only_messages_with_files(guild: Guild) -> None:
+    data = b"%PDF-1.4 slides"
+    spec = {"filename": "slides.pdf", "size": len(data), "content_type": "application/pdf"}
+    slots = await guild.owner.ok(
+        "POST", f"/channels/{guild.general}/attachments", json={"files": [spec]}
+    )
+    [slot] = slots["attachments"]
+    target = UploadTarget(
+        method=slot["upload_method"],
+        url=slot["upload_url"],
+        fields=slot["upload_fields"],
+        headers=slot["upload_headers"],
+    )
+    stored = await upload(guild.owner.client, target, data)
+    assert stored.status_code in (200, 204), stored.text
+    body = {"content": "the slides", "attachments": [{"upload_name": slot["upload_name"]}]}
+    with_file = await guild.owner.ok("POST", f"/channels/{guild.general}/messages", json=body)
+    await guild.owner.send(guild.general, "the slides are coming")
+
+    await wait_total(guild.member, guild.id, 2, q="slides")
+    found = await guild.member.search(guild.id, q="slides", has="attachment")
+    assert [m["id"] for m in found["messages"]] == [with_file["id"]]
+    assert found["messages"][0]["attachments"][0]["filename"] == "slides.pdf"
+    # `has` alone is enough to search (no text needed).
+    alone = await guild.member.search(guild.id, has="attachment")
+    assert [m["id"] for m in alone["messages"]] == [with_file["id"]]
+
+
 async def test_hidden_channels_never_appear(guild: Guild) -> None:
     staff = await create_channel(guild, "staff", deny=HIDE)
     archive = await create_channel(guild, "archive", deny=NO_HISTORY)
@@ -201,6 +239,7 @@ async def test_search_follows_edits_and_deletes(guild: Guild) -> None:
         ({"q": "x", "author_id": "alice"}, "query.author_id"),
         ({"q": "x", "mentions": "0"}, "query.mentions"),
         ({"q": "x", "channel_id": "-5"}, "query.channel_id"),
+        ({"q": "x", "has": "image"}, "query.has"),
         ({"q": "x" * 501}, "query.q"),
         ({"q": "x", "sort": "relevance"}, "query.sort"),
         ({"q": "   "}, "q"),

@@ -152,6 +152,7 @@ def _document(record: MessageRecord) -> SearchDocument:
         content=record.content,
         mention_ids=tuple(record.mention_ids),
         created_at=record.created_at,
+        has_attachment=bool(record.attachments),
         version=record.id,
     )
 

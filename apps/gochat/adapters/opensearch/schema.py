@@ -124,6 +124,7 @@ def template_body(names: Names, *, replicas: int = REPLICAS) -> dict[str, Any]:
                     "mention_ids": {"type": "long"},
                     "created_at": {"type": "date"},
                     "deleted": {"type": "boolean"},
+                    "has_attachment": {"type": "boolean"},
                     "content": {
                         "type": "text",
                         "analyzer": "gochat_text",
@@ -138,12 +139,17 @@ def template_body(names: Names, *, replicas: int = REPLICAS) -> dict[str, Any]:
 async def ensure(client: AsyncOpenSearch, names: Names, *, replicas: int = REPLICAS) -> str:
     """Put the template (always: a changed mapping applies to the next index), and when there
     is no read alias yet create the first index behind both aliases. Idempotent; returns the
-    index the read alias points at."""
-    await client.indices.put_index_template(
-        name=names.template, body=template_body(names, replicas=replicas)
-    )
+    index the read alias points at.
+
+    Existing indices get the template's mapping too, so a field added in a release (such as
+    `has_attachment`) is usable without a reindex: adding a field is non-breaking. Documents
+    written before simply lack it. A changed field type or analyzer cannot be put this way and
+    fails here; such a change needs a new index (`gochat search reindex`)."""
+    body = template_body(names, replicas=replicas)
+    await client.indices.put_index_template(name=names.template, body=body)
     current = await alias_targets(client, names.read_alias)
     if current:
+        await client.indices.put_mapping(index=names.pattern, body=body["template"]["mappings"])
         return current[0]
     first = names.index(1)
     try:

@@ -134,6 +134,8 @@ class OpenSearchSearchIndex:
             filters.append({"term": {"author_id": query.author_id}})
         if query.mentions is not None:
             filters.append({"term": {"mention_ids": query.mentions}})
+        if query.has_attachment:
+            filters.append({"term": {"has_attachment": True}})
         bounds = {}
         if query.before is not None:
             bounds["lt"] = query.before
@@ -246,6 +248,7 @@ def document_source(doc: SearchDocument) -> dict[str, Any]:
         "author_id": doc.author_id,
         "mention_ids": list(doc.mention_ids),
         "created_at": doc.created_at.isoformat(),
+        "has_attachment": doc.has_attachment,
         # Our highlight tags and NUL cannot be in the text, so every tag in a highlight is ours.
         "content": doc.content.translate(_STRIP),
     }

@@ -37,18 +37,19 @@ _PLAIN_SNIPPET_CHARS = 200
 # mention_ids travel as array literals because unnest() cannot yield arrays of arrays.
 _UPSERT = """
 INSERT INTO search_documents AS d
-       (message_id, guild_id, channel_id, author_id, content, mention_ids, created_at, version)
+       (message_id, guild_id, channel_id, author_id, content, mention_ids, created_at, version,
+        has_attachment)
 SELECT message_id, guild_id, channel_id, author_id, content, mention_ids::bigint[], created_at,
-       version
+       version, has_attachment
   FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[],
-              $7::timestamptz[], $8::bigint[])
+              $7::timestamptz[], $8::bigint[], $9::boolean[])
        AS r (message_id, guild_id, channel_id, author_id, content, mention_ids, created_at,
-               version)
+               version, has_attachment)
 ON CONFLICT (message_id) DO UPDATE
    SET guild_id = EXCLUDED.guild_id, channel_id = EXCLUDED.channel_id,
        author_id = EXCLUDED.author_id, content = EXCLUDED.content,
        mention_ids = EXCLUDED.mention_ids, created_at = EXCLUDED.created_at,
-       version = EXCLUDED.version
+       version = EXCLUDED.version, has_attachment = EXCLUDED.has_attachment
  WHERE NOT d.deleted AND d.version <= EXCLUDED.version
 """
 # Upsert and delete contend on the same primary key, so a concurrent edit and delete serialize
@@ -56,7 +57,8 @@ ON CONFLICT (message_id) DO UPDATE
 _DELETE = """
 INSERT INTO search_documents (message_id, deleted)
 SELECT id, true FROM unnest($1::bigint[]) AS id
-ON CONFLICT (message_id) DO UPDATE SET deleted = true, content = '', mention_ids = '{}'
+ON CONFLICT (message_id) DO UPDATE
+   SET deleted = true, content = '', mention_ids = '{}', has_attachment = false
 """
 
 
@@ -141,6 +143,7 @@ def _row(doc: SearchDocument) -> tuple[Any, ...]:
         "{" + ",".join(str(user_id) for user_id in doc.mention_ids) + "}",
         doc.created_at,
         doc.version,
+        doc.has_attachment,
     )
 
 
@@ -159,6 +162,8 @@ def _conditions(query: SearchQuery) -> tuple[str, list[Any]]:
         add("d.author_id = $?", query.author_id)
     if query.mentions is not None:
         add("d.mention_ids @> ARRAY[$?::bigint]", query.mentions)
+    if query.has_attachment:
+        parts.append("d.has_attachment")
     if query.before is not None:
         add("d.message_id < $?", query.before)
     if query.after is not None:

@@ -9,7 +9,7 @@ left out of the page (the `total` may count it until the delete is indexed).
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,6 +36,9 @@ class SearchParams(BaseModel):
     channel_id: Snowflake | None = Field(None, description="Only this channel.")
     author_id: Snowflake | None = Field(None, description="Only messages by this user.")
     mentions: Snowflake | None = Field(None, description="Only messages mentioning this user.")
+    has: Literal["attachment"] | None = Field(
+        None, description="`attachment`: only messages with at least one file."
+    )
     before: Snowflake | None = Field(None, description="Only messages with a smaller id.")
     after: Snowflake | None = Field(None, description="Only messages with a larger id.")
     limit: int = Field(25, ge=1, le=100)
@@ -78,6 +81,7 @@ async def search_messages(
             channel_ids=channel_ids,
             author_id=params.author_id,
             mentions=params.mentions,
+            has_attachment=params.has == "attachment",
             before=params.before,
             after=params.after,
             limit=params.limit,
@@ -99,9 +103,10 @@ async def search_messages(
 
 
 def _validate(params: SearchParams) -> None:
-    if not params.q.strip() and not (params.channel_id or params.author_id or params.mentions):
+    filters = (params.channel_id, params.author_id, params.mentions, params.has)
+    if not params.q.strip() and not any(filters):
         raise errors.ValidationFailed.for_field(
-            "q", "give search text, or at least one of channel_id, author_id, mentions"
+            "q", "give search text, or at least one of channel_id, author_id, mentions, has"
         )
     if params.before is not None and params.after is not None and params.before <= params.after:
         raise errors.ValidationFailed.for_field("before", "must be greater than after")
