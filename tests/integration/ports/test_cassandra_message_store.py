@@ -12,6 +12,7 @@ import pytest
 
 from gochat import ports
 from gochat.adapters.cassandra import messages as cassandra_messages
+from gochat.adapters.cassandra import rows
 from gochat.adapters.cassandra import session as cassandra_session
 from gochat.adapters.postgres import database
 from gochat.core import ids
@@ -112,8 +113,8 @@ def test_absent_fields_are_left_unset_never_written_as_null() -> None:
     from cassandra.query import UNSET_VALUE
 
     bare = world.new_message()  # no nonce, reply, mentions, pin or edit
-    values = cassandra_messages._insert_values(bare)
-    columns = [c.strip() for c in cassandra_messages._COLUMNS.split(",")]
+    values = rows.insert_values(bare)
+    columns = [c.strip() for c in rows.COLUMNS.split(",")]
     by_column = dict(zip(columns, values, strict=True))
     assert None not in values
     for column in ("nonce", "reply_to_id", "mention_ids", "pinned_at", "edited_at"):

@@ -21,67 +21,18 @@ import builtins
 import dataclasses
 import logging
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from cassandra.query import UNSET_VALUE
-
 from gochat import ports
-from gochat.adapters import attachment_codec, paging
-from gochat.adapters.cassandra import relational
+from gochat.adapters import paging
+from gochat.adapters.cassandra import relational, rows
 from gochat.adapters.cassandra.session import CassandraSession
 from gochat.adapters.postgres import database
 from gochat.core import errors, ids
 from gochat.core import events as domain_events
 from gochat.core.ids import bucket_of
 
-_COLUMNS = """message_id, channel_id, guild_id, author_id, content, created_at, nonce,
-              reply_to_id, mention_ids, mention_everyone, pinned_at, edited_at, attachments"""
-_KEY = "channel_id = ? AND bucket = ? AND message_id"
-# Every query the store runs, prepared once when the store is opened.
-STATEMENTS = {
-    "claim_nonce": """INSERT INTO {ks}.message_nonces (channel_id, author_id, nonce, message_id)
-                      VALUES (?, ?, ?, ?) IF NOT EXISTS""",
-    "release_nonce": """DELETE FROM {ks}.message_nonces
-                        WHERE channel_id = ? AND author_id = ? AND nonce = ? IF message_id = ?""",
-    "add_bucket": "INSERT INTO {ks}.channel_buckets (channel_id, bucket) VALUES (?, ?)",
-    "insert_message": f"""INSERT INTO {{ks}}.messages (bucket, {_COLUMNS}) VALUES
-                          (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?""",
-    "remove_message": f"DELETE FROM {{ks}}.messages WHERE {_KEY} = ?",
-    "get_message": f"SELECT {_COLUMNS} FROM {{ks}}.messages WHERE {_KEY} = ?",
-    "edit_message": f"""UPDATE {{ks}}.messages SET content = ?, edited_at = ?, mention_ids = ?,
-                        mention_everyone = ? WHERE {_KEY} = ? IF EXISTS""",
-    "delete_message": f"DELETE FROM {{ks}}.messages WHERE {_KEY} = ? IF EXISTS",
-    # An edit finished by the sweep: only onto the state it was made from.
-    "replay_edit": f"""UPDATE {{ks}}.messages SET content = ?, edited_at = ?, mention_ids = ?,
-                       mention_everyone = ? WHERE {_KEY} = ?
-                       IF author_id = ? AND edited_at = ?""",
-    "buckets_down": """SELECT bucket FROM {ks}.channel_buckets
-                       WHERE channel_id = ? AND bucket <= ? ORDER BY bucket DESC""",
-    "buckets_up": """SELECT bucket FROM {ks}.channel_buckets
-                     WHERE channel_id = ? AND bucket >= ? ORDER BY bucket ASC""",
-    "page_newest": f"""SELECT {_COLUMNS} FROM {{ks}}.messages WHERE channel_id = ? AND bucket = ?
-                       LIMIT ?""",
-    "page_before": f"""SELECT {_COLUMNS} FROM {{ks}}.messages WHERE {_KEY} < ? LIMIT ?""",
-    "page_from": f"""SELECT {_COLUMNS} FROM {{ks}}.messages WHERE {_KEY} >= ?
-                     ORDER BY message_id ASC LIMIT ?""",
-    "pin_message": f"""UPDATE {{ks}}.messages SET pinned_at = ? WHERE {_KEY} = ?
-                       IF author_id = ? AND pinned_at = null""",
-    "unpin_message": f"DELETE pinned_at FROM {{ks}}.messages WHERE {_KEY} = ? IF pinned_at = ?",
-    "add_pin": "INSERT INTO {ks}.channel_pins (channel_id, pinned_at, message_id) VALUES (?, ?, ?)",
-    "remove_pin": """DELETE FROM {ks}.channel_pins
-                     WHERE channel_id = ? AND pinned_at = ? AND message_id = ?""",
-    "list_pins": "SELECT pinned_at, message_id FROM {ks}.channel_pins WHERE channel_id = ?",
-    "add_reaction": """INSERT INTO {ks}.reactions (message_id, emoji, user_id, reacted_at)
-                       VALUES (?, ?, ?, now()) IF NOT EXISTS""",
-    "remove_reaction": """DELETE FROM {ks}.reactions
-                          WHERE message_id = ? AND emoji = ? AND user_id = ? IF EXISTS""",
-    "remove_reactions": "DELETE FROM {ks}.reactions WHERE message_id = ?",
-    "list_reactions": """SELECT message_id, emoji, user_id, reacted_at FROM {ks}.reactions
-                         WHERE message_id IN ?""",
-    "reaction_users": """SELECT user_id FROM {ks}.reactions
-                         WHERE message_id = ? AND emoji = ? AND user_id > ? LIMIT ?""",
-}
 # How long a second send with a taken nonce waits for the first to finish writing its message.
 NONCE_WAIT_SECONDS = 2.0
 # A send's intent this old belongs to a process that died (a live one finishes in a request
@@ -106,7 +57,9 @@ class CassandraMessageStore:
     ) -> CassandraMessageStore:
         """Prepare every statement (a missing table fails here, at start). Tables are named
         with their keyspace: prepared statements must not depend on a session's USE."""
-        await db.prepare_all({name: cql.format(ks=db.keyspace) for name, cql in STATEMENTS.items()})
+        await db.prepare_all(
+            {name: cql.format(ks=db.keyspace) for name, cql in rows.STATEMENTS.items()}
+        )
         return cls(db, relational_db=relational_db)
 
     async def create(
@@ -181,7 +134,7 @@ class CassandraMessageStore:
         for deletion in await relational.stale_changes(
             self._pg, relational.DELETIONS, older_than_seconds=older_than_seconds
         ):
-            await self._db.run("remove_message", args=_key(deletion.message))  # idempotent
+            await self._db.run("remove_message", args=rows.key(deletion.message))  # idempotent
             await self._remove_what_goes_with(deletion.message)
             await relational.change_done(
                 self._pg, relational.DELETIONS, deletion.id, deletion.events
@@ -200,12 +153,12 @@ class CassandraMessageStore:
                 message.edited_at,
                 list(message.mention_ids),
                 message.mention_everyone,
-                *_key(message),
+                *rows.key(message),
                 message.author_id,
                 edit.previous_edited_at,
             ),
         )
-        if row["[applied]"] or _utc(row.get("edited_at")) == message.edited_at:
+        if row["[applied]"] or rows.utc(row.get("edited_at")) == message.edited_at:
             await relational.change_done(self._pg, relational.EDITS, edit.id, edit.events)
         else:
             await relational.drop_change(self._pg, relational.EDITS, edit.id)
@@ -233,13 +186,15 @@ class CassandraMessageStore:
         # Written at the snowflake's time, so a repeat by the repair sweep never overrides an
         # edit or a delete made since (those are written later).
         write_time = ids.timestamp_ms(message.id) * 1000
-        await self._db.run("insert_message", args=(bucket, *_insert_values(message), write_time))
+        await self._db.run(
+            "insert_message", args=(bucket, *rows.insert_values(message), write_time)
+        )
 
     async def _take_back(self, message: ports.MessageRecord) -> None:
         """Remove what a failed send may have written. When Cassandra cannot be reached for
         that either, the intent is marked abandoned and the sweep removes it later."""
         try:
-            await self._db.run("remove_message", args=_key(message))
+            await self._db.run("remove_message", args=rows.key(message))
             if message.nonce is not None:
                 await self._release_nonce(message)
         except Exception:
@@ -267,10 +222,10 @@ class CassandraMessageStore:
         await self._db.run("release_nonce", args=(*key, message.id))
 
     async def get(self, channel_id: int, message_id: int) -> ports.MessageRecord | None:
-        rows = await self._db.run(
+        found = await self._db.run(
             "get_message", args=(channel_id, bucket_of(message_id), message_id)
         )
-        return _record(rows[0]) if rows else None
+        return rows.record(found[0]) if found else None
 
     async def edit(
         self,
@@ -301,7 +256,7 @@ class CassandraMessageStore:
         # An empty frozen list is a value, not a tombstone: the old mentions are replaced.
         [row] = await self._db.run(
             "edit_message",
-            args=(content, edited_at, list(mention_ids), mention_everyone, *_key(message)),
+            args=(content, edited_at, list(mention_ids), mention_everyone, *rows.key(message)),
         )
         current = await self.get(message.channel_id, message.id) if row["[applied]"] else None
         if current is None:  # no such message, or deleted in between
@@ -322,7 +277,7 @@ class CassandraMessageStore:
         deletion = await relational.record_change(
             self._pg, relational.DELETIONS, current, events=events
         )
-        [row] = await self._db.run("delete_message", args=_key(message))
+        [row] = await self._db.run("delete_message", args=rows.key(message))
         if not row["[applied]"]:  # deleted by someone else in between
             await relational.drop_change(self._pg, relational.DELETIONS, deletion)
             raise _not_found(message)
@@ -368,10 +323,10 @@ class CassandraMessageStore:
         for bucket_row in await self._db.run("buckets_down", args=(channel_id, top)):
             bucket, wanted = bucket_row["bucket"], limit - len(page)
             if below is not None and bucket == top:
-                rows = await self._db.run("page_before", args=(channel_id, bucket, below, wanted))
+                found = await self._db.run("page_before", args=(channel_id, bucket, below, wanted))
             else:
-                rows = await self._db.run("page_newest", args=(channel_id, bucket, wanted))
-            page += [_record(row) for row in rows]
+                found = await self._db.run("page_newest", args=(channel_id, bucket, wanted))
+            page += [rows.record(row) for row in found]
             if len(page) >= limit:
                 break
         return page
@@ -386,8 +341,8 @@ class CassandraMessageStore:
             bucket, wanted = bucket_row["bucket"], limit - len(page)
             # Below the first bucket `start` is no bound: 0 lets every message of it through.
             bound = start if bucket == first else 0
-            rows = await self._db.run("page_from", args=(channel_id, bucket, bound, wanted))
-            page += [_record(row) for row in rows]
+            found = await self._db.run("page_from", args=(channel_id, bucket, bound, wanted))
+            page += [rows.record(row) for row in found]
             if len(page) >= limit:
                 break
         return page
@@ -403,7 +358,7 @@ class CassandraMessageStore:
         and writes no events."""
         if pinned_at is not None:
             [row] = await self._db.run(
-                "pin_message", args=(pinned_at, *_key(message), message.author_id)
+                "pin_message", args=(pinned_at, *rows.key(message), message.author_id)
             )
             changed = bool(row["[applied]"])
             if changed:
@@ -415,7 +370,7 @@ class CassandraMessageStore:
             changed = False
             if current.pinned_at is not None:
                 [row] = await self._db.run(
-                    "unpin_message", args=(*_key(message), current.pinned_at)
+                    "unpin_message", args=(*rows.key(message), current.pinned_at)
                 )
                 changed = bool(row["[applied]"])
                 if changed:
@@ -436,7 +391,7 @@ class CassandraMessageStore:
         return [
             message
             for pin, message in zip(pins, found, strict=True)
-            if message is not None and message.pinned_at == _utc(pin["pinned_at"])
+            if message is not None and message.pinned_at == rows.utc(pin["pinned_at"])
         ]
 
     async def add_reaction(
@@ -474,10 +429,10 @@ class CassandraMessageStore:
         """Only messages with reactions appear; emojis in the order they were first used."""
         if not message_ids:
             return {}
-        rows = await self._db.run("list_reactions", args=(list(dict.fromkeys(message_ids)),))
+        found = await self._db.run("list_reactions", args=(list(dict.fromkeys(message_ids)),))
         # message -> emoji -> [count, me, first reaction's timeuuid]
         tally: dict[int, dict[str, list[Any]]] = {}
-        for row in rows:
+        for row in found:
             entry = tally.setdefault(row["message_id"], {}).setdefault(
                 row["emoji"], [0, False, row["reacted_at"]]
             )
@@ -500,58 +455,8 @@ class CassandraMessageStore:
     ) -> builtins.list[int]:
         """User ids in ascending order, those greater than `after`."""
         paging.check_page(limit=limit, anchors={"after": after})
-        rows = await self._db.run("reaction_users", args=(message_id, emoji, after or 0, limit))
-        return [row["user_id"] for row in rows]
-
-
-def _key(message: ports.MessageRecord) -> tuple[int, int, int]:
-    return message.channel_id, bucket_of(message.id), message.id
-
-
-def _set(value: object) -> object:
-    """None is left unset, never written: a null cell would be a tombstone."""
-    return UNSET_VALUE if value is None else value
-
-
-def _insert_values(message: ports.MessageRecord) -> tuple[object, ...]:
-    return (
-        message.id,
-        message.channel_id,
-        _set(message.guild_id),
-        message.author_id,
-        message.content,
-        message.created_at,
-        _set(message.nonce),
-        _set(message.reply_to_id),
-        list(message.mention_ids) if message.mention_ids else UNSET_VALUE,
-        message.mention_everyone,
-        _set(message.pinned_at),
-        _set(message.edited_at),
-        attachment_codec.dumps(message.attachments) if message.attachments else UNSET_VALUE,
-    )
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    # The driver returns timestamps as naive datetimes in UTC.
-    return None if moment is None else moment.replace(tzinfo=UTC)
-
-
-def _record(row: dict[str, Any]) -> ports.MessageRecord:
-    return ports.MessageRecord(
-        id=row["message_id"],
-        channel_id=row["channel_id"],
-        guild_id=row["guild_id"],
-        author_id=row["author_id"],
-        content=row["content"],
-        created_at=row["created_at"].replace(tzinfo=UTC),
-        nonce=row["nonce"],
-        reply_to_id=row["reply_to_id"],
-        mention_ids=tuple(row["mention_ids"] or ()),
-        mention_everyone=bool(row["mention_everyone"]),
-        pinned_at=_utc(row["pinned_at"]),
-        edited_at=_utc(row["edited_at"]),
-        attachments=attachment_codec.loads(row["attachments"]),
-    )
+        found = await self._db.run("reaction_users", args=(message_id, emoji, after or 0, limit))
+        return [row["user_id"] for row in found]
 
 
 def _not_found(message: ports.MessageRecord) -> errors.NotFound:
