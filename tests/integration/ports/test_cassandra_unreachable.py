@@ -102,3 +102,21 @@ async def test_a_send_that_cannot_even_be_taken_back_is_removed_by_the_sweep_not
     await store.create(retry, events=world.created(retry))
     assert [m.id for m in await store.list(world.GENERAL)] == [retry.id]
     assert await outbox_types(message_db) == ["MESSAGE_CREATE"]
+
+
+async def test_a_pin_whose_answer_never_came_is_listed_as_the_message_says(
+    flaky: tuple[cassandra_messages.CassandraMessageStore, FlakySession],
+) -> None:
+    store, session = flaky
+    message = world.new_message()
+    await store.create(message, events=[])
+    pinned_at = world.now()
+    session.failing = {"pin_message"}  # applied, but the answer never came
+
+    with pytest.raises(cassandra_session.StoreUnavailable):
+        await store.set_pinned(message, pinned_at=pinned_at, events=[])
+
+    session.failing = set()
+    stored = await store.get(world.GENERAL, message.id)
+    assert stored is not None and stored.pinned_at == pinned_at
+    assert await store.pinned(world.GENERAL) == [stored]

@@ -357,12 +357,16 @@ class CassandraMessageStore:
         """Pinning a pinned message (or unpinning an unpinned one) keeps the stored pin time
         and writes no events."""
         if pinned_at is not None:
+            # The pins list's row first: until the message carries this pin time the reader
+            # skips it, so a pin cut short is never half-listed.
+            pin = (message.channel_id, pinned_at, message.id)
+            await self._db.run("add_pin", args=pin)
             [row] = await self._db.run(
                 "pin_message", args=(pinned_at, *rows.key(message), message.author_id)
             )
             changed = bool(row["[applied]"])
-            if changed:
-                await self._db.run("add_pin", args=(message.channel_id, pinned_at, message.id))
+            if not changed:
+                await self._db.run("remove_pin", args=pin)
         else:
             current = await self.get(message.channel_id, message.id)
             if current is None:
