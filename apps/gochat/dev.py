@@ -1,7 +1,9 @@
 """`gochat dev` (behind `make dev`): the whole platform on one machine, every part a real process.
 
 PostgreSQL and NATS start from their wheels (unless GOCHAT_PG_DSN / GOCHAT_NATS_URL name
-servers already running), `gochat migrate` runs, then each service runs as its own process.
+servers already running); with `--backends production` (`make dev BACKENDS=production`)
+Cassandra, OpenSearch and MinIO start too and the services use them for messages, search and
+attachments (dev_backends.py). `gochat migrate` runs, then each service runs as its own process.
 Data lives under `./.gochat/` and survives restarts. Nothing restarts silently: when any
 child dies the platform says so and shuts down with a non-zero exit. Ctrl-C or SIGTERM stops
 the services, then NATS, then PostgreSQL.
@@ -25,6 +27,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TextIO
 
+from gochat import dev_backends
 from gochat.embedded import nats, postgres, process
 
 HOST = "127.0.0.1"
@@ -37,6 +40,7 @@ SERVICE_MODULES = {
 DEFAULT_PG_PORT = 15432  # not 5432: a developer's own PostgreSQL often sits there
 DEFAULT_NATS_PORT = 14222
 DEFAULT_NATS_MONITOR_PORT = 18222
+BACKEND_CHOICES = ("embedded", "production")
 SERVICE_STOP_TIMEOUT = 15.0  # the services' own shutdown grace is 10 s
 # The runner's own knobs, and a config file meant for one service, must not reach the services.
 _NOT_FOR_CHILDREN = ("GOCHAT_DEV_", "GOCHAT_TEST_", "GOCHAT_CONFIG")
@@ -80,6 +84,7 @@ class DevPlatform:
         *,
         root: Path,
         services: Sequence[Service],
+        backends: Sequence[dev_backends.Backend] = (),
         migrate_command: Sequence[str] | None = (sys.executable, "-m", "gochat", "migrate"),
         pg_dsn: str | None = None,
         nats_url: str | None = None,
@@ -91,6 +96,7 @@ class DevPlatform:
     ) -> None:
         self.root = Path(root).absolute()
         self.services = list(services)
+        self.backends = list(backends)
         self.migrate_command = migrate_command
         self.pg_dsn, self.nats_url = pg_dsn, nats_url
         self.postgres = None if pg_dsn else postgres.EmbeddedPostgres(
@@ -126,6 +132,10 @@ class DevPlatform:
                 self.nats.start()
                 self.nats_url = self.nats.url
                 self._say(f"NATS ready (log: {self.nats.log_path})")
+            for backend in self.backends:
+                self._raise_if_stopping(stop_requested)
+                backend.start()
+                self._say(f"{backend.name} ready at {backend.address()} (log: {backend.log_path})")
             self._migrate()
             for service in self.services:
                 self._raise_if_stopping(stop_requested)
@@ -148,12 +158,15 @@ class DevPlatform:
         return 0
 
     def stop(self) -> None:
-        """Services first (SIGTERM, wait, kill), then NATS, then PostgreSQL. Idempotent."""
+        """Services first (SIGTERM, wait, kill), then the production backends (last started,
+        first stopped), then NATS, then PostgreSQL. Idempotent."""
         process.stop_processes(list(self.children.values()), timeout=SERVICE_STOP_TIMEOUT)
         self.children.clear()
         for thread in self._log_threads:
             thread.join(timeout=5)
         self._log_threads.clear()
+        for backend in reversed(self.backends):
+            backend.stop()
         if self.nats is not None:
             self.nats.stop()
         if self.postgres is not None:
@@ -164,8 +177,10 @@ class DevPlatform:
         auth_port = ports.get("auth", SERVICE_MODULES["auth"][1])
         api_port = ports.get("api", SERVICE_MODULES["api"][1])
         inherited = {k: v for k, v in os.environ.items() if not k.startswith(_NOT_FOR_CHILDREN)}
+        backends = {k: v for backend in self.backends for k, v in backend.settings().items()}
         return {
             **inherited,
+            **backends,
             "PYTHONUNBUFFERED": "1",  # so a child's log lines stream as they happen
             "GOCHAT_PG_DSN": self.pg_dsn or "",
             "GOCHAT_NATS_URL": self.nats_url or "",
@@ -186,6 +201,8 @@ class DevPlatform:
             lines.append(f"  {service.name:<9} {base:<28} docs {base}/docs")
         lines.append(f"  {'postgres':<9} {self.pg_dsn}")
         lines.append(f"  {'nats':<9} {self.nats_url}")
+        for backend in self.backends:
+            lines.append(f"  {backend.name:<9} {backend.address()}")
         lines.append(f"  {'mail':<9} {self.root / 'mail'} (outbox of sent e-mails)")
         return "\n".join(lines)
 
@@ -233,6 +250,9 @@ class DevPlatform:
         for name, child in self.children.items():
             if child.poll() is not None:
                 return f"{name} exited unexpectedly with code {child.returncode}"
+        for backend in self.backends:
+            if not backend.running:
+                return f"{backend.name} exited unexpectedly (log: {backend.log_path})"
         if self.nats is not None and not self.nats.running:
             return f"NATS exited unexpectedly (log: {self.nats.log_path})"
         if self.postgres is not None and not self.postgres.running:
@@ -279,14 +299,28 @@ def run(platform: DevPlatform) -> int:
 
 
 def platform_from_env(
-    *, root: Path, env: Mapping[str, str], output: TextIO | None = None
+    *,
+    root: Path,
+    env: Mapping[str, str],
+    output: TextIO | None = None,
+    backends: str = "embedded",
 ) -> DevPlatform:
     """The platform `gochat dev` runs, configured from `env` as the command is (tests pass
     their own mapping: GOCHAT_DEV_<NAME>_PORT, GOCHAT_DEV_PG_PORT, GOCHAT_DEV_NATS_PORT,
-    GOCHAT_DEV_NATS_MONITOR_PORT, GOCHAT_PG_DSN, GOCHAT_NATS_URL)."""
+    GOCHAT_DEV_NATS_MONITOR_PORT, GOCHAT_PG_DSN, GOCHAT_NATS_URL; with `backends`
+    "production" also the keys of dev_backends.DEFAULT_PORTS)."""
+    if backends not in BACKEND_CHOICES:
+        raise PlatformError(f"backends={backends!r}: choose one of {', '.join(BACKEND_CHOICES)}")
+    extra: list[dev_backends.Backend] = []
+    if backends == "production":
+        ports = {
+            key: _port(env, key, default) for key, default in dev_backends.DEFAULT_PORTS.items()
+        }
+        extra = dev_backends.production(Path(root).absolute(), ports)
     return DevPlatform(
         root=root,
         services=available_services(env),
+        backends=extra,
         pg_dsn=env.get("GOCHAT_PG_DSN") or None,
         nats_url=env.get("GOCHAT_NATS_URL") or None,
         pg_port=_port(env, "GOCHAT_DEV_PG_PORT", DEFAULT_PG_PORT),
@@ -308,9 +342,16 @@ def _port(env: Mapping[str, str], key: str, default: int) -> int:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="gochat dev", description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, default=Path(".gochat"))
+    parser.add_argument(
+        "--backends",
+        choices=BACKEND_CHOICES,
+        default=os.environ.get("GOCHAT_DEV_BACKENDS", "embedded"),
+        help="embedded: PostgreSQL for messages and search, a local folder for files "
+        "(default); production: Cassandra, OpenSearch and MinIO (S3) started locally",
+    )
     args = parser.parse_args(argv)
     try:
-        platform = platform_from_env(root=args.data_dir, env=os.environ)
+        platform = platform_from_env(root=args.data_dir, env=os.environ, backends=args.backends)
     except PlatformError as exc:
         print(f"gochat dev: {exc}", file=sys.stderr)
         return 2
