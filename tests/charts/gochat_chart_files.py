@@ -18,8 +18,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from gochat.contract import monitoring
 from gochat_operator import chartschema
 from gochat_operator.specs import crd

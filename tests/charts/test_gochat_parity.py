@@ -1,0 +1,142 @@
+"""charts/gochat and the operator render the same platform from the same settings.
+
+For each GoChatCluster in tests/operator/cases/, the chart is rendered with the equivalent
+values (the values have the spec's shape; an optional backend present in the spec is
+`enabled`), the release and full name being the cluster's name, and the operator's builders
+render the case. Deployments, Services, HPAs, PDBs, NetworkPolicies and the Ingress must be
+equal field by field, except:
+- the labels that name their manager (`app.kubernetes.io/managed-by`, `helm.sh/chart`) and the
+  operator's ownerReferences (the chart's objects belong to a release, not to a resource);
+- the value of the pod template's `gochat.dev/config-hash` annotation: both digest the rendered
+  config and the referenced Secrets' data, but over different serialisations (present on both).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gochat_operator.specs import bundle, meta
+from tests.charts.helm_support import CHARTS, Helm
+from tests.operator import cluster_inputs
+
+CHART = CHARTS / "gochat"
+NAMESPACE = "gochat"
+CASES = sorted(path.stem for path in cluster_inputs.CASES.glob("*.yaml"))
+KINDS = (
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "NetworkPolicy",
+    "Ingress",
+)
+MANAGER_LABELS = ("app.kubernetes.io/managed-by", "helm.sh/chart")
+OPTIONAL_BACKENDS = ("cassandra", "opensearch", "s3")
+
+
+def chart_values(case: dict[str, Any]) -> dict[str, Any]:
+    """The chart values equivalent to a GoChatCluster: its spec, optional backends enabled."""
+    values = copy.deepcopy(case["spec"])
+    for backend in OPTIONAL_BACKENDS:
+        if backend in values:
+            values[backend] = {"enabled": True, **values[backend]}
+    values["fullnameOverride"] = case["metadata"]["name"]
+    return values
+
+
+def chart_manifests(helm: Helm, case: dict[str, Any], tmp: Path) -> list[dict[str, Any]]:
+    file = tmp / "values.yaml"
+    file.write_text(yaml.safe_dump(chart_values(case)))
+    name = case["metadata"]["name"]
+    out = helm.run("template", name, str(CHART), "-n", NAMESPACE, "-f", str(file))
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def operator_manifests(case: str) -> list[dict[str, Any]]:
+    cluster = cluster_inputs.cluster_input(case)
+    cluster = type(cluster)(**{**cluster.__dict__, "namespace": NAMESPACE})
+    return bundle.render_children(cluster).all()
+
+
+def comparable(manifest: dict[str, Any]) -> dict[str, Any]:
+    result = copy.deepcopy(manifest)
+    metadata = result["metadata"]
+    metadata.pop("ownerReferences", None)
+    for label in MANAGER_LABELS:
+        metadata.get("labels", {}).pop(label, None)
+    if result["kind"] == "Deployment":
+        template = result["spec"]["template"]["metadata"]
+        for label in MANAGER_LABELS:
+            template["labels"].pop(label, None)
+        assert meta.CONFIG_HASH_ANNOTATION in template["annotations"], manifest["metadata"]
+        template["annotations"][meta.CONFIG_HASH_ANNOTATION] = "<hash>"
+    return result
+
+
+def keyed(manifests: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (m["kind"], m["metadata"]["name"]): comparable(m) for m in manifests if m["kind"] in KINDS
+    }
+
+
+def differences(left: Any, right: Any, path: str = "") -> list[str]:
+    """Every path where `left` (chart) and `right` (operator) differ."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        found: list[str] = []
+        for key in sorted(left.keys() | right.keys()):
+            if key not in right:
+                found.append(f"{path}.{key}: only in the chart: {left[key]!r}")
+            elif key not in left:
+                found.append(f"{path}.{key}: only from the operator: {right[key]!r}")
+            else:
+                found.extend(differences(left[key], right[key], f"{path}.{key}"))
+        return found
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        return [
+            found
+            for index, (a, b) in enumerate(zip(left, right, strict=True))
+            for found in differences(a, b, f"{path}[{index}]")
+        ]
+    return [] if left == right else [f"{path}: chart {left!r} != operator {right!r}"]
+
+
+# sendpulse.yaml sets neither image.tag nor image.digest, which the CRD's CEL rule refuses; the
+# builders then render the image `ghcr.io/gochat/gochat:None`, the chart `...:<version>`.
+# Strict: fixing the case (or the builders) makes this fail until the mark is removed.
+KNOWN_DIFFERENCES = {
+    "sendpulse": "operator renders image '<repository>:None' for a case without tag or digest"
+}
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_DIFFERENCES[c], strict=True))
+        if c in KNOWN_DIFFERENCES
+        else c
+        for c in CASES
+    ],
+)
+def test_chart_renders_what_the_operator_renders(helm: Helm, case: str, tmp_path: Path) -> None:
+    body = cluster_inputs.load_case(case)
+    chart = keyed(chart_manifests(helm, body, tmp_path))
+    operator = keyed(operator_manifests(case))
+    assert sorted(chart) == sorted(operator)
+    problems = [
+        f"{kind}/{name}{difference}"
+        for (kind, name), manifest in sorted(chart.items())
+        for difference in differences(manifest, operator[(kind, name)])
+    ]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_full_case_compares_every_kind(helm: Helm, tmp_path: Path) -> None:
+    """The full case must exercise every kind, or the comparison above proves little."""
+    body = cluster_inputs.load_case("full")
+    rendered = {m["kind"] for m in chart_manifests(helm, body, tmp_path)}
+    assert set(KINDS) <= rendered
