@@ -4,6 +4,7 @@ the message store, against a real node (one per session, an index prefix per tes
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +16,7 @@ from gochat.adapters.opensearch import make_client, reindex, schema
 from gochat.adapters.opensearch.search import OpenSearchSearchIndex
 from gochat.adapters.postgres import database, migrations
 from gochat.adapters.postgres.messages import PostgresMessageStore
-from gochat.ports import MessageRecord, SearchDocument, SearchQuery
+from gochat.ports import AttachmentRecord, MessageRecord, SearchDocument, SearchQuery
 from tests.fixtures import opensearch as opensearch_fixtures
 from tests.integration.ports import message_world
 from tests.integration.ports.message_world import GENERAL, GUILD, RANDOM
@@ -130,6 +131,8 @@ async def test_reindex_builds_a_new_index_and_swaps_the_aliases_atomically(
         message_world.new_message(f"rollout step {n}", channel_id=(GENERAL, RANDOM)[n % 2])
         for n in range(250)
     ]
+    pdf = AttachmentRecord(id=1, filename="a.pdf", content_type="application/pdf", size=3, key="k")
+    posted[2] = with_file = dataclasses.replace(posted[2], attachments=(pdf,))
     for record in posted:
         await store.create(record, events=[])
     client = make_client(opensearch_server.url)
@@ -176,6 +179,8 @@ async def test_reindex_builds_a_new_index_and_swaps_the_aliases_atomically(
         assert await ids("rollout") == expected
         assert await ids("rewritten") == [edited.id]
         assert await ids("step") == [i for i in expected if i != edited.id]
+        files = SearchQuery(guild_id=GUILD, text="", channel_ids=[GENERAL], has_attachment=True)
+        assert [hit.message_id for hit in (await live.search(files)).hits] == [with_file.id]
     finally:
         await client.close()
 
