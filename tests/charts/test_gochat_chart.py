@@ -1,0 +1,172 @@
+"""charts/gochat: its generated files, the configs it renders (loaded with the services' own
+models), what its schema and checks refuse, and its manifests on a real API server in a
+namespace that enforces the `restricted` Pod Security Standard."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Any
+
+import pytest
+import yaml
+
+from gochat.contract import services as contract
+from gochat.core import config
+from tests.charts import gochat_chart_files
+from tests.charts.helm_support import CHARTS, Helm, by_kind
+from tests.k8s import connection
+
+CHART = CHARTS / "gochat"
+CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
+REQUIRED = {"postgres": {"dsnSecret": {"name": "chat-postgres"}}, "nats": {"url": "nats://n:4222"}}
+
+
+def render(helm: Helm, tmp: pathlib.Path, *args: str, **values: Any) -> list[dict[str, Any]]:
+    return helm.template(CHART, *args, values={**REQUIRED, **values}, tmp=tmp)
+
+
+def refusal(helm: Helm, tmp: pathlib.Path, values: dict[str, Any]) -> str:
+    file = tmp / "bad-values.yaml"
+    file.write_text(yaml.safe_dump(values))
+    result = helm.run("template", "release", str(CHART), "-f", str(file), check=False)
+    assert result.returncode != 0, result.stdout
+    return result.stderr
+
+
+def test_generated_files_are_up_to_date() -> None:
+    """`python -m tests.charts.gochat_chart_files` rewrites them (schema, alerts, dashboards)."""
+    for path, content in gochat_chart_files.generated_files().items():
+        assert path.is_file() and path.read_text() == content, f"{path} is stale"
+
+
+def test_the_lint_test_covers_this_chart() -> None:
+    assert CI_VALUES, "charts/gochat/ci/*.yaml: nothing for test_chart_lint to lint"
+
+
+@pytest.mark.parametrize("values_file", CI_VALUES, ids=[v.name for v in CI_VALUES])
+def test_every_rendered_config_loads_with_the_services_own_model(
+    helm: Helm, values_file: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    documents = helm.template(CHART, "-f", str(values_file))
+    configmaps = {c["metadata"]["name"]: c for c in by_kind(documents, "ConfigMap")}
+    for deployment in by_kind(documents, "Deployment"):
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        component = container["args"][0]
+        assert container["ports"][0]["containerPort"] == contract.PORTS[component]
+        env = {e["name"]: e for e in container["env"]}
+        assert set(env) <= contract.env_names(component), component
+        for variable in env.values():
+            if variable["name"] != contract.CONFIG_ENV:
+                assert "secretKeyRef" in variable["valueFrom"], variable  # no inlined credential
+        (volume,) = [v for v in pod["volumes"] if v["name"] == "config"]
+        file_name = contract.config_file(component)
+        text = configmaps[volume["configMap"]["name"]]["data"][file_name]
+        (tmp_path / file_name).write_text(text)
+        loaded = config.load_config(
+            contract.CONFIG_MODELS[component],
+            service=component,
+            env={contract.CONFIG_ENV: str(tmp_path / file_name)},
+        )
+        assert loaded.port == contract.PORTS[component]  # type: ignore[attr-defined]
+        assert not {"password", "dsn", "secret"} & {k.split("_")[-1] for k in yaml.safe_load(text)}
+
+
+def test_a_misspelled_or_mistyped_value_is_refused_by_name(
+    helm: Helm, tmp_path: pathlib.Path
+) -> None:
+    assert "dsnSecrett" in refusal(helm, tmp_path, {**REQUIRED, "postgres": {"dsnSecrett": {}}})
+    mistyped = {**REQUIRED, "components": {"ws": {"replicas": "three"}}}
+    assert "replicas" in refusal(helm, tmp_path, mistyped)
+
+
+def test_invalid_combinations_fail_in_one_message_listing_each(
+    helm: Helm, tmp_path: pathlib.Path
+) -> None:
+    message = refusal(
+        helm,
+        tmp_path,
+        {
+            "mail": {"provider": "smtp"},
+            "s3": {"enabled": True},
+            "ingress": {"enabled": True},
+            "components": {"api": {"autoscaling": {"minReplicas": 9, "maxReplicas": 3}}},
+        },
+    )
+    for problem in (
+        "postgres.dsnSecret.name",
+        "nats.url",
+        "mail.secret.name",
+        "s3.bucket",
+        "s3.credentialsSecret.name",
+        "ingress.host",
+        "components.api.autoscaling.minReplicas",
+    ):
+        assert problem in message, problem
+    assert message.count("invalid values for gochat") == 1
+
+
+def test_migrations_hook_runs_first_and_can_be_turned_off(
+    helm: Helm, tmp_path: pathlib.Path
+) -> None:
+    (job,) = by_kind(render(helm, tmp_path), "Job")
+    assert job["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
+    pod = job["spec"]["template"]["spec"]
+    mounted = [v for v in pod["volumes"] if "emptyDir" not in v]
+    assert mounted == [], "a mounted chart object would not exist yet at pre-install"
+    env = {e["name"] for e in pod["containers"][0]["env"]}
+    assert env <= contract.env_names(contract.MIGRATE)
+    assert not by_kind(render(helm, tmp_path, migrations={"enabled": False}), "Job")
+
+
+def test_monitoring_objects_come_from_the_contract(helm: Helm, tmp_path: pathlib.Path) -> None:
+    documents = render(helm, tmp_path, "--api-versions", "monitoring.coreos.com/v1")
+    (rule,) = by_kind(documents, "PrometheusRule")
+    (group,) = rule["spec"]["groups"]
+    exprs = " ".join(r["expr"] for r in group["rules"])
+    assert 'namespace="gochat-system"' in exprs and "NAMESPACE" not in exprs
+    assert by_kind(documents, "ServiceMonitor")
+    (dashboards,) = [
+        c for c in by_kind(documents, "ConfigMap") if c["metadata"]["name"].endswith("dashboards")
+    ]
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboards["data"]["gochat.json"])["panels"]
+    assert not by_kind(render(helm, tmp_path), "ServiceMonitor")  # no CRD, no object
+
+
+def test_a_config_change_changes_the_pod_hash(helm: Helm, tmp_path: pathlib.Path) -> None:
+    def hashes(**values: Any) -> dict[str, str]:
+        return {
+            d["metadata"]["name"]: d["spec"]["template"]["metadata"]["annotations"][
+                "gochat.dev/config-hash"
+            ]
+            for d in by_kind(render(helm, tmp_path, **values), "Deployment")
+        }
+
+    before, after = hashes(), hashes(logLevel="debug")
+    assert all(before[name] != after[name] for name in before)
+
+
+@pytest.mark.k8s
+def test_manifests_pass_restricted_pod_security_and_missing_secret_keys_are_named(
+    k8s_control_plane: connection.KubernetesCluster, k8s_namespace: str, tmp_path: pathlib.Path
+) -> None:
+    k8s, namespace = k8s_control_plane, k8s_namespace
+    k8s.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    k8s.kubectl("create", "secret", "generic", "chat-postgres", "-n", namespace,
+                "--from-literal=url=postgresql://u:p@pg/db")  # fmt: skip
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(REQUIRED))
+    chart = str(CHART)
+    refused = k8s.helm("install", "chat", chart, "-n", namespace, "-f", str(values),
+                       "--dry-run=server", check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert "Secret chat-postgres has no key" in refused.stderr and '"dsn"' in refused.stderr
+
+    rendered = k8s.helm("template", "chat", chart, "-n", namespace, "-f", str(values)).stdout
+    applied = k8s.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                          input=rendered, check=False)  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    assert "PodSecurity" not in applied.stderr, applied.stderr  # Deployments/Job only warn
+    assert "pod/chat-gochat-test" in applied.stdout  # a bare Pod: enforced, not just warned
