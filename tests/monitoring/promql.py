@@ -40,8 +40,8 @@ def binary(name: str) -> str:
     return found
 
 
-def substitute(expr: str) -> str:
-    for variable, value in VARIABLES.items():
+def substitute(expr: str, *, rate_interval: str = "1m") -> str:
+    for variable, value in {**VARIABLES, "$__rate_interval": rate_interval}.items():
         expr = expr.replace(variable, value)
     assert "$" not in expr, f"a dashboard variable the tests do not know: {expr}"
     return expr
