@@ -31,13 +31,14 @@ be stored: its scope stops like an event's, and the next read sends it again.
 
 Why a threshold and a cap. On a file-backed stream a batch's commit cost about 15 ms here
 whatever its size (against 0.3 ms for one event's PubAck on an idle loop): worth it for a hot
-scope's run, not for the few events per scope of a batch spread over many guilds. nats-server
-holds at most 50 uncommitted batches per stream (`jetstream.limits.batch.max_inflight_per_stream`),
-and with 50 written at once we got no commit answered at all; `max_atomic_batches` (16 in the
-API) keeps two overlapping relays below it, and a scope that finds no free batch slot sends
-its next event alone. The stream must say `allow_atomic` before anyone batches: a server before
-2.12 ignores the batch headers and would store a batch's events one by one, unchecked, so the
-API passes max_atomic_batches 0 unless the stream reports it (api/background.py).
+scope's run, not for the few events per scope of a batch spread over many guilds; and the
+commits of one connection are applied one after another. nats-server holds at most 50
+uncommitted batches per stream (`jetstream.limits.batch.max_inflight_per_stream`):
+`max_atomic_batches` (16 in the API) keeps two overlapping relays well below it, and a scope
+that finds no free batch slot sends its next event alone. The stream must say `allow_atomic`
+before anyone batches: a server before 2.12 ignores the batch headers and would store a
+batch's events one by one, unchecked, so the API passes max_atomic_batches 0 unless the
+stream reports it (api/background.py).
 
 `Nats-Expected-Stream` stays: a subject captured by another stream is an error, not a silent
 misdelivery. Every event carries `events.SCOPE_HEADER` and `events.OUTBOX_SEQ_HEADER`, with
