@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from gochat.contract import services as contract
 from gochat.core import config
@@ -170,3 +172,44 @@ def test_manifests_pass_restricted_pod_security_and_missing_secret_keys_are_name
     assert applied.returncode == 0, applied.stderr
     assert "PodSecurity" not in applied.stderr, applied.stderr  # Deployments/Job only warn
     assert "pod/chat-gochat-test" in applied.stdout  # a bare Pod: enforced, not just warned
+
+
+def test_the_generated_jwt_key_is_an_ed25519_pkcs8_pem(helm: Helm, tmp_path: pathlib.Path) -> None:
+    (secret,) = by_kind(render(helm, tmp_path), "Secret")
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    ((kid, pem),) = secret["stringData"].items()
+    assert kid.endswith(".pem")
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, ed25519.Ed25519PrivateKey)
+    assert not by_kind(render(helm, tmp_path, auth={"jwtSecret": {"name": "mine"}}), "Secret")
+
+
+@pytest.mark.k8s
+def test_upgrades_keep_the_jwt_key_and_a_secret_change_rolls_the_pods(
+    k8s_control_plane: connection.KubernetesCluster, k8s_namespace: str, tmp_path: pathlib.Path
+) -> None:
+    k8s, namespace = k8s_control_plane, k8s_namespace
+    k8s.kubectl("create", "secret", "generic", "chat-postgres", "-n", namespace,
+                "--from-literal=dsn=postgresql://u:p@pg/db")  # fmt: skip
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump({**REQUIRED, "migrations": {"enabled": False}}))
+    release = ("chat", str(CHART), "-n", namespace, "-f", str(values))
+
+    def state() -> tuple[Any, str]:
+        key = k8s.get_json("secret", "chat-gochat-jwt", "-n", namespace)["data"]
+        api = k8s.get_json("deployment", "chat-gochat-api", "-n", namespace)
+        return key, api["spec"]["template"]["metadata"]["annotations"]["gochat.dev/config-hash"]
+
+    k8s.helm("install", *release)
+    key, api_hash = state()
+    k8s.helm("upgrade", *release)
+    assert state() == (key, api_hash)
+    changed = k8s.kubectl("create", "secret", "generic", "chat-postgres", "-n", namespace,
+                          "--from-literal=dsn=postgresql://u:other@pg/db", "--dry-run=client",
+                          "-o", "yaml").stdout  # fmt: skip
+    k8s.kubectl("apply", "-n", namespace, "-f", "-", input=changed)
+    k8s.helm("upgrade", *release)
+    new_key, new_hash = state()
+    assert new_key == key and new_hash != api_hash
+    k8s.helm("uninstall", "chat", "-n", namespace)
+    assert k8s.get_json("secret", "chat-gochat-jwt", "-n", namespace)["data"] == key
