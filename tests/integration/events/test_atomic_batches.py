@@ -64,12 +64,20 @@ class CountingClient:
         await self._inner.publish(subject, payload, reply=reply, headers=headers)
 
 
-def batching(client: object, name: str, **options: int) -> publisher.JetStreamPublisher:
+def batching(
+    client: object,
+    name: str,
+    *,
+    max_atomic_batches: int = publisher.ATOMIC_BATCHES_IN_FLIGHT,
+    min_atomic_batch: int = 32,
+    ack_timeout: float = 5.0,
+) -> publisher.JetStreamPublisher:
     return publisher.JetStreamPublisher(
         typing.cast(nats_client.Client, client),
         stream=name,
-        max_atomic_batches=options.pop("max_atomic_batches", publisher.ATOMIC_BATCHES_IN_FLIGHT),
-        **options,
+        ack_timeout=ack_timeout,
+        max_atomic_batches=max_atomic_batches,
+        min_atomic_batch=min_atomic_batch,
     )
 
 
@@ -130,6 +138,27 @@ async def test_a_batch_read_again_with_stored_events_and_a_late_one_keeps_the_sc
     assert outcome == ports.PublishOutcome(frozenset(range(43)), None, duplicates=40)
     ids = [msg_id for msg_id, _ in await stored(client, stream_name)]
     assert ids == [f"ev-{n}" for n in range(40)] + ["ev-40", "ev-41", "ev-42"]
+
+
+async def test_a_batch_whose_puback_never_came_stops_its_scope_and_is_stored_once_later(
+    client: nats_client.Client, stream_name: str
+) -> None:
+    # The server stores the batch but its PubAck comes too late: the caller learns nothing.
+    impatient = batching(client, stream_name, ack_timeout=1e-6, min_atomic_batch=2)
+    run = [event(n) for n in range(40)]
+    outcome = await impatient.publish_per_scope(run)
+    assert outcome.acked == frozenset()
+    assert isinstance(outcome.error, TimeoutError)
+
+    async def all_stored() -> bool:
+        return len(await stored(client, stream_name)) == len(run)
+
+    await pipeline.eventually(all_stored)
+    events_publisher = batching(client, stream_name, min_atomic_batch=2)
+    again = await events_publisher.publish_per_scope([*run, event(40), event(41)])
+    assert again == ports.PublishOutcome(frozenset(range(42)), None, duplicates=40)
+    ids = [msg_id for msg_id, _ in await stored(client, stream_name)]
+    assert ids == [f"ev-{n}" for n in range(42)]
 
 
 async def test_an_event_the_stream_refuses_inside_a_batch_stops_only_the_events_after_it(

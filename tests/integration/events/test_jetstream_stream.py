@@ -56,6 +56,17 @@ async def test_ensure_stream_is_idempotent_and_applies_changed_limits(
     assert (updated.config.max_age, updated.config.max_bytes) == (86400, 1024**3)
 
 
+async def test_ensure_stream_lets_an_existing_stream_take_atomic_batches(
+    client: nats_client.Client, stream_name: str
+) -> None:
+    # A stream created before the relay sent atomic batches has allow_atomic unset.
+    js = client.jetstream()
+    await js.add_stream(name=stream_name, subjects=["gochat.ev.>"])
+    assert not (await js.stream_info(stream_name)).config.allow_atomic
+    info = await stream.ensure_stream(js, stream_name)
+    assert info.config.allow_atomic is True
+
+
 async def test_ensure_stream_refuses_to_change_the_storage_of_an_existing_stream(
     client: nats_client.Client, stream_name: str
 ) -> None:
