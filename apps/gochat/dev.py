@@ -198,12 +198,12 @@ class DevPlatform:
         lines = [f"GoChat is up (data in {self.root}; Ctrl-C stops everything)"]
         for service in self.services:
             base = f"http://{HOST}:{service.port}"
-            lines.append(f"  {service.name:<9} {base:<28} docs {base}/docs")
-        lines.append(f"  {'postgres':<9} {self.pg_dsn}")
-        lines.append(f"  {'nats':<9} {self.nats_url}")
+            lines.append(f"  {service.name:<10} {base:<28} docs {base}/docs")
+        lines.append(f"  {'postgres':<10} {self.pg_dsn}")
+        lines.append(f"  {'nats':<10} {self.nats_url}")
         for backend in self.backends:
-            lines.append(f"  {backend.name:<9} {backend.address()}")
-        lines.append(f"  {'mail':<9} {self.root / 'mail'} (outbox of sent e-mails)")
+            lines.append(f"  {backend.name:<10} {backend.address()}")
+        lines.append(f"  {'mail':<10} {self.root / 'mail'} (outbox of sent e-mails)")
         return "\n".join(lines)
 
     def _migrate(self) -> None:
