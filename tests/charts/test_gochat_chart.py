@@ -166,12 +166,14 @@ def test_manifests_pass_restricted_pod_security_and_missing_secret_keys_are_name
     assert refused.returncode != 0
     assert "Secret chat-postgres has no key" in refused.stderr and '"dsn"' in refused.stderr
 
-    rendered = k8s.helm("template", "chat", chart, "-n", namespace, "-f", str(values)).stdout
-    applied = k8s.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
-                          input=rendered, check=False)  # fmt: skip
-    assert applied.returncode == 0, applied.stderr
-    assert "PodSecurity" not in applied.stderr, applied.stderr  # Deployments/Job only warn
-    assert "pod/chat-gochat-test" in applied.stdout  # a bare Pod: enforced, not just warned
+    for values_file in (values, *CI_VALUES):
+        rendered = k8s.helm("template", "chat", chart, "-n", namespace, "-f", str(values_file))
+        applied = k8s.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-",
+                              input=rendered.stdout, check=False)  # fmt: skip
+        assert applied.returncode == 0, f"{values_file.name}: {applied.stderr}"
+        # Deployments and Jobs only warn; the bare test Pod is refused outright if it violates.
+        assert "PodSecurity" not in applied.stderr, f"{values_file.name}: {applied.stderr}"
+        assert "pod/chat-gochat-test" in applied.stdout
 
 
 def test_the_generated_jwt_key_is_an_ed25519_pkcs8_pem(helm: Helm, tmp_path: pathlib.Path) -> None:

@@ -140,3 +140,20 @@ def test_the_full_case_compares_every_kind(helm: Helm, tmp_path: Path) -> None:
     body = cluster_inputs.load_case("full")
     rendered = {m["kind"] for m in chart_manifests(helm, body, tmp_path)}
     assert set(KINDS) <= rendered
+
+
+def test_monitoring_objects_match_the_operators(helm: Helm, tmp_path: Path) -> None:
+    """Where the Prometheus Operator's API exists, both select the same pods and ship the same
+    per-cluster alerts (the contract's, with this cluster's namespace and name prefix)."""
+    body = cluster_inputs.load_case("minimal")
+    file = tmp_path / "values.yaml"
+    file.write_text(yaml.safe_dump(chart_values(body)))
+    name = body["metadata"]["name"]
+    out = helm.run("template", name, str(CHART), "-n", NAMESPACE, "-f", str(file),
+                   "--api-versions", "monitoring.coreos.com/v1")  # fmt: skip
+    chart = {d["kind"]: d for d in yaml.safe_load_all(out.stdout) if d}
+    cluster = cluster_inputs.cluster_input("minimal", prometheus=True)
+    cluster = type(cluster)(**{**cluster.__dict__, "namespace": NAMESPACE})
+    operator = {m["kind"]: m for m in bundle.render_children(cluster).all()}
+    for kind in ("ServiceMonitor", "PrometheusRule"):
+        assert differences(chart[kind]["spec"], operator[kind]["spec"]) == [], kind
