@@ -215,3 +215,44 @@ def test_upgrades_keep_the_jwt_key_and_a_secret_change_rolls_the_pods(
     assert new_key == key and new_hash != api_hash
     k8s.helm("uninstall", "chat", "-n", namespace)
     assert k8s.get_json("secret", "chat-gochat-jwt", "-n", namespace)["data"] == key
+
+
+@pytest.mark.k8s
+def test_first_install_into_an_empty_restricted_namespace_migrates_then_rolls_out(
+    k8s_control_plane: connection.KubernetesCluster, k8s_namespace: str, tmp_path: pathlib.Path
+) -> None:
+    """On the harness' KWOK nodes (any image "runs", Job pods succeed, pods labelled
+    kwok.gochat.dev/fail=true fail): a failed migration hook stops the release before any
+    Deployment exists; a successful one lets `helm install --wait` finish."""
+    k8s, namespace = k8s_control_plane, k8s_namespace
+    if not k8s.simulated_nodes:
+        pytest.skip("needs the harness's KWOK nodes (the GoChat image is not pulled here)")
+    k8s.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    k8s.kubectl("create", "secret", "generic", "chat-postgres", "-n", namespace,
+                "--from-literal=dsn=postgresql://u:p@pg/db")  # fmt: skip
+    failing = tmp_path / "failing.yaml"
+    failing.write_text(
+        yaml.safe_dump(
+            {
+                **REQUIRED,
+                "migrations": {"podLabels": {"kwok.gochat.dev/fail": "true"}, "backoffLimit": 0},
+            }
+        )
+    )
+    chart = str(CHART)
+    refused = k8s.helm("install", "chat", chart, "-n", namespace, "-f", str(failing),
+                       "--wait", "--timeout=90s", check=False)  # fmt: skip
+    assert refused.returncode != 0
+    assert "chat-gochat-migrate" in refused.stderr, refused.stderr
+    deployments = k8s.get_json("deployment", "-n", namespace)["items"]
+    assert deployments == [], "pods rolled out although the migration failed"
+    k8s.helm("uninstall", "chat", "-n", namespace, check=False)
+
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(REQUIRED))
+    k8s.helm("install", "chat", chart, "-n", namespace, "-f", str(values),
+             "--wait", "--timeout=120s")  # fmt: skip
+    job = k8s.get_json("job", "chat-gochat-migrate", "-n", namespace)
+    assert job["status"].get("succeeded") == 1
+    for deployment in k8s.get_json("deployment", "-n", namespace)["items"]:
+        assert deployment["status"].get("readyReplicas") == 2, deployment["metadata"]["name"]
