@@ -9,11 +9,12 @@ import logging
 import random
 import uuid
 
-from gochat.adapters.nats import connection, gateway_events, gateway_sessions
+from gochat.adapters.nats import connection, gateway_events, gateway_sessions, stream
 from gochat.adapters.nats import presence as presence_store
+from gochat.adapters.postgres import worker_ids as pg_worker_ids
 from gochat.adapters.postgres.database import Database
 from gochat.adapters.postgres.directory import Directory
-from gochat.core import collector, config, events, ids, workers
+from gochat.core import collector, config, events, worker_lease, workers
 from gochat.core.tokens import TokenVerifier
 from gochat.ws import late_copies, metrics, server
 from gochat.ws.gateway import Gateway, Services
@@ -46,6 +47,7 @@ class GatewayProcess:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._database_error: str | None = None
+        self.lease: worker_lease.WorkerIdLease | None = None
 
     async def start(self) -> None:
         cfg = self.cfg
@@ -53,13 +55,18 @@ class GatewayProcess:
             cfg.pg_dsn, service="ws", min_size=cfg.pg_pool_min, max_size=cfg.pg_pool_max
         )
         self.nats = await connection.connect_with(cfg, name=f"gochat-ws-{self.gateway_id}")
-        self.feed = gateway_events.EventFeed(self.nats, stream_name=cfg.nats_stream)
+        self.feed = gateway_events.EventFeed(
+            self.nats, stream_name=cfg.nats_stream, limits=stream.limits_for(cfg)
+        )
         await self.feed.ensure_stream()
         records = gateway_sessions.SessionRecords(self.nats)
         await records.open()
         store = presence_store.PresenceStore(self.nats)
         await store.open()
-        id_source = ids.SnowflakeGenerator(ids.default_worker_id())
+        self.lease = await worker_lease.WorkerIdLease.acquire(
+            pg_worker_ids.PostgresWorkerIdLeases(self.db), service="ws"
+        )
+        id_source = self.lease.generator
         self.order = late_copies.ScopeOrder()
         self.hub = Hub(
             directory=Directory(self.db),
@@ -218,6 +225,8 @@ class GatewayProcess:
             self._tasks.append(self._sweep)
         await _cancel_all(self._tasks)
         await self.presence.close()
+        if self.lease is not None:
+            await self.lease.release()
         with contextlib.suppress(Exception):
             await self.nats.drain()
         await self.db.close()
