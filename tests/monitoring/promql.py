@@ -15,7 +15,7 @@ from gochat.contract import monitoring
 
 ALERTS_TEST = Path(__file__).with_name("alerts_test.yaml")
 # What Grafana puts in place of the dashboards' variables before it sends a query.
-VARIABLES = {"$__rate_interval": "1m", "$job": ".*", "$instance": ".*"}
+VARIABLES = {"$__rate_interval": "1m", "$namespace": ".*", "$job": ".*", "$instance": ".*"}
 SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}")
 MATCHER = re.compile(r"([a-zA-Z_][a-zA-Z0-9_]*)\s*(?:=~|!~|!=|=)")
 DEBIAN_PACKAGE = "prometheus"  # Prometheus 2.42 and promtool, installed in seconds

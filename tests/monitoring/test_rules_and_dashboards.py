@@ -20,6 +20,7 @@ RUNBOOK_BASE = "https://github.com/gochat/gochat/blob/main/docs/runbooks/"
 # Series that come from kube-state-metrics, not from a GoChat process.
 RANGE = re.compile(r"[})]\[([^\]]+)\]")  # a range after a selector or subquery
 RANGE_FUNCTION = re.compile(r"\b(rate|increase|irate|deriv)\(")
+TARGET_MATCHERS = 'namespace=~"$namespace",job=~"$job",instance=~"$instance"'
 KUBE_STATE_SERIES = frozenset(
     {"kube_pod_status_ready", "kube_pod_status_phase", "kube_job_status_failed"}
 )
@@ -100,18 +101,18 @@ def test_cluster_alerts_select_only_the_cluster_they_are_rendered_for() -> None:
     assert "NAMESPACE" not in str(groups) and "CLUSTER-" not in str(groups)
 
 
-def test_dashboards_offer_datasource_job_and_instance_and_rate_by_rate_interval() -> None:
+def test_dashboards_offer_datasource_namespace_job_instance_and_rate_by_rate_interval() -> None:
     for file_name, board in monitoring.dashboards().items():
         variables = {v["name"]: v for v in board["templating"]["list"]}
         assert variables["datasource"]["type"] == "datasource", file_name
-        assert {"job", "instance"} <= set(variables), file_name
+        assert {"namespace", "job", "instance"} <= set(variables), file_name
         assert board["panels"][0]["type"] == "alertlist", f"{file_name}: alert list first"
         for panel in board["panels"][1:]:
             assert panel["datasource"]["uid"] == "${datasource}", (file_name, panel["title"])
             for target in panel["targets"]:
                 expr = target["expr"]
                 for _, body in promql.SELECTOR.findall(expr):
-                    assert 'job=~"$job"' in body and 'instance=~"$instance"' in body, expr
+                    assert body.startswith(TARGET_MATCHERS), expr
                 windows = set(RANGE.findall(expr))
                 assert windows <= {"$__rate_interval"}, expr
                 assert windows or not RANGE_FUNCTION.search(expr), expr

@@ -62,6 +62,9 @@ def dashboard(cluster: inputs.ClusterInput) -> meta.Manifest:
     board = monitoring.dashboards()["gochat.json"]
     board["title"] = f"GoChat {cluster.namespace}/{cluster.name}"
     board["uid"] = f"gochat-{cluster.uid[:8]}"
+    for variable in board["templating"]["list"]:
+        if variable["name"] == "namespace":  # opens on this cluster's namespace
+            variable["current"] = {"text": cluster.namespace, "value": cluster.namespace}
     return board
 
 
