@@ -137,6 +137,15 @@ def test_monitoring_objects_come_from_the_contract(helm: Helm, tmp_path: pathlib
     assert not by_kind(render(helm, tmp_path), "ServiceMonitor")  # no CRD, no object
 
 
+def test_notes_say_how_to_reach_the_api_and_the_gateway(helm: Helm) -> None:
+    full = CHART / "ci" / "full-values.yaml"
+    out = helm.run("install", "chat", str(CHART), "-f", str(full), "--dry-run=client").stdout
+    notes = out[out.index("NOTES:") :]
+    assert "https://chat.example.com/" in notes and "wss://chat.example.com/ws" in notes
+    assert "http://chat-gochat-api.default.svc:8080" in notes
+    assert "ws://chat-gochat-ws.default.svc:8082/ws" in notes
+
+
 def test_a_config_change_changes_the_pod_hash(helm: Helm, tmp_path: pathlib.Path) -> None:
     def hashes(**values: Any) -> dict[str, str]:
         return {
@@ -158,13 +167,28 @@ def test_manifests_pass_restricted_pod_security_and_missing_secret_keys_are_name
     k8s.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
     k8s.kubectl("create", "secret", "generic", "chat-postgres", "-n", namespace,
                 "--from-literal=url=postgresql://u:p@pg/db")  # fmt: skip
-    values = tmp_path / "values.yaml"
-    values.write_text(yaml.safe_dump(REQUIRED))
+    k8s.kubectl("create", "secret", "generic", "my-keys", "-n", namespace,
+                "--from-literal=key.txt=not-a-pem")  # fmt: skip
+    wrong_keys = tmp_path / "wrong-keys.yaml"
+    wrong_keys.write_text(yaml.safe_dump({**REQUIRED, "auth": {"jwtSecret": {"name": "my-keys"}}}))
     chart = str(CHART)
-    refused = k8s.helm("install", "chat", chart, "-n", namespace, "-f", str(values),
+    refused = k8s.helm("install", "chat", chart, "-n", namespace, "-f", str(wrong_keys),
                        "--dry-run=server", check=False)  # fmt: skip
     assert refused.returncode != 0
-    assert "Secret chat-postgres has no key" in refused.stderr and '"dsn"' in refused.stderr
+    message = refused.stderr
+    assert "Secret chat-postgres has no key" in message and '"dsn"' in message, message
+    assert "Secret my-keys has no <kid>.pem key" in message, message
+    k8s.kubectl("create", "secret", "generic", "good-keys", "-n", namespace,
+                "--from-literal=gochat-1.pem=...",
+                "--from-literal=url=postgresql://u:p@pg/db")  # fmt: skip
+    good = {"postgres": {"dsnSecret": {"name": "good-keys"}, "dsnKey": "url"},
+            "nats": REQUIRED["nats"], "auth": {"jwtSecret": {"name": "good-keys"}}}  # fmt: skip
+    wrong_keys.write_text(yaml.safe_dump(good))
+    k8s.helm("install", "chat", chart, "-n", namespace, "-f", str(wrong_keys), "--dry-run=server")
+    values = tmp_path / "values.yaml"
+    values.write_text(yaml.safe_dump(REQUIRED))
+    # Under `helm template` lookup finds nothing: no Secret is checked there.
+    assert k8s.helm("template", "chat", chart, "-n", namespace, "-f", str(values)).stdout
 
     for values_file in (values, *CI_VALUES):
         rendered = k8s.helm("template", "chat", chart, "-n", namespace, "-f", str(values_file))

@@ -14,6 +14,7 @@ equal field by field, except:
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -157,3 +158,22 @@ def test_monitoring_objects_match_the_operators(helm: Helm, tmp_path: Path) -> N
     operator = {m["kind"]: m for m in bundle.render_children(cluster).all()}
     for kind in ("ServiceMonitor", "PrometheusRule"):
         assert differences(chart[kind]["spec"], operator[kind]["spec"]) == [], kind
+
+
+def test_dashboards_match_the_operators_but_for_their_uid(helm: Helm, tmp_path: Path) -> None:
+    """Same contract dashboard, same title, opening on the same namespace; the operator's uid
+    comes from the GoChatCluster's uid, the chart's from namespace and release."""
+    body = cluster_inputs.load_case("minimal")
+    (chart,) = [
+        m
+        for m in chart_manifests(helm, body, tmp_path)
+        if m["kind"] == "ConfigMap" and m["metadata"]["name"].endswith("-dashboards")
+    ]
+    operator = [m for m in operator_manifests("minimal") if m["kind"] == "ConfigMap"]
+    (operator_board,) = [m for m in operator if m["metadata"]["name"].endswith("-dashboards")]
+    assert chart["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert chart["data"].keys() == operator_board["data"].keys()
+    for name in chart["data"]:
+        ours, theirs = json.loads(chart["data"][name]), json.loads(operator_board["data"][name])
+        ours.pop("uid"), theirs.pop("uid")
+        assert differences(ours, theirs) == [], name

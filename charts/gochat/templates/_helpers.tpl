@@ -281,6 +281,12 @@ yet is not an error: it may be created after the chart). */}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
+{{- with $v.auth.jwtSecret.name -}}
+{{- $keys := lookup "v1" "Secret" $.Release.Namespace . -}}
+{{- if and $keys (not (regexMatch "\\.pem\"" (toJson (keys ($keys.data | default dict))))) -}}
+{{- $problems = append $problems (printf "Secret %s has no <kid>.pem key (JWT signing keys)" .) -}}
+{{- end -}}
+{{- end -}}
 {{- if $problems -}}
 {{- fail (printf "\ninvalid values for gochat:\n  - %s" (join "\n  - " $problems)) -}}
 {{- end -}}
