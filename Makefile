@@ -55,5 +55,9 @@ operator-test: venv k8s-tools
 e2e: venv
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
+.PHONY: images
+images: venv ## build the services and operator images with buildah (root; cached by content)
+	$(BIN)/python -m tests.images.build ensure
+
 clean:
 	rm -rf $(VENV) $(TOOLS) .mypy_cache .ruff_cache .pytest_cache

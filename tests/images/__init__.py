@@ -1,0 +1,1 @@
+"""Container images built here without a container engine (buildah, chroot isolation)."""
