@@ -107,12 +107,19 @@ def _apply_whiteouts(layer: Path, rootfs: Path) -> None:
 # becomes the image's process: chroot, the image's working directory and user, exec.
 _ENTER = """
 import os, subprocess, sys
-root, workdir, uid, gid, *argv = sys.argv[1:]
+import shutil
+root, workdir, uid, gid, seed, *argv = sys.argv[1:]
 def mount(*args):
     subprocess.run(["/bin/mount", *args], check=True)
 mount("--bind", root, root)
 mount("-o", "remount,bind,ro", root)
 mount("-t", "tmpfs", "-o", "mode=1777,nosuid,nodev", "tmpfs", root + "/tmp")
+if seed:  # files the test hands the process (a kubeconfig), owned by the image's user
+    shutil.copytree(seed, root + "/tmp", dirs_exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)  # copytree copied the seed folder's mode onto /tmp
+    for folder, folders, files in os.walk(root + "/tmp"):
+        for name in [*folders, *files]:
+            os.chown(os.path.join(folder, name), int(uid), int(gid))
 mount("-t", "proc", "proc", root + "/proc")
 mount("--rbind", "/dev", root + "/dev")
 shells = ["usr/bin/dash", "usr/bin/bash"]
@@ -131,9 +138,12 @@ os.execv(argv[0], argv)
 """
 
 
-def command(image: Archive, rootfs: Path, argv: list[str]) -> list[str]:
+def command(
+    image: Archive, rootfs: Path, argv: list[str], *, seed: Path | None = None
+) -> list[str]:
     """The host command that runs `argv` (absolute, inside the image) as the image's user, in
-    the image's working directory; pass the image's environment to it."""
+    the image's working directory; pass the image's environment to it. `seed`'s files are
+    copied into the fresh /tmp first."""
     if not argv[0].startswith("/"):
         raise ValueError(f"{argv[0]!r}: give the absolute path inside the image")
     uid, _, gid = (image.config.get("User") or "0").partition(":")
@@ -148,6 +158,7 @@ def command(image: Archive, rootfs: Path, argv: list[str]) -> list[str]:
         workdir,
         uid,
         gid or "0",
+        str(seed or ""),
         *argv,
     ]
 

@@ -7,6 +7,7 @@ user, no shell. Needs root on Linux (debootstrap, buildah, mount namespaces, chr
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
@@ -16,11 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from gochat.contract import services as contract
 from gochat.embedded import process
 from tests.fixtures.servers import NatsServer
 from tests.images import build, rootfs
+from tests.k8s import connection
+from tests.operator import k8s_support
 
 pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="images are built on Linux"),
@@ -218,3 +222,61 @@ def test_every_service_answers_healthz_from_the_image_on_a_read_only_root(
     for service, port in started.items():
         _wait_healthy(port, log=tmp_path / f"{service}.log", deadline=deadline)
     _report(capsys, f"{', '.join(started)} answered /healthz in {time.monotonic() - began:.1f}s")
+
+
+def _portable_kubeconfig(cluster: connection.KubernetesCluster, target: Path) -> Path:
+    """The cluster's kubeconfig with its certificate files inlined (the image sees no host path)."""
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    inline = {
+        "certificate-authority": "certificate-authority-data",
+        "client-certificate": "client-certificate-data",
+        "client-key": "client-key-data",
+    }
+    for entry in [*config["clusters"], *config["users"]]:
+        body = entry.get("cluster") or entry.get("user")
+        for key, data_key in inline.items():
+            if key in body:
+                body[data_key] = base64.b64encode(Path(body.pop(key)).read_bytes()).decode()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(config))
+    return target
+
+
+def test_operator_from_the_image_answers_healthz_and_metrics_against_the_control_plane(
+    operator: rootfs.Archive,
+    k8s_control_plane: connection.KubernetesCluster,
+    k8s_namespace: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    k8s_support.install_crd(k8s_control_plane)
+    seed = tmp_path / "seed"
+    _portable_kubeconfig(k8s_control_plane, seed / "kube" / "config")
+    health, metrics = process.free_port(), process.free_port()
+    argv = rootfs.entrypoint(
+        operator,
+        *("run", "-n", k8s_namespace, "--metrics-port", str(metrics)),
+        *("--liveness", f"http://127.0.0.1:{health}/healthz"),
+    )
+    log = tmp_path / "operator.log"
+    began = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            rootfs.command(operator, _root(operator), argv, seed=seed),
+            env={**operator.env, "KUBECONFIG": "/tmp/kube/config"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_healthy(health, log=log, deadline=began + 60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as page:
+            assert b"# TYPE" in page.read()
+        assert proc.poll() is None, log.read_text()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    _report(capsys, f"operator answered /healthz in {time.monotonic() - began:.1f}s")
