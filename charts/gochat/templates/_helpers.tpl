@@ -206,7 +206,11 @@ sendpulse:
   {{- end }}
   {{- end }}
 {{- end }}
-- {name: {{ include "gochat.jwtSecretName" . | quote }}, keys: [], purpose: JWT signing keys, components: [auth]}
+{{- /* The chart's own JWT Secret never changes (and does not exist before the first install,
+which would roll auth once on the first upgrade): only a Secret you name is hashed. */}}
+{{- with $v.auth.jwtSecret.name }}
+- {name: {{ . | quote }}, keys: [], purpose: JWT signing keys, components: [auth]}
+{{- end }}
 {{- end -}}
 
 {{/* The pod-template hash of one component: its config and the data of the Secrets it reads,
