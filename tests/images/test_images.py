@@ -224,6 +224,25 @@ def test_every_service_answers_healthz_from_the_image_on_a_read_only_root(
     _report(capsys, f"{', '.join(started)} answered /healthz in {time.monotonic() - began:.1f}s")
 
 
+def test_image_healthcheck_passes_on_a_serving_port_and_fails_on_a_dead_one(
+    services: rootfs.Archive, started: dict[str, int], tmp_path: Path
+) -> None:
+    """The HEALTHCHECK command itself, run from the image (`docker run` would run it)."""
+    root = _root(services)
+    check = services.config["Healthcheck"]["Test"][1:]
+    _wait_healthy(started["auth"], log=tmp_path / "auth.log", deadline=time.monotonic() + 90)
+    _run(services, root, check, env={"GOCHAT_PORT": str(started["auth"])})
+    dead = subprocess.run(
+        rootfs.command(services, root, check),
+        env={**services.env, "GOCHAT_PORT": str(process.free_port())},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert dead.returncode == 1, dead.stderr
+    assert "healthcheck:" in dead.stderr
+
+
 def _portable_kubeconfig(cluster: connection.KubernetesCluster, target: Path) -> Path:
     """The cluster's kubeconfig with its certificate files inlined (the image sees no host path)."""
     config = yaml.safe_load(cluster.kubeconfig.read_text())
