@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # One image for every GoChat service: `gochat api|auth|ws|indexer|migrate` (CMD picks one).
 #   docker build -t docker.io/gochat/gochat:0.1.0 .
 # Runs as UID 10001 with a read-only root filesystem: the only writable path is /tmp (an emptyDir

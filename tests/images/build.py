@@ -34,7 +34,7 @@ SUITE = "bookworm"
 # python3 (3.11 in bookworm) and python3-venv for the builder's uv venv; CA certificates for
 # the services' own HTTPS clients (S3, SendPulse, OpenSearch).
 BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
-HARNESS_VERSION = "1"  # bump to rebuild everything after a change in how images are made
+HARNESS_VERSION = "2"  # bump to rebuild everything after a change in how images are made
 # Paths the Dockerfiles COPY (the content key covers exactly these).
 CONTEXT = ("pyproject.toml", "uv.lock", "README.md", "apps", "operator", "db", "docker")
 
@@ -142,7 +142,8 @@ def ensure_base() -> str:
         return reference
     work = IMAGES_DIR / f"base-{base_key()}"
     rootfs = work / "rootfs"
-    if work.exists():
+    if work.exists():  # a killed debootstrap may have left /proc or /sys mounted inside
+        unmount_under(work)
         shutil.rmtree(work)
     rootfs.mkdir(parents=True)
     started = time.monotonic()
@@ -162,6 +163,12 @@ def ensure_base() -> str:
     # Nothing of this machine in the image: resolver, hostname, apt lists, logs.
     for name in ("etc/resolv.conf", "etc/hostname"):
         (rootfs / name).write_text("")
+    # Translations, man pages and docs (copyright files kept): ~50 MB nobody reads in a pod.
+    for folder in ("usr/share/locale", "usr/share/man", "usr/share/info"):
+        shutil.rmtree(rootfs / folder, ignore_errors=True)
+    for doc in (rootfs / "usr/share/doc").rglob("*"):
+        if doc.is_file() and doc.name != "copyright":
+            doc.unlink()
     for folder in ("var/lib/apt/lists", "var/cache/apt", "var/log"):
         for child in (rootfs / folder).glob("*"):
             if child.is_dir() and not child.is_symlink():
@@ -177,7 +184,18 @@ def ensure_base() -> str:
     buildah("bud", "--isolation", "chroot", "--format", "docker", "-t", reference, str(work))
     shutil.rmtree(work)
     log(f"base {reference} in {time.monotonic() - started:.0f}s")
+    listed = buildah("images", "--format", "{{.Name}}:{{.Tag}}", capture=True).split()
+    for stale in listed:
+        if stale.startswith("localhost/gochat-base:") and stale != reference:
+            buildah("rmi", "--force", stale)
     return reference
+
+
+def unmount_under(folder: Path) -> None:
+    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    for mountpoint in sorted(mounts, key=len, reverse=True):
+        if Path(mountpoint).is_relative_to(folder):
+            subprocess.run(["umount", "--lazy", mountpoint], check=True)
 
 
 def context_files() -> Iterator[Path]:
