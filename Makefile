@@ -24,8 +24,9 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 venv: $(VENV)/.synced
 
-dev: venv ## run the whole platform on the embedded default (PostgreSQL + NATS from wheels)
-	$(BIN)/gochat dev
+BACKENDS ?= embedded
+dev: venv ## run the platform: embedded default (PostgreSQL + NATS from wheels); BACKENDS=production adds Cassandra, OpenSearch, MinIO
+	$(BIN)/gochat dev --backends $(BACKENDS)
 
 lint: venv ## ruff, mypy and the import-layer contracts
 	$(BIN)/ruff check apps operator tests bench
