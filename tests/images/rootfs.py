@@ -11,6 +11,7 @@ servers).
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import shutil
 import subprocess
@@ -56,7 +57,14 @@ def _member(archive: tarfile.TarFile, name: str) -> Any:
 
 
 def unpack(image: Archive, target: Path) -> Path:
-    """The image's root filesystem under `target` (reused when a previous unpack finished)."""
+    """The image's root filesystem under `target` (reused when a previous unpack finished;
+    a second session waits for the first instead of unpacking into the same folder)."""
+    with target.with_name(target.name + ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _unpack(image, target)
+
+
+def _unpack(image: Archive, target: Path) -> Path:
     done = target / ".unpacked"
     if done.exists():
         return target / "rootfs"
