@@ -106,23 +106,7 @@ def differences(left: Any, right: Any, path: str = "") -> list[str]:
     return [] if left == right else [f"{path}: chart {left!r} != operator {right!r}"]
 
 
-# sendpulse.yaml sets neither image.tag nor image.digest, which the CRD's CEL rule refuses; the
-# builders then render the image `ghcr.io/gochat/gochat:None`, the chart `...:<version>`.
-# Strict: fixing the case (or the builders) makes this fail until the mark is removed.
-KNOWN_DIFFERENCES = {
-    "sendpulse": "operator renders image '<repository>:None' for a case without tag or digest"
-}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_DIFFERENCES[c], strict=True))
-        if c in KNOWN_DIFFERENCES
-        else c
-        for c in CASES
-    ],
-)
+@pytest.mark.parametrize("case", CASES)
 def test_chart_renders_what_the_operator_renders(helm: Helm, case: str, tmp_path: Path) -> None:
     body = cluster_inputs.load_case(case)
     chart = keyed(chart_manifests(helm, body, tmp_path))
@@ -204,11 +188,6 @@ def test_service_configs_match_the_operators(helm: Helm, case: str, tmp_path: Pa
             assert found == [], f"{name}: {found}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the operator's migration pod has a read-only root filesystem without a /tmp "
-    "emptyDir; the chart mounts one, as every other GoChat pod has",
-)
 @pytest.mark.parametrize("case", ["full", "minimal"])
 def test_the_migration_pod_matches_the_operators(helm: Helm, case: str, tmp_path: Path) -> None:
     """The Job's spec; its name differs by design (the operator names one Job per version,

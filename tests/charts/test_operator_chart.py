@@ -141,3 +141,12 @@ def test_values_schema_is_generated_from_the_cluster_models() -> None:
         "charts/gochat-operator/values.schema.json is stale: "
         "gochat-operator chart-schema > charts/gochat-operator/values.schema.json"
     )
+
+
+def test_the_operator_pod_has_a_writable_tmp(helm: Helm) -> None:
+    """The root filesystem is read-only; the Kubernetes client writes certificates to /tmp."""
+    for documents in (helm.template(CHART), deploy_documents("operator.yaml")):
+        (deployment,) = by_kind(documents, "Deployment")
+        pod = deployment["spec"]["template"]["spec"]
+        assert {"name": "tmp", "mountPath": "/tmp"} in pod["containers"][0]["volumeMounts"]
+        assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]

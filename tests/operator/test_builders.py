@@ -55,7 +55,7 @@ def test_upgrade_keeps_deployments_on_the_serving_release() -> None:
     assert container["image"] == "ghcr.io/gochat/gochat:0.0.9"
     job = bundle.render_migration_job(cluster_inputs.cluster_input("minimal", serving=old))
     assert (
-        job["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/gochat/gochat:0.1.0"
+        job["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/gochat/gochat:0.1.0"
     )
 
 

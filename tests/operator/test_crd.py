@@ -44,7 +44,7 @@ def test_every_field_has_a_description_for_kubectl_explain() -> None:
 def test_cross_field_rules_are_cel_validations() -> None:
     spec = root_schema()["properties"]["spec"]["properties"]
     image_rules = [r["rule"] for r in spec["image"]["x-kubernetes-validations"]]
-    assert "has(self.tag) != has(self.digest)" in image_rules
+    assert "!(has(self.tag) && has(self.digest))" in image_rules
     autoscaling = spec["components"]["properties"]["ws"]["properties"]["autoscaling"]
     assert "self.minReplicas <= self.maxReplicas" in [
         r["rule"] for r in autoscaling["x-kubernetes-validations"]

@@ -21,7 +21,7 @@ def rejection(gochat: k8s_support.Cluster, body: dict) -> str:
 
 def test_invalid_resources_are_rejected_with_the_cel_message(gochat: k8s_support.Cluster) -> None:
     both = {"repository": "r", "tag": "1", "digest": "sha256:" + "a" * 64}
-    assert "exactly one of image.tag or image.digest" in rejection(
+    assert "at most one of image.tag or image.digest" in rejection(
         gochat, k8s_support.sample(image=both)
     )
     inverted = {"api": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 2}}}

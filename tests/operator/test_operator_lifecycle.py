@@ -53,7 +53,7 @@ def test_sample_cluster_gets_every_child_owned_and_becomes_ready(
             assert live["metadata"]["labels"][key] == value
         if kind == "Deployment":
             container = live["spec"]["template"]["spec"]["containers"][0]
-            assert container["image"] == "ghcr.io/gochat/gochat:0.1.0"
+            assert container["image"] == "docker.io/gochat/gochat:0.1.0"
             assert (
                 container["args"] == expected["spec"]["template"]["spec"]["containers"][0]["args"]
             )

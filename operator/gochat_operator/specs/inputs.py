@@ -39,7 +39,9 @@ class ClusterInput:
     @property
     def desired(self) -> Release:
         """The release the spec asks for."""
-        return Release(version=self.spec.version, image=self.spec.image.reference)
+        return Release(
+            version=self.spec.version, image=self.spec.image.reference(self.spec.version)
+        )
 
     @property
     def jwt_secret_name(self) -> str:

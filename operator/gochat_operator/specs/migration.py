@@ -57,11 +57,14 @@ def render_job(cluster: inputs.ClusterInput, release: inputs.Release) -> meta.Ma
         "imagePullPolicy": cluster.spec.image.pull_policy,
         "args": ["migrate"],
         "env": env,
+        # The root filesystem is read-only: /tmp is an emptyDir, as in every GoChat pod.
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         "securityContext": deployments.CONTAINER_SECURITY,
     }
     pod_spec: meta.Manifest = {
         "restartPolicy": "Never",
         "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
         "securityContext": deployments.POD_SECURITY,
         "automountServiceAccountToken": False,
     }

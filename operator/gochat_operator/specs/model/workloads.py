@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from gochat.contract import images
 from gochat_operator.specs.model import base
 
 
@@ -14,12 +15,12 @@ class Image(base.SpecModel):
 
     cel_rules = (
         base.Rule(
-            rule="has(self.tag) != has(self.digest)",
-            message="exactly one of image.tag or image.digest must be set",
+            rule="!(has(self.tag) && has(self.digest))",
+            message="at most one of image.tag or image.digest may be set",
         ),
     )
     repository: str = Field(
-        default="ghcr.io/gochat/gochat",
+        default=images.SERVICES,
         min_length=1,
         max_length=255,
         description="Image repository, without tag or digest.",
@@ -28,12 +29,12 @@ class Image(base.SpecModel):
         default=None,
         max_length=128,
         pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
-        description="Image tag. Exactly one of tag or digest.",
+        description="Image tag; without tag and digest, spec.version. At most one of the two.",
     )
     digest: str | None = Field(
         default=None,
         pattern=r"^sha256:[a-f0-9]{64}$",
-        description="Image digest (sha256:...). Exactly one of tag or digest.",
+        description="Image digest (sha256:...). At most one of tag or digest.",
     )
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = Field(
         default="IfNotPresent", description="Image pull policy of every GoChat container."
@@ -42,12 +43,12 @@ class Image(base.SpecModel):
         default_factory=list, description="Names of image pull Secrets in the namespace."
     )
 
-    @property
-    def reference(self) -> str:
-        """The image reference a container runs: repository:tag or repository@digest."""
-        return (
-            f"{self.repository}@{self.digest}" if self.digest else f"{self.repository}:{self.tag}"
-        )
+    def reference(self, version: str) -> str:
+        """The image reference a container runs: repository@digest, repository:tag, or (as
+        charts/gochat does) repository:<version> when neither is set."""
+        if self.digest:
+            return f"{self.repository}@{self.digest}"
+        return f"{self.repository}:{self.tag or version}"
 
 
 class Autoscaling(base.SpecModel):
