@@ -29,7 +29,7 @@ class Image(base.SpecModel):
         default=None,
         max_length=128,
         pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$",
-        description="Image tag; without tag and digest, spec.version. At most one of the two.",
+        description="Image tag; with neither tag nor digest, the version. At most one of the two.",
     )
     digest: str | None = Field(
         default=None,
