@@ -10,6 +10,7 @@ and exported by the processes the catalogue names.
 
 from __future__ import annotations
 
+import importlib
 import io
 import re
 import shutil
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import prometheus_client
 import pytest
 from prometheus_client import parser
 
@@ -197,3 +199,30 @@ def test_every_metric_the_operator_queries_is_exported_by_a_running_process(
             own = labels - catalogue.TARGET_LABELS
             if samples:
                 assert own <= seen, f"{where}: {service}'s {metric.name} lacks {own - seen}"
+
+
+# The modules that define the services' metrics (imported as the services import them).
+METRIC_MODULES = (
+    "gochat.core.metrics",
+    "gochat.auth.metrics",
+    "gochat.ws.metrics",
+    "gochat.indexer.metrics",
+    "gochat.adapters.mail_retry",
+    "gochat.adapters.postgres.outbox_relay",
+    "gochat.adapters.opensearch.search",
+    "gochat_operator.metrics",
+)
+
+
+def test_every_catalogued_metric_has_the_help_its_process_gives_it() -> None:
+    """The catalogue's help is what `# HELP` says (read from the metric objects: a
+    multi-process /metrics answers with a placeholder help)."""
+    for module in METRIC_MODULES:
+        importlib.import_module(module)
+    exported = {
+        family.name: family.documentation for family in prometheus_client.REGISTRY.collect()
+    }
+    for metric in catalogue.CATALOGUE:
+        name = metric.name.removesuffix("_total") if metric.type == "counter" else metric.name
+        assert name in exported, f"{metric.name}: defined in none of {METRIC_MODULES}"
+        assert exported[name] == metric.help, metric.name

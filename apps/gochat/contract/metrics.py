@@ -80,40 +80,49 @@ OUTBOX_LEADER = _metric(
 )
 OUTBOX_NOTIFICATIONS = _metric(
     "gochat_outbox_notifications_total", "counter", API,
-    "Commit notifications the relay leader received.",
+    "Commit notifications the relay leader received (none while it drains a steady "
+    "stream).",
 )  # fmt: skip
 OUTBOX_BATCH_SECONDS = _metric(
     "gochat_outbox_publish_batch_seconds", "histogram", API,
-    "Time to publish one ordered batch until its last PubAck (or the first failure).",
+    "Time to publish one batch until its last PubAck or failure.",
 )  # fmt: skip
 OUTBOX_DUPLICATE_ACKS = _metric(
     "gochat_outbox_duplicate_acks_total", "counter", API,
-    "Events JetStream already held when the relay published them (de-duplicated).",
+    "Events JetStream already held when the relay published them (re-published after a "
+    "lost PubAck, a cut session or a takeover), de-duplicated by Nats-Msg-Id.",
 )  # fmt: skip
 OUTBOX_DUPLICATE_WINDOW = _metric(
     "gochat_outbox_duplicate_window_seconds", "gauge", API,
-    "The stream's duplicate window; compare with the oldest unpublished row's age.",
+    "The stream's duplicate window: a row published later than this after its first store "
+    "is stored twice. Compare with gochat_outbox_oldest_unpublished_age_seconds.",
 )  # fmt: skip
 AUTH_LOGINS = _metric(
-    "gochat_auth_logins_total", "counter", AUTH, "Login attempts, by result.", ("result",)
-)
+    "gochat_auth_logins_total", "counter", AUTH,
+    "Login attempts, by result (ok, invalid_credentials, email_not_confirmed, rate_limited).",
+    ("result",),
+)  # fmt: skip
 AUTH_REGISTRATIONS = _metric(
     "gochat_auth_registrations_total", "counter", AUTH, "Accounts registered."
 )
 AUTH_TOKEN_REFRESHES = _metric(
     "gochat_auth_token_refreshes_total", "counter", AUTH,
-    "Refresh-token rotations, by result.", ("result",),
+    "Refresh-token rotations, by result (ok, invalid, expired, revoked, reused).", ("result",),
 )  # fmt: skip
 AUTH_MAIL_DELIVERIES = _metric(
     "gochat_auth_mail_deliveries_total", "counter", AUTH,
-    "Queued mails handled by the sender, by kind and outcome.", ("kind", "outcome"),
+    "Queued mails handled by the sender, by kind and outcome (sent; deferred: a transient "
+    "failure, tried again later; failed: rejected or out of attempts, given up).",
+    ("kind", "outcome"),
 )  # fmt: skip
 AUTH_MAIL_QUEUE_PENDING = _metric(
     "gochat_auth_mail_queue_pending", "gauge", AUTH, "Queued mails not yet sent nor given up."
 )
 MAIL_ATTEMPT_FAILURES = _metric(
     "gochat_mail_attempt_failures_total", "counter", AUTH,
-    "Failed mail delivery attempts, by mailer and outcome.", ("mailer", "outcome"),
+    "Failed mail delivery attempts, by mailer and outcome (retried: tried again in the "
+    "same send; rejected: permanent, not retried; gave_up: transient, attempts "
+    "exhausted).", ("mailer", "outcome"),
 )  # fmt: skip
 WS_CONNECTIONS = _metric(
     "gochat_ws_connections", "gauge", WS, "Open WebSocket connections (all workers of the pod)."
@@ -126,14 +135,16 @@ WS_DISPATCHES = _metric(
     "Events queued for clients, by event type.", ("type",),
 )  # fmt: skip
 WS_RESUMES = _metric(
-    "gochat_ws_resumes_total", "counter", WS, "RESUME attempts, by outcome.", ("outcome",)
-)
+    "gochat_ws_resumes_total", "counter", WS,
+    "RESUME attempts, by outcome (resumed, invalid, view_changed).", ("outcome",),
+)  # fmt: skip
 WS_REPLAYED = _metric(
     "gochat_ws_replayed_events_total", "counter", WS, "Events replayed to resuming sessions."
 )
 WS_DISCONNECTS = _metric(
     "gochat_ws_disconnects_total", "counter", WS,
-    "Connections the gateway closed, by close code name.", ("reason",),
+    "Connections the gateway closed, by close code name (TOO_SLOW, SESSION_TIMED_OUT, "
+    "...).", ("reason",),
 )  # fmt: skip
 WS_TYPING_LIMITED = _metric(
     "gochat_ws_typing_limited_total", "counter", WS, "Typing signals dropped by the limit."
@@ -147,11 +158,12 @@ WS_LATE_COPIES = _metric(
 )  # fmt: skip
 INDEXER_DOCUMENTS = _metric(
     "gochat_indexer_documents_total", "counter", INDEXER,
-    "Index writes by operation.", ("operation",),
+    "Index writes by operation: upsert and delete count documents, purge counts deleted "
+    "channels and guilds whose documents were removed.", ("operation",),
 )  # fmt: skip
 INDEXER_BATCH_SECONDS = _metric(
     "gochat_indexer_batch_duration_seconds", "histogram", INDEXER,
-    "Time to process one fetched batch.",
+    "Time to process one fetched batch, from parse to the last acknowledgement.",
 )  # fmt: skip
 INDEXER_BATCH_MESSAGES = _metric(
     "gochat_indexer_batch_messages", "histogram", INDEXER, "Messages per fetched batch."
@@ -162,11 +174,12 @@ INDEXER_CONSUMER_LAG = _metric(
 )  # fmt: skip
 INDEXER_INDEX_AVAILABLE = _metric(
     "gochat_indexer_index_available", "gauge", INDEXER,
-    "1 after a batch was written, 0 while the index's health check fails.",
+    "1 after a batch was written, 0 while the index's health check fails and batches are "
+    "handed back (with gochat_indexer_consumer_lag: how far behind the index is).",
 )  # fmt: skip
 INDEXER_DEAD_LETTERS = _metric(
     "gochat_indexer_dead_letters_total", "counter", INDEXER,
-    "Messages moved to the dead-letter subject, by reason.", ("reason",),
+    "Messages moved to the dead-letter subject, by reason (unparseable, failing).", ("reason",),
 )  # fmt: skip
 INDEXER_RETRIES = _metric(
     "gochat_indexer_retries_total", "counter", INDEXER,
@@ -174,7 +187,8 @@ INDEXER_RETRIES = _metric(
 )  # fmt: skip
 SEARCH_BULK_FAILED_ITEMS = _metric(
     "gochat_search_bulk_failed_items_total", "counter", INDEXER,
-    "Bulk items OpenSearch refused (stale-event version conflicts excluded), by reason.",
+    "Bulk items OpenSearch refused (version conflicts of stale events excluded), by "
+    "reason; their events are not acknowledged and come back.",
     ("reason",),
 )  # fmt: skip
 OPERATOR_RECONCILES = _metric(
