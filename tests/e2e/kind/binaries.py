@@ -1,0 +1,173 @@
+"""Go-built binaries a kind node needs: kind itself, the node's Kubernetes binaries, crictl and
+the programs inside the component images (CoreDNS, pause, local-path-provisioner).
+
+The Kubernetes binaries come from the same throwaway module recipe (and so the same Go module
+and build caches) as the local control plane in ``tests/k8s``: only the commands differ.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from tests.k8s import gobuild, tools
+
+from . import cache
+
+# kubeadm, kubelet, kubectl go into the node; kube-proxy into its image; the control plane's
+# static pods get their own images too.
+NODE_COMMANDS = (
+    "kubeadm",
+    "kubelet",
+    "kubectl",
+    "kube-proxy",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+)
+
+PAUSE_MAIN = """\
+// The pod sandbox process: sleeps, reaps zombies, exits 0 on SIGINT/SIGTERM.
+package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGCHLD)
+	for s := range sigs {
+		if s == syscall.SIGCHLD {
+			for {
+				var ws syscall.WaitStatus
+				pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+				if pid <= 0 || err != nil {
+					break
+				}
+			}
+			continue
+		}
+		os.Exit(0)
+	}
+}
+"""
+
+
+def kind(versions: cache.Versions, *, log: cache.Log) -> Path:
+    def build(staging: Path) -> None:
+        gobuild.go_install(
+            f"sigs.k8s.io/kind@{versions.kind}",
+            work_dir=staging / "work",
+            out_dir=staging,
+            log=log,
+        )
+        _drop(staging / "work")
+
+    return cached(f"kind-{versions.kind}", "kind", build=build, log=log)
+
+
+def kubernetes(versions: cache.Versions, *, log: cache.Log) -> Path:
+    """A directory with every command in NODE_COMMANDS."""
+
+    def build(staging: Path) -> None:
+        work = staging / "work"
+        replaces = gobuild.staging_replaces(versions.kubernetes, work_dir=work, log=log)
+        packages = [f"k8s.io/kubernetes/cmd/{name}" for name in NODE_COMMANDS]
+        gobuild.write_module(
+            work,
+            requires={"k8s.io/kubernetes": versions.kubernetes},
+            replaces=replaces,
+            imports=packages,
+        )
+        gobuild.run_go(["mod", "tidy"], cwd=work, step="kubernetes go mod tidy", log=log)
+        gobuild.run_go(
+            [
+                "build",
+                "-trimpath",
+                "-ldflags",
+                gobuild.version_ldflags(versions.kubernetes),
+                "-o",
+                f"{staging}/",
+                *packages,
+            ],
+            cwd=work,
+            step=f"build {', '.join(NODE_COMMANDS)}",
+            log=log,
+        )
+        _drop(work)
+
+    return cached(f"kubernetes-{versions.kubernetes}", "Kubernetes binaries", build=build, log=log)
+
+
+def etcd(versions: cache.Versions, *, log: cache.Log) -> Path:
+    """The local control plane's etcd when it is the same version (it usually is)."""
+    version = "v" + versions.etcd_image.split("-")[0]
+    if tools.PINNED.etcd == version and (tools.bin_dir() / "etcd").exists():
+        return tools.bin_dir()
+
+    def build(staging: Path) -> None:
+        gobuild.build_etcd(version, work_dir=staging / "work", out_dir=staging, log=log)
+        _drop(staging / "work")
+
+    return cached(f"etcd-{version}", "etcd", build=build, log=log)
+
+
+def coredns(versions: cache.Versions, *, log: cache.Log) -> Path:
+    """The slowest step of a cold build (~12 min on 2 cores)."""
+    return _go_install(
+        f"github.com/coredns/coredns@{versions.coredns}", f"coredns-{versions.coredns}", log=log
+    )
+
+
+def local_path_provisioner(versions: cache.Versions, *, log: cache.Log) -> Path:
+    version = versions.local_path_provisioner
+    return _go_install(
+        f"github.com/rancher/local-path-provisioner@{version}",
+        f"local-path-provisioner-{version}",
+        log=log,
+    )
+
+
+def crictl(versions: cache.Versions, *, log: cache.Log) -> Path:
+    return _go_install(
+        f"sigs.k8s.io/cri-tools/cmd/crictl@{versions.crictl}",
+        f"crictl-{versions.crictl}",
+        log=log,
+    )
+
+
+def pause(versions: cache.Versions, *, log: cache.Log) -> Path:
+    def build(staging: Path) -> None:
+        work = staging / "work"
+        work.mkdir(parents=True)
+        (work / "go.mod").write_text("module gochat.local/pause\n\ngo 1.25.0\n")
+        (work / "main.go").write_text(PAUSE_MAIN)
+        gobuild.run_go(
+            ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(staging / "pause"), "."],
+            cwd=work,
+            step="build pause",
+            log=log,
+        )
+        _drop(work)
+
+    return cached(f"pause-{versions.pause}", "pause", build=build, log=log)
+
+
+def _go_install(package: str, name: str, *, log: cache.Log) -> Path:
+    def build(staging: Path) -> None:
+        gobuild.go_install(package, work_dir=staging / "work", out_dir=staging, log=log)
+        _drop(staging / "work")
+
+    return cached(name, name.rsplit("-", 1)[0], build=build, log=log)
+
+
+def cached(name: str, step: str, *, build: cache.BuildStep, log: cache.Log) -> Path:
+    """A directory under the cache holding the binaries ``build`` put there."""
+    return cache.cached(cache.cache_root() / "bin" / name, step=step, build=build, log=log)
+
+
+def _drop(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
