@@ -49,10 +49,10 @@ def test_no_deployments_before_the_first_migration_succeeded() -> None:
 
 
 def test_upgrade_keeps_deployments_on_the_serving_release() -> None:
-    old = inputs.Release("0.0.9", "ghcr.io/gochat/gochat:0.0.9")
+    old = inputs.Release("0.0.9", "docker.io/gochat/gochat:0.0.9")
     children = bundle.render_children(cluster_inputs.cluster_input("minimal", serving=old))
     container = deployment(children, "api")["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "ghcr.io/gochat/gochat:0.0.9"
+    assert container["image"] == "docker.io/gochat/gochat:0.0.9"
     job = bundle.render_migration_job(cluster_inputs.cluster_input("minimal", serving=old))
     assert (
         job["spec"]["template"]["spec"]["containers"][0]["image"] == "docker.io/gochat/gochat:0.1.0"
