@@ -56,6 +56,10 @@ operator-test: venv k8s-tools
 e2e: venv
 	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
 
+.PHONY: e2e-kind
+e2e-kind: venv ## the kind tier alone (opt-in, root): builds the node image on a cold cache (~30 min)
+	GOCHAT_E2E_KIND=1 $(BIN)/pytest tests/e2e/kind -s $(PYTEST_ARGS)
+
 .PHONY: images
 images: venv ## build the services and operator images with buildah (root; cached by content)
 	$(BIN)/python -m tests.images.build ensure
