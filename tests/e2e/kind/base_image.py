@@ -15,6 +15,7 @@ from pathlib import Path
 from . import cache
 
 MIRROR = "http://deb.debian.org/debian"
+PAUSE = "registry.k8s.io/pause"
 PACKAGES = (
     "systemd,systemd-sysv,dbus,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,"
     "kmod,libseccomp2,pigz,bash,ca-certificates,curl,jq,procps,containerd,runc,"
@@ -122,13 +123,43 @@ def base_tarball(versions: cache.Versions, *, crictl: Path, log: cache.Log) -> P
             root = Path(scratch) / "rootfs"
             root.mkdir()
             run(["tar", "--zstd", "-xpf", str(rootfs), "-C", str(root)], step="unpack rootfs")
-            shutil.copytree(files, root, dirs_exist_ok=True, copy_function=shutil.copy)
+            copy_kind_files(files, root)
             _lay_out(root, crictl=crictl)
+            _configure_containerd(root / "etc/containerd/config.toml", versions)
             run(["chroot", str(root), "/bin/bash", "-c", FINISH_ROOTFS], step="finish rootfs")
             pack(root, staging)
 
     target = cache.cache_root() / "base" / f"kind-base-{versions.debian}-r{versions.recipe}.tar.zst"
     return cache.cached(target, step="kind base rootfs", build=build, log=log)
+
+
+def copy_kind_files(files: Path, root: Path) -> None:
+    """Like the Dockerfile's ``COPY files/ /``: the module cache's files are read-only, and
+    copying their modes would leave /kind, /usr/local/bin and /etc/sysctl.d read-only too."""
+    for source in sorted(files.rglob("*")):
+        target = root / source.relative_to(files)
+        if source.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            target.chmod(0o755)
+        else:
+            target.unlink(missing_ok=True)
+            shutil.copyfile(source, target)
+            target.chmod(0o755 if source.stat().st_mode & 0o111 else 0o644)
+
+
+def _configure_containerd(config: Path, versions: cache.Versions) -> None:
+    """kind's config, with the pause image built here and without oom_score_adj changes
+    (the node lacks CAP_SYS_RESOURCE on these machines)."""
+    text = config.read_text()
+    kinds_pause = 'sandbox_image = "registry.k8s.io/pause:3.10"'
+    for old, new in (
+        (kinds_pause, f'sandbox_image = "{PAUSE}:{versions.pause}"'),
+        ("restrict_oom_score_adj = false", "restrict_oom_score_adj = true"),
+    ):
+        if old not in text:
+            raise cache.BuildError(f"kind's containerd config.toml has no `{old}` any more")
+        text = text.replace(old, new)
+    config.write_text(text)
 
 
 def _lay_out(root: Path, *, crictl: Path) -> None:

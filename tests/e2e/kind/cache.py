@@ -8,6 +8,7 @@ all, and running it again is a no-op.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import shutil
 import time
@@ -32,7 +33,7 @@ class Versions:
     crictl: str = "v1.34.0"
     debian: str = "bookworm"
     # Bumped when a recipe changes what an artifact contains.
-    recipe: int = 1
+    recipe: int = 2
 
     @property
     def node_key(self) -> str:
@@ -71,16 +72,21 @@ def cached(target: Path, *, step: str, build: BuildStep, log: Log) -> Path:
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f".staging-{target.name}")
-    _remove(staging)
-    started = time.monotonic()
-    log(f"kind: {step} ...")
-    try:
-        build(staging)
-        os.rename(staging, target)
-    finally:
-        _remove(staging)
-    log(f"kind: {step}: done in {time.monotonic() - started:.0f}s")
+    # Two runs starting cold at once: the second waits for the first's result.
+    with open(target.with_name(f".{target.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if target.exists():
+            return target
+        staging = target.with_name(f".staging-{target.name}")
+        _remove(staging)  # the remains of an interrupted build: under the lock, nobody's
+        started = time.monotonic()
+        log(f"kind: {step} ...")
+        try:
+            build(staging)
+            os.rename(staging, target)
+        finally:
+            _remove(staging)
+        log(f"kind: {step}: done in {time.monotonic() - started:.0f}s")
     return target
 
 
