@@ -106,8 +106,18 @@ def session(
     log: cache.Log = print,
 ) -> Iterator[Cluster]:
     outcome = outcome if outcome is not None else Outcome()
-    state_dir = cache.cache_root() / "run"
-    daemon = dockerd.Dockerd(state_dir=state_dir / "docker")
+    daemon = dockerd.Dockerd(state_dir=cache.cache_root() / "run" / "docker")
+    with daemon.exclusive():
+        yield from _session(daemon, versions, config_path, outcome, log)
+
+
+def _session(
+    daemon: dockerd.Dockerd,
+    versions: cache.Versions,
+    config_path: Path,
+    outcome: Outcome,
+    log: cache.Log,
+) -> Iterator[Cluster]:
     before = host_state.take()
     cluster = None
     try:
@@ -119,7 +129,7 @@ def session(
             daemon=daemon,
             kind=binaries.kind(versions, log=log) / "kind",
             kubectl_path=binaries.kubernetes(versions, log=log) / "kubectl",
-            work_dir=state_dir,
+            work_dir=daemon.state_dir.parent,
             name="gochat",
         )
         with _timed(outcome, "kind create cluster"):
@@ -147,13 +157,14 @@ def build(*, versions: cache.Versions = cache.PINNED, log: cache.Log = print) ->
     """Everything a cluster needs, ending with the cached node image tarball."""
     binaries.kind(versions, log=log)
     daemon = dockerd.Dockerd(state_dir=cache.cache_root() / "run" / "docker")
-    before = host_state.take()
-    try:
-        daemon.start()
-        node_image.ensure_loaded(daemon, versions, log=log)
-    finally:
-        daemon.purge()
-        host_state.restore(before, cgroup_parent=dockerd.CGROUP_PARENT)
+    with daemon.exclusive():
+        before = host_state.take()
+        try:
+            daemon.start()
+            node_image.ensure_loaded(daemon, versions, log=log)
+        finally:
+            daemon.purge()
+            host_state.restore(before, cgroup_parent=dockerd.CGROUP_PARENT)
 
 
 def smoke(*, log: cache.Log = print) -> int:

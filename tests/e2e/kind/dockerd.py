@@ -13,12 +13,14 @@ containers every capability: a runc wrapper (the daemon's default runtime) strip
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 NETNS = "gochat-kind"
@@ -87,6 +89,7 @@ class Dockerd:
         self.socket = state_dir / "docker.sock"
         self.pidfile = state_dir / "dockerd.pid"
         self.log_path = state_dir / "dockerd.log"
+        self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -98,6 +101,18 @@ class Dockerd:
     def netns_command(self, command: list[str]) -> list[str]:
         """``command`` run in the daemon's network namespace (the API server listens there)."""
         return ["nsenter", f"--net=/run/netns/{self.netns}", *command]
+
+    @contextlib.contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One harness run per state directory: a second one fails at once instead of
+        sharing (and then purging) the first one's daemon."""
+        self.state_dir.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.state_dir.parent / f".{self.state_dir.name}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise DockerdError(f"another kind harness run is using {self.state_dir}") from None
+            yield
 
     def is_running(self) -> bool:
         return self.socket.exists() and self.docker(["info"], check=False).returncode == 0
@@ -118,7 +133,8 @@ class Dockerd:
         cgsave = self.state_dir / "cgsave"
         cgsave.mkdir(exist_ok=True)
         with open(self.log_path, "wb") as log:
-            subprocess.Popen(
+            # unshare, nsenter and bash all exec: this child is dockerd itself.
+            self._process = subprocess.Popen(
                 [
                     "unshare",
                     "-m",
@@ -145,8 +161,15 @@ class Dockerd:
 
     def stop(self, *, timeout: float = 60.0) -> None:
         """Stop dockerd (its containerd goes with it) and remove the network namespace."""
-        pid = self._pid()
-        if pid is not None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+        elif (pid := self._pid()) is not None:  # started by an earlier, killed run
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
