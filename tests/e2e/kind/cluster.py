@@ -59,6 +59,17 @@ class Cluster:
         create = ["create", "cluster", "--image", image, "--config", str(config_path)]
         self._kind([*create, "--kubeconfig", str(self.kubeconfig), "--wait", "5m"])
 
+    def wait_usable(self, *, timeout: int = 180) -> None:
+        """Node Ready, kube-proxy running and CoreDNS available: Services and DNS work.
+
+        CoreDNS starts before kube-proxy has programmed the API server's Service VIP, fails its
+        first calls and backs off (~40 s); restarting it once kube-proxy runs is faster."""
+        wait = f"--timeout={timeout}s"
+        self.kubectl(["wait", "--for=condition=Ready", "node", "--all", wait])
+        self.kubectl(["-n", "kube-system", "rollout", "status", "ds/kube-proxy", wait])
+        self.kubectl(["-n", "kube-system", "rollout", "restart", "deploy/coredns"])
+        self.kubectl(["-n", "kube-system", "rollout", "status", "deploy/coredns", wait])
+
     def delete(self) -> None:
         self._kind(["delete", "cluster", "--kubeconfig", str(self.kubeconfig)], check=False)
 
@@ -171,8 +182,8 @@ def smoke(*, log: cache.Log = print) -> int:
     outcome = Outcome()
     with session(outcome=outcome, log=log) as cluster:
         started = time.monotonic()
-        cluster.kubectl(["wait", "--for=condition=Ready", "node", "--all", "--timeout=180s"])
-        outcome.timings["node Ready after create"] = round(time.monotonic() - started, 1)
+        cluster.wait_usable()
+        outcome.timings["CoreDNS available after create"] = round(time.monotonic() - started, 1)
         log(cluster.kubectl(["get", "nodes", "-o", "wide"]))
         log(cluster.kubectl(["get", "pods", "-A", "-o", "wide"]))
     for step, seconds in outcome.timings.items():
