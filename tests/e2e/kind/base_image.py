@@ -7,10 +7,13 @@ image itself is re-imported from it in seconds whenever a dockerd lacks it.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+from tests.k8s import gobuild
 
 from . import cache
 
@@ -94,10 +97,8 @@ def rootfs_tarball(versions: cache.Versions, *, log: cache.Log) -> Path:
     return cache.cached(target, step=f"debootstrap {versions.debian}", build=build, log=log)
 
 
-def kind_base_files(versions: cache.Versions, *, log: cache.Log) -> Path:
-    """kind's ``images/base/files`` from the kind module in the Go module cache."""
-    from tests.k8s import gobuild
-
+def kind_module(versions: cache.Versions, *, log: cache.Log) -> Path:
+    """The kind module's source in the Go module cache."""
     with tempfile.TemporaryDirectory() as scratch:
         out = gobuild.run_go(
             ["mod", "download", "-json", f"sigs.k8s.io/kind@{versions.kind}"],
@@ -105,9 +106,12 @@ def kind_base_files(versions: cache.Versions, *, log: cache.Log) -> Path:
             step="locate the kind module",
             log=log,
         )
-    import json
+    return Path(json.loads(out)["Dir"])
 
-    files = Path(json.loads(out)["Dir"]) / "images" / "base" / "files"
+
+def kind_base_files(versions: cache.Versions, *, log: cache.Log) -> Path:
+    """kind's ``images/base/files`` from the kind module in the Go module cache."""
+    files = kind_module(versions, log=log) / "images" / "base" / "files"
     if not files.is_dir():
         raise cache.BuildError(f"kind {versions.kind} has no images/base/files at {files}")
     return files

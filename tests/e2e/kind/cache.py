@@ -33,7 +33,7 @@ class Versions:
     crictl: str = "v1.34.0"
     debian: str = "bookworm"
     # Bumped when a recipe changes what an artifact contains.
-    recipe: int = 2
+    recipe: int = 3
 
     @property
     def node_key(self) -> str:

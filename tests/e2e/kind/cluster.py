@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import os
 import subprocess
 import sys
 import time
@@ -76,11 +77,15 @@ class Cluster:
     def export_logs(self, directory: Path) -> None:
         self._kind(["export", "logs", str(directory)], check=False)
 
-    def kubectl(self, args: list[str], *, check: bool = True) -> str:
+    def kubectl(self, args: list[str], *, check: bool = True, stdin: str | None = None) -> str:
         """kubectl in dockerd's network namespace, where the API server's port is published."""
         command = [str(self.kubectl_path), "--kubeconfig", str(self.kubeconfig), *args]
         proc = subprocess.run(
-            self.daemon.netns_command(command), capture_output=True, text=True, check=False
+            self.daemon.netns_command(command),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if check and proc.returncode != 0:
             raise cache.BuildError(f"kubectl {' '.join(args[:3])} failed: {proc.stderr.strip()}")
@@ -146,6 +151,12 @@ def _session(
         with _timed(outcome, "kind create cluster"):
             cluster.create(image=image, config=cluster_config(config_path))
         yield cluster
+    except BaseException:
+        if cluster is not None:
+            logs = logs_dir()
+            cluster.export_logs(logs)
+            log(f"kind: cluster logs saved in {logs}")
+        raise
     finally:
         with _timed(outcome, "delete and clean up"):
             if cluster is not None:
@@ -153,6 +164,12 @@ def _session(
             daemon.purge()
             outcome.restored = host_state.restore(before, cgroup_parent=dockerd.CGROUP_PARENT)
         outcome.host_differences = host_state.differences(before, host_state.take())
+
+
+def logs_dir() -> Path:
+    """Where ``kind export logs`` goes when a session fails (``GOCHAT_E2E_LOGS`` for CI)."""
+    root = Path(os.environ.get("GOCHAT_E2E_LOGS", cache.cache_root() / "logs"))
+    return root / time.strftime("kind-%Y%m%dT%H%M%S")
 
 
 @contextlib.contextmanager

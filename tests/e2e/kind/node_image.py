@@ -21,6 +21,10 @@ CTR_IMPORT = (
     *("ctr", "--namespace=k8s.io", "images", "import"),
     *("--all-platforms", "--no-unpack", "--digests", "-"),
 )
+# kind's default StorageClass (local-path-provisioner), with images built here.
+STORAGE_MANIFEST_PATH = "/kind/manifests/default-storage.yaml"
+PROVISIONER_IMAGE = "gochat.local/local-path-provisioner"
+HELPER_IMAGE = "gochat.local/local-path-helper"
 CONTROL_PLANE = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
@@ -83,6 +87,15 @@ def build(daemon: dockerd.Dockerd, versions: cache.Versions, *, log: cache.Log) 
                 " sleep 0.2; done; ctr version > /dev/null"
             )
             daemon.docker(["exec", container, "bash", "-c", script])
+            manifest = storage_manifest(versions, log=log)
+            write_manifest = f"mkdir -p /kind/manifests; cat > {STORAGE_MANIFEST_PATH}"
+            subprocess.run(
+                [dockerd.docker_cli(), "exec", "-i", container, "bash", "-c", write_manifest],
+                input=manifest.encode(),
+                env=daemon.env,
+                capture_output=True,
+                check=True,
+            )
             for tar in tars:
                 with open(tar, "rb") as stream:
                     subprocess.run(
@@ -145,8 +158,46 @@ def component_images(
             scratch=scratch,
         )
     )
+    lpp = binaries.local_path_provisioner(versions, log=log)
+    tars.append(
+        _scratch_image(
+            daemon,
+            f"{PROVISIONER_IMAGE}:{versions.local_path_provisioner}",
+            binary=lpp / "local-path-provisioner",
+            directory="/usr/local/bin/",
+            scratch=scratch,
+        )
+    )
+    # The helper pod runs `sh -c` scripts (mkdir, rm -rf): the Debian base has a shell.
+    tars.append(
+        _image(
+            daemon,
+            f"{HELPER_IMAGE}:{versions.debian}",
+            files=[],
+            dockerfile=f"FROM {versions.base_image}\nENTRYPOINT []\nSTOPSIGNAL SIGTERM\n",
+            scratch=scratch,
+        )
+    )
     log(f"kind: {len(tars)} component images built")
     return tars
+
+
+def storage_manifest(versions: cache.Versions, *, log: cache.Log) -> str:
+    """kind's own default-storage manifest (``pkg/build/nodeimage/const_storage.go``), pointing
+    at the images built here instead of docker.io/kindest."""
+    source = base_image.kind_module(versions, log=log) / "pkg/build/nodeimage/const_storage.go"
+    text = source.read_text()
+    start = text.index("const defaultStorageManifest = `") + len("const defaultStorageManifest = `")
+    manifest = text[start : text.index("\n`\n", start) + 1]  # up to the closing backquote
+    substitutions = {
+        "` + storageProvisionerImage + `": f"{PROVISIONER_IMAGE}:{versions.local_path_provisioner}",
+        "` + storageHelperImage + `": f"{HELPER_IMAGE}:{versions.debian}",
+    }
+    for placeholder, image in substitutions.items():
+        if placeholder not in manifest:
+            raise cache.BuildError(f"kind's storage manifest has no {placeholder.strip('`+ ')}")
+        manifest = manifest.replace(placeholder, image)
+    return manifest
 
 
 def _scratch_image(

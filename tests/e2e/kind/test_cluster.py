@@ -11,7 +11,32 @@ import time
 
 import pytest
 
-from tests.e2e.kind import cluster
+from tests.e2e.kind import cache, cluster, node_image
+
+# A pod writing into a PersistentVolumeClaim of the default StorageClass (local-path).
+PVC_POD = f"""
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data}}
+spec:
+  accessModes: [ReadWriteOnce]
+  resources: {{requests: {{storage: 16Mi}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: writer}}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: writer
+    image: {node_image.HELPER_IMAGE}:{cache.PINNED.debian}
+    imagePullPolicy: Never
+    command: [sh, -c, "echo stored > /data/file && cat /data/file"]
+    volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes:
+  - name: data
+    persistentVolumeClaim: {{claimName: data}}
+"""
 
 pytestmark = [
     pytest.mark.slow,
@@ -32,5 +57,13 @@ def test_cluster_becomes_usable_and_leaves_the_host_as_it_was() -> None:
         outcome.timings["CoreDNS available after create"] = round(time.monotonic() - started, 1)
         nodes = kind_cluster.kubectl(["get", "nodes", "-o", "name"]).split()
         assert nodes == ["node/gochat-control-plane"]
+
+        started = time.monotonic()
+        kind_cluster.kubectl(["apply", "-f", "-"], stdin=PVC_POD)
+        done = "--for=jsonpath={.status.phase}=Succeeded"
+        kind_cluster.kubectl(["wait", done, "pod/writer", "--timeout=120s"])
+        outcome.timings["PVC pod succeeded"] = round(time.monotonic() - started, 1)
+        assert kind_cluster.kubectl(["logs", "pod/writer"]).strip() == "stored"
+        assert "Bound" in kind_cluster.kubectl(["get", "pvc", "data"])
     print(outcome.timings)
     assert outcome.host_differences == []
