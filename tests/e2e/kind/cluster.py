@@ -132,11 +132,14 @@ def session(
     outcome = outcome if outcome is not None else Outcome()
     daemon = dockerd.Dockerd(state_dir=cache.cache_root() / "run" / "docker")
     with daemon.exclusive():
-        yield from _session(daemon, versions, config_path, outcome, log)
+        yield from _session(
+            daemon, versions=versions, config_path=config_path, outcome=outcome, log=log
+        )
 
 
 def _session(
     daemon: dockerd.Dockerd,
+    *,
     versions: cache.Versions,
     config_path: Path,
     outcome: Outcome,
