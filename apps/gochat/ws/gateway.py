@@ -209,7 +209,23 @@ class Gateway:
             channel_id=channel_id,
             user_ids=sorted(session.dm_channels.get(channel_id, ())),
         )
-        self.spawn(self.svc.feed.publish_ephemeral(event))
+        if scope == "dm":
+            others = [u for u in session.dm_channels[channel_id] if u != session.user_id]
+            self.spawn(self._publish_dm_typing(event, session.user_id, others))
+        else:
+            self.spawn(self.svc.feed.publish_ephemeral(event))
+
+    async def _publish_dm_typing(
+        self, event: events.Event, user_id: int, others: list[int]
+    ) -> None:
+        # As the API refuses a DM message once the two share no guild (docs/api.md, "Privacy
+        # and authorization"), typing is not relayed then either. One read per typing burst:
+        # the per-channel rate limit above bounds it.
+        async with self.svc.directory.read("ws_dm_typing") as tx:
+            for other in others:
+                if not await tx.share_a_guild(user_id, other):
+                    return
+        await self.svc.feed.publish_ephemeral(event)
 
     def _typing_scope(
         self, session: Session, channel_id: int

@@ -133,3 +133,22 @@ async def test_direct_messages_and_typing_reach_only_the_two_recipients(guild, g
     await sender.typing(dm["id"])
     typing = await receiver.wait_for("TYPING_START")
     assert typing.d["channel_id"] == dm["id"] and typing.d["user_id"] == str(owner.id)
+
+
+async def test_dm_typing_stops_once_the_two_share_no_guild(guild, gateways):
+    owner, member, guild_id, _ = guild
+    gateway = gateways()
+    sender, receiver = await _connect(gateway.url, owner), await _connect(gateway.url, member)
+    dm = (await owner.post("/users/@me/channels", json={"recipient_id": str(member.id)})).json()
+    assert (await receiver.wait_for("CHANNEL_CREATE")).d["id"] == dm["id"]
+    left = await member.delete(f"/guilds/{guild_id}/members/@me")
+    assert left.status_code == 204, left.text
+    await receiver.drain_dispatches(quiet=0.5)  # what the leave itself sends
+
+    await sender.typing(dm["id"])
+
+    seen = await receiver.drain_dispatches(quiet=1)
+    assert [e for e in seen if e.t == "TYPING_START"] == []
+    # As a message would be: the API refuses it too (docs/api.md, Privacy and authorization).
+    refused = await owner.post(f"/channels/{dm['id']}/messages", json={"content": "psst"})
+    assert refused.status_code == 403
