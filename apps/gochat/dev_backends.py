@@ -16,6 +16,7 @@ import boto3
 from botocore.config import Config
 
 from gochat.embedded import cassandra, minio, opensearch
+from gochat.embedded import server as embedded_server
 
 DEFAULT_PORTS = {
     "GOCHAT_DEV_CASSANDRA_PORT": 19042,
@@ -50,72 +51,67 @@ class Backend(Protocol):
         """Where it listens, for the table `gochat dev` prints."""
 
 
-class CassandraBackend:
-    name = "cassandra"
+class _ServerBackend:
+    """Starts, stops and watches its embedded server (`server`, set by the subclass)."""
 
-    def __init__(self, *, data_dir: Path, port: int, storage_port: int) -> None:
-        self.node = cassandra.EmbeddedCassandra(
-            data_dir=data_dir, port=port, storage_port=storage_port
-        )
+    server: embedded_server.EmbeddedServer
 
     def start(self) -> None:
-        self.node.start()
+        self.server.start()
 
     def stop(self) -> None:
-        self.node.stop()
+        self.server.stop()
 
     @property
     def running(self) -> bool:
-        return self.node.running
+        return self.server.running
 
     @property
     def log_path(self) -> Path:
-        return self.node.log_path
+        return self.server.log_path
+
+
+class CassandraBackend(_ServerBackend):
+    name = "cassandra"
+    server: cassandra.EmbeddedCassandra
+
+    def __init__(self, *, data_dir: Path, port: int, storage_port: int) -> None:
+        self.server = cassandra.EmbeddedCassandra(
+            data_dir=data_dir, port=port, storage_port=storage_port
+        )
 
     def settings(self) -> dict[str, str]:
         # One node: replication 1, and LOCAL_QUORUM of one replica is that replica.
         return {
             "GOCHAT_MESSAGE_STORE": "cassandra",
-            "GOCHAT_CASSANDRA_HOSTS": self.node.contact_point,
-            "GOCHAT_CASSANDRA_LOCAL_DC": self.node.local_dc,
-            "GOCHAT_CASSANDRA_REPLICATION": f"{self.node.local_dc}:1",
+            "GOCHAT_CASSANDRA_HOSTS": self.server.contact_point,
+            "GOCHAT_CASSANDRA_LOCAL_DC": self.server.local_dc,
+            "GOCHAT_CASSANDRA_REPLICATION": f"{self.server.local_dc}:1",
         }
 
     def address(self) -> str:
-        return f"{self.node.contact_point} (CQL, dc {self.node.local_dc})"
+        return f"{self.server.contact_point} (CQL, dc {self.server.local_dc})"
 
 
-class OpenSearchBackend:
+class OpenSearchBackend(_ServerBackend):
     name = "opensearch"
+    server: opensearch.EmbeddedOpenSearch
 
     def __init__(self, *, data_dir: Path, port: int, transport_port: int) -> None:
-        self.node = opensearch.EmbeddedOpenSearch(
+        self.server = opensearch.EmbeddedOpenSearch(
             data_dir=data_dir, port=port, transport_port=transport_port
         )
 
-    def start(self) -> None:
-        self.node.start()
-
-    def stop(self) -> None:
-        self.node.stop()
-
-    @property
-    def running(self) -> bool:
-        return self.node.running
-
-    @property
-    def log_path(self) -> Path:
-        return self.node.log_path
-
     def settings(self) -> dict[str, str]:
-        return {"GOCHAT_SEARCH_BACKEND": "opensearch", "GOCHAT_OPENSEARCH_URL": self.node.url}
+        return {"GOCHAT_SEARCH_BACKEND": "opensearch", "GOCHAT_OPENSEARCH_URL": self.server.url}
 
     def address(self) -> str:
-        return self.node.url
+        return self.server.url
 
 
-class MinioBackend:
+class MinioBackend(_ServerBackend):
     name = "minio"
+    server: minio.EmbeddedMinio
 
     def __init__(self, *, data_dir: Path, port: int, console_port: int) -> None:
         self.server = minio.EmbeddedMinio(
@@ -129,19 +125,8 @@ class MinioBackend:
     def start(self) -> None:
         """Start MinIO (building its binary first when it is not cached: minutes, once) and
         create the bucket, which the API expects to exist as a platform team would make it."""
-        self.server.start()
+        super().start()
         self._ensure_bucket()
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    @property
-    def running(self) -> bool:
-        return self.server.running
-
-    @property
-    def log_path(self) -> Path:
-        return self.server.log_path
 
     def settings(self) -> dict[str, str]:
         return {
