@@ -48,6 +48,20 @@ async def client(nats_server: servers.NatsServer) -> AsyncIterator[nats_client.C
 
 
 @pytest.fixture
+async def stream_name(client: nats_client.Client) -> AsyncIterator[str]:
+    """A stream of our own with a small message size limit (the publisher tests), deleted after."""
+    name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
+    await pipeline.remove_streams_capturing_events(client)
+    await stream.ensure_stream(
+        client.jetstream(), name, limits=stream.StreamLimits(max_msg_size=pipeline.MAX_MSG_SIZE)
+    )
+    try:
+        yield name
+    finally:
+        await client.jetstream().delete_stream(name)
+
+
+@pytest.fixture
 async def event_stream(nats_server: servers.NatsServer) -> AsyncIterator[pipeline.EventStream]:
     """A stream of our own capturing `gochat.ev.>`, deleted afterwards: NATS is shared by the
     session and two streams may not capture the same subjects."""

@@ -17,6 +17,24 @@ from gochat.core import events, ids
 
 RelayFactory = Callable[..., Awaitable[outbox_relay.OutboxRelay]]
 
+# The publisher tests' streams refuse bigger messages, so a test can make one event too big.
+MAX_MSG_SIZE = 1024
+
+
+def subject_of(scope: int) -> str:
+    return f"gochat.ev.guild.{scope}.CHANNEL_PINS_UPDATE"
+
+
+def numbered_event(number: int, *, scope: int = 1, size: int = 10) -> ports.OutboundEvent:
+    """Event `number` of guild `scope` (its scope_seq too), `size` bytes of payload."""
+    return ports.OutboundEvent(
+        subject=subject_of(scope),
+        payload=b"x" * size,
+        msg_id=f"ev-{number}",
+        scope=f"guild:{scope}",
+        scope_seq=number,
+    )
+
 
 async def remove_streams_capturing_events(client: nats_client.Client) -> None:
     """The session's NATS is shared: another suite's stream may still capture gochat.ev.>, and

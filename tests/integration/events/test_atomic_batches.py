@@ -6,41 +6,16 @@ event at a time, with the same rules as ever."""
 from __future__ import annotations
 
 import typing
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio import client as nats_client
 from nats.js import errors as js_errors
 
 from gochat import ports
-from gochat.adapters.nats import publisher, stream
+from gochat.adapters.nats import publisher
 from tests.integration.events import pipeline
-
-MAX_MSG_SIZE = 1024
-
-
-@pytest.fixture
-async def stream_name(client: nats_client.Client) -> AsyncIterator[str]:
-    name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
-    await pipeline.remove_streams_capturing_events(client)
-    await stream.ensure_stream(
-        client.jetstream(), name, limits=stream.StreamLimits(max_msg_size=MAX_MSG_SIZE)
-    )
-    try:
-        yield name
-    finally:
-        await client.jetstream().delete_stream(name)
-
-
-def event(number: int, *, scope: int = 1, size: int = 10) -> ports.OutboundEvent:
-    return ports.OutboundEvent(
-        subject=f"gochat.ev.guild.{scope}.CHANNEL_PINS_UPDATE",
-        payload=b"x" * size,
-        msg_id=f"ev-{number}",
-        scope=f"guild:{scope}",
-        scope_seq=number,
-    )
+from tests.integration.events.pipeline import MAX_MSG_SIZE
+from tests.integration.events.pipeline import numbered_event as event
 
 
 class CountingClient:

@@ -5,49 +5,21 @@ events. The first test pins the server behaviour that rules out a chain of expec
 from __future__ import annotations
 
 import typing
-import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio import client as nats_client
 from nats.js import errors as js_errors
 
 from gochat import ports
-from gochat.adapters.nats import connection, publisher, stream
+from gochat.adapters.nats import connection, publisher
 from gochat.core import events
 from tests.fixtures import servers
 from tests.integration.events import pipeline
+from tests.integration.events.pipeline import MAX_MSG_SIZE
+from tests.integration.events.pipeline import numbered_event as event
 
 SUBJECT = "gochat.ev.guild.1.CHANNEL_PINS_UPDATE"
 FOREIGN_SUBJECT = "gochat.ev.guild.999.CHANNEL_PINS_UPDATE"
-MAX_MSG_SIZE = 1024
-
-
-@pytest.fixture
-async def stream_name(client: nats_client.Client) -> AsyncIterator[str]:
-    name = f"TEST_{uuid.uuid4().hex[:12].upper()}"
-    await pipeline.remove_streams_capturing_events(client)
-    await stream.ensure_stream(
-        client.jetstream(), name, limits=stream.StreamLimits(max_msg_size=MAX_MSG_SIZE)
-    )
-    try:
-        yield name
-    finally:
-        await client.jetstream().delete_stream(name)
-
-
-def event(number: int, *, size: int = 10, scope: int = 1) -> ports.OutboundEvent:
-    return ports.OutboundEvent(
-        subject=subject_of(scope),
-        payload=b"x" * size,
-        msg_id=f"ev-{number}",
-        scope=f"guild:{scope}",
-        scope_seq=number,
-    )
-
-
-def subject_of(scope: int) -> str:
-    return f"gochat.ev.guild.{scope}.CHANNEL_PINS_UPDATE"
 
 
 async def stored_ids(client: nats_client.Client, stream_name: str) -> list[str]:
