@@ -93,7 +93,7 @@ def rootfs_tarball(versions: cache.Versions, *, log: cache.Log) -> Path:
             )
             pack(root, staging)
 
-    target = cache.cache_root() / "base" / f"rootfs-{versions.debian}.tar.zst"
+    target = cache.cache_root() / "base" / versions.rootfs_tarball
     return cache.cached(target, step=f"debootstrap {versions.debian}", build=build, log=log)
 
 
@@ -133,7 +133,7 @@ def base_tarball(versions: cache.Versions, *, crictl: Path, log: cache.Log) -> P
             run(["chroot", str(root), "/bin/bash", "-c", FINISH_ROOTFS], step="finish rootfs")
             pack(root, staging)
 
-    target = cache.cache_root() / "base" / f"kind-base-{versions.debian}-r{versions.recipe}.tar.zst"
+    target = cache.cache_root() / "base" / versions.base_tarball
     return cache.cached(target, step="kind base rootfs", build=build, log=log)
 
 

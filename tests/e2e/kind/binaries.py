@@ -7,7 +7,9 @@ and build caches) as the local control plane in ``tests/k8s``: only the commands
 
 from __future__ import annotations
 
+import json
 import shutil
+import stat
 from pathlib import Path
 
 from tests.k8s import gobuild, tools
@@ -66,7 +68,7 @@ def kind(versions: cache.Versions, *, log: cache.Log) -> Path:
         )
         _drop(staging / "work")
 
-    return cached(f"kind-{versions.kind}", "kind", build=build, log=log)
+    return cached(versions.bin_entries["kind"], "kind", build=build, log=log)
 
 
 def kubernetes(versions: cache.Versions, *, log: cache.Log) -> Path:
@@ -99,12 +101,13 @@ def kubernetes(versions: cache.Versions, *, log: cache.Log) -> Path:
         )
         _drop(work)
 
-    return cached(f"kubernetes-{versions.kubernetes}", "Kubernetes binaries", build=build, log=log)
+    name = versions.bin_entries["kubernetes"]
+    return cached(name, "Kubernetes binaries", build=build, log=log)
 
 
 def etcd(versions: cache.Versions, *, log: cache.Log) -> Path:
     """The local control plane's etcd when it is the same version (it usually is)."""
-    version = "v" + versions.etcd_image.split("-")[0]
+    version = versions.etcd
     if tools.PINNED.etcd == version and (tools.bin_dir() / "etcd").exists():
         return tools.bin_dir()
 
@@ -112,13 +115,13 @@ def etcd(versions: cache.Versions, *, log: cache.Log) -> Path:
         gobuild.build_etcd(version, work_dir=staging / "work", out_dir=staging, log=log)
         _drop(staging / "work")
 
-    return cached(f"etcd-{version}", "etcd", build=build, log=log)
+    return cached(versions.bin_entries["etcd"], "etcd", build=build, log=log)
 
 
 def coredns(versions: cache.Versions, *, log: cache.Log) -> Path:
     """The slowest step of a cold build (~12 min on 2 cores)."""
     return _go_install(
-        f"github.com/coredns/coredns@{versions.coredns}", f"coredns-{versions.coredns}", log=log
+        f"github.com/coredns/coredns@{versions.coredns}", versions.bin_entries["coredns"], log=log
     )
 
 
@@ -126,7 +129,7 @@ def local_path_provisioner(versions: cache.Versions, *, log: cache.Log) -> Path:
     version = versions.local_path_provisioner
     return _go_install(
         f"github.com/rancher/local-path-provisioner@{version}",
-        f"local-path-provisioner-{version}",
+        versions.bin_entries["local-path-provisioner"],
         log=log,
     )
 
@@ -134,9 +137,53 @@ def local_path_provisioner(versions: cache.Versions, *, log: cache.Log) -> Path:
 def crictl(versions: cache.Versions, *, log: cache.Log) -> Path:
     return _go_install(
         f"sigs.k8s.io/cri-tools/cmd/crictl@{versions.crictl}",
-        f"crictl-{versions.crictl}",
+        versions.bin_entries["crictl"],
         log=log,
     )
+
+
+def skaffold(versions: cache.Versions, *, log: cache.Log) -> Path:
+    """skaffold for the developer loop, built as its own release does (tags, version stamp).
+
+    ``go install ...@version`` cannot build it: skaffold's go.mod has replace directives (and
+    the proxy refuses the version list go install asks for), so the module's source is copied
+    out of the module cache and built as the main module, where its replaces apply.
+    """
+    module = "github.com/GoogleContainerTools/skaffold/v2"
+    version = versions.skaffold
+
+    def build(staging: Path) -> None:
+        work = staging / "work"
+        work.mkdir(parents=True)
+        out = gobuild.run_go(
+            ["mod", "download", "-json", f"{module}@{version}"],
+            cwd=work,
+            step="download skaffold",
+            log=log,
+        )
+        source = work / "skaffold"
+        shutil.copytree(json.loads(out)["Dir"], source)
+        for path in [source, *source.rglob("*")]:
+            path.chmod(path.stat().st_mode | stat.S_IWUSR)
+        gobuild.run_go(
+            [
+                "build",
+                "-trimpath",
+                "-tags",
+                "timetzdata osusergo netgo release",
+                "-ldflags",
+                f"-s -w -X {module}/pkg/skaffold/version.version={version}",
+                "-o",
+                str(staging / "skaffold"),
+                "./cmd/skaffold",
+            ],
+            cwd=source,
+            step="build skaffold",
+            log=log,
+        )
+        _drop(work)
+
+    return cached(versions.bin_entries["skaffold"], "skaffold", build=build, log=log)
 
 
 def pause(versions: cache.Versions, *, log: cache.Log) -> Path:
@@ -153,7 +200,7 @@ def pause(versions: cache.Versions, *, log: cache.Log) -> Path:
         )
         _drop(work)
 
-    return cached(f"pause-{versions.pause}", "pause", build=build, log=log)
+    return cached(versions.bin_entries["pause"], "pause", build=build, log=log)
 
 
 def _go_install(package: str, name: str, *, log: cache.Log) -> Path:

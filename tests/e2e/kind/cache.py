@@ -31,6 +31,8 @@ class Versions:
     local_path_provisioner: str = "v0.0.30"
     # cri-tools v1.35.0 is refused by the Go module proxy.
     crictl: str = "v1.34.0"
+    # The developer loop (skaffold.yaml); newer skaffold releases are refused by the Go proxy.
+    skaffold: str = "v2.16.1"
     debian: str = "bookworm"
     # Bumped when a recipe changes what an artifact contains.
     recipe: int = 3
@@ -41,6 +43,45 @@ class Versions:
             f"kubernetes-{self.kubernetes}_kind-{self.kind}_coredns-{self.coredns}"
             f"_lpp-{self.local_path_provisioner}_{self.debian}_r{self.recipe}"
         )
+
+    @property
+    def etcd(self) -> str:
+        """etcd's own version for the image tag kubeadm asks for (3.6.6-0 -> v3.6.6)."""
+        return "v" + self.etcd_image.split("-")[0]
+
+    @property
+    def bin_entries(self) -> dict[str, str]:
+        """The directory under ``bin/`` each Go-built tool of these pins is cached in."""
+        return {
+            "kind": f"kind-{self.kind}",
+            "kubernetes": f"kubernetes-{self.kubernetes}",
+            "etcd": f"etcd-{self.etcd}",
+            "coredns": f"coredns-{self.coredns}",
+            "local-path-provisioner": f"local-path-provisioner-{self.local_path_provisioner}",
+            "crictl": f"crictl-{self.crictl}",
+            "pause": f"pause-{self.pause}",
+            "skaffold": f"skaffold-{self.skaffold}",
+        }
+
+    @property
+    def rootfs_tarball(self) -> str:
+        return f"rootfs-{self.debian}.tar.zst"
+
+    @property
+    def base_tarball(self) -> str:
+        return f"kind-base-{self.debian}-r{self.recipe}.tar.zst"
+
+    @property
+    def node_tarball(self) -> str:
+        return f"node-{self.node_key}.tar.zst"
+
+    def current_entries(self) -> dict[str, set[str]]:
+        """Per cache folder, the entries these pins use; ``prune`` removes the others."""
+        return {
+            "bin": set(self.bin_entries.values()),
+            "base": {self.rootfs_tarball, self.base_tarball},
+            "node": {self.node_tarball},
+        }
 
     @property
     def node_image(self) -> str:
@@ -88,6 +129,38 @@ def cached(target: Path, *, step: str, build: BuildStep, log: Log) -> Path:
             _remove(staging)
         log(f"kind: {step}: done in {time.monotonic() - started:.0f}s")
     return target
+
+
+def prune(versions: Versions, *, root: Path | None = None, log: Log = print) -> list[Path]:
+    """Remove what older pins left in the artifact folders (``bin``, ``base``, ``node``) and
+    return what went; the current pins' entries, the run and logs folders stay.
+
+    An entry whose build lock another run holds is left alone: it is being built (or read
+    under the lock) right now, by a checkout with other pins.
+    """
+    root = root if root is not None else cache_root()
+    removed = []
+    for folder, keep in versions.current_entries().items():
+        directory = root / folder
+        if not directory.is_dir():
+            continue
+        for entry in sorted(directory.iterdir()):
+            name = entry.name
+            if name in keep or name.startswith("."):
+                continue
+            lock_path = directory / f".{name}.lock"
+            with open(lock_path, "w") as lock:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                _remove(entry)
+                _remove(directory / f".staging-{name}")
+                lock_path.unlink(missing_ok=True)
+            removed.append(entry)
+    if removed:
+        log(f"kind: pruned {len(removed)} entries of older pins: {[p.name for p in removed]}")
+    return removed
 
 
 def _remove(path: Path) -> None:

@@ -16,6 +16,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from . import binaries, cache, dockerd, host_state, node_image
+from . import binaries, cache, dockerd, engine, host_state, node_image
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -34,22 +35,46 @@ AFTER_KUBE_PROXY = (
     ("local-path-storage", "deploy/local-path-provisioner"),
 )
 KUBELET_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
+CNI_MANIFEST = Path(__file__).with_name("cni.yaml")
+CNI_CONFIG_DIR = "/etc/cni/net.d"
 
 
-def cluster_config(source: Path) -> dict[str, Any]:
-    """``kind-config.yaml`` made to run here: the control plane only (workers need a pod
-    network across nodes, which the static bridge CNI in the node image does not give), the
-    default CNI off (kindnetd is not built here) and cgroup v1 allowed."""
+def cluster_config(
+    source: Path, *, engine_used: engine.Engine, workers: bool = False, cni_root: Path | None = None
+) -> dict[str, Any]:
+    """``kind-config.yaml`` made to run here, with cgroup v1 allowed.
+
+    Without ``workers``, the control plane only. On the private dockerd the default CNI is off
+    (kindnetd is not built here): one node uses the static bridge conflist of the node image;
+    with workers, each node's ``/etc/cni/net.d`` is an empty folder under ``cni_root`` (hiding
+    that static conflist, whose one subnet every node would share) which ``CNI_MANIFEST``
+    fills with the node's own podCIDR. With the user's Docker, kind's own kindnet does all this.
+    """
     config: dict[str, Any] = yaml.safe_load(source.read_text())
-    config["nodes"] = [node for node in config["nodes"] if node.get("role") == "control-plane"]
-    config.setdefault("networking", {})["disableDefaultCNI"] = True
+    if not workers:
+        config["nodes"] = [node for node in config["nodes"] if node.get("role") == "control-plane"]
     config.setdefault("kubeadmConfigPatches", []).append(KUBELET_PATCH)
+    if engine_used is engine.Engine.USER_DOCKER:
+        return config
+    config.setdefault("networking", {})["disableDefaultCNI"] = True
+    if workers:
+        if cni_root is None:
+            raise ValueError("cni_root: a folder for the nodes' CNI configs is needed with workers")
+        for index, node in enumerate(config["nodes"]):
+            mount = {"hostPath": str(cni_root / f"node-{index}"), "containerPath": CNI_CONFIG_DIR}
+            node["extraMounts"] = [*node.get("extraMounts", []), mount]
     return config
+
+
+def cni_manifest(versions: cache.Versions) -> str:
+    """``cni.yaml`` with the node image's Debian helper as its image."""
+    image = f"{node_image.HELPER_IMAGE}:{versions.debian}"
+    return CNI_MANIFEST.read_text().replace("image: HELPER_IMAGE", f"image: {image}")
 
 
 @dataclasses.dataclass
 class Cluster:
-    daemon: dockerd.Dockerd
+    daemon: engine.Docker
     kind: Path
     kubectl_path: Path
     work_dir: Path
@@ -59,11 +84,15 @@ class Cluster:
     def kubeconfig(self) -> Path:
         return self.work_dir / "kubeconfig"
 
-    def create(self, *, image: str, config: dict[str, Any]) -> None:
+    def create(self, *, image: str | None, config: dict[str, Any], wait: bool = True) -> None:
+        """``image`` None: the kindest/node image kind defaults to. ``wait`` False when the
+        nodes only become Ready once a CNI is applied after creation."""
         config_path = self.work_dir / "kind-config.yaml"
         config_path.write_text(yaml.safe_dump({**config, "name": self.name}))
-        create = ["create", "cluster", "--image", image, "--config", str(config_path)]
-        self._kind([*create, "--kubeconfig", str(self.kubeconfig), "--wait", "5m"])
+        create = ["create", "cluster", "--config", str(config_path)]
+        create += ["--image", image] if image else []
+        create += ["--wait", "5m"] if wait else []
+        self._kind([*create, "--kubeconfig", str(self.kubeconfig)])
 
     def wait_usable(self, *, timeout: int = 180) -> None:
         """Node Ready, kube-proxy running and CoreDNS available: Services and DNS work.
@@ -121,27 +150,87 @@ class Outcome:
     restored: list[str] = dataclasses.field(default_factory=list)
 
 
+class Unavailable(RuntimeError):
+    """No way to run kind here; the message says what is missing (tests skip with it)."""
+
+
 @contextlib.contextmanager
 def session(
     *,
     versions: cache.Versions = cache.PINNED,
     config_path: Path = REPO / "kind-config.yaml",
+    workers: bool = False,
     outcome: Outcome | None = None,
     log: cache.Log = print,
 ) -> Iterator[Cluster]:
+    """A created cluster (nodes registered; ``Cluster.wait_usable`` waits for Ready and DNS),
+    deleted on exit. ``workers``: keep the config's worker nodes (with a pod network across
+    nodes). Raises ``Unavailable`` when neither a Docker nor the private dockerd path works."""
     outcome = outcome if outcome is not None else Outcome()
+    choice = engine.choose(engine.probe())
+    log(f"kind: {choice.reason}")
+    if choice.engine is None:
+        raise Unavailable(choice.reason)
+    cache.prune(versions, log=log)
+    if choice.engine is engine.Engine.USER_DOCKER:
+        with tempfile.TemporaryDirectory(prefix="gochat-kind-") as work_dir:
+            user_docker = engine.UserDocker(work_dir=Path(work_dir))
+            yield from _user_docker_session(
+                user_docker,
+                versions=versions,
+                config=cluster_config(config_path, engine_used=choice.engine, workers=workers),
+                outcome=outcome,
+                log=log,
+            )
+        return
     daemon = dockerd.Dockerd(state_dir=cache.cache_root() / "run" / "docker")
+    config = cluster_config(
+        config_path, engine_used=choice.engine, workers=workers, cni_root=daemon.state_dir / "cni"
+    )
     with daemon.exclusive():
         yield from _session(
-            daemon, versions=versions, config_path=config_path, outcome=outcome, log=log
+            daemon, versions=versions, config=config, workers=workers, outcome=outcome, log=log
         )
+
+
+def _user_docker_session(
+    user_docker: engine.UserDocker,
+    *,
+    versions: cache.Versions,
+    config: dict[str, Any],
+    outcome: Outcome,
+    log: cache.Log,
+) -> Iterator[Cluster]:
+    """On the user's Docker: kind's default kindest/node image, kindnet, no host snapshot
+    (the harness changes nothing on the host itself). The cluster gets its own name so a
+    developer's ``gochat`` cluster (``kind-config.yaml``) is never touched."""
+    cluster = Cluster(
+        daemon=user_docker,
+        kind=binaries.kind(versions, log=log) / "kind",
+        kubectl_path=binaries.kubernetes(versions, log=log) / "kubectl",
+        work_dir=user_docker.work_dir,
+        name="gochat-e2e",
+    )
+    try:
+        with _timed(outcome, "kind create cluster"):
+            cluster.create(image=None, config=config)
+        yield cluster
+    except BaseException:
+        logs = logs_dir()
+        cluster.export_logs(logs)
+        log(f"kind: cluster logs saved in {logs}")
+        raise
+    finally:
+        with _timed(outcome, "delete and clean up"):
+            cluster.delete()
 
 
 def _session(
     daemon: dockerd.Dockerd,
     *,
     versions: cache.Versions,
-    config_path: Path,
+    config: dict[str, Any],
+    workers: bool,
     outcome: Outcome,
     log: cache.Log,
 ) -> Iterator[Cluster]:
@@ -160,7 +249,10 @@ def _session(
             name="gochat",
         )
         with _timed(outcome, "kind create cluster"):
-            cluster.create(image=image, config=cluster_config(config_path))
+            # With workers, no node is Ready before the CNI DaemonSet has run on it.
+            cluster.create(image=image, config=config, wait=not workers)
+            if workers:
+                cluster.kubectl(["apply", "-f", "-"], stdin=cni_manifest(versions))
         yield cluster
     except BaseException:
         if cluster is not None:
@@ -193,7 +285,9 @@ def _timed(outcome: Outcome, step: str) -> Iterator[None]:
 
 
 def build(*, versions: cache.Versions = cache.PINNED, log: cache.Log = print) -> None:
-    """Everything a cluster needs, ending with the cached node image tarball."""
+    """Everything a cluster needs, ending with the cached node image tarball; what older pins
+    left in the cache goes."""
+    cache.prune(versions, log=log)
     binaries.kind(versions, log=log)
     daemon = dockerd.Dockerd(state_dir=cache.cache_root() / "run" / "docker")
     with daemon.exclusive():
@@ -234,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
             build(log=log)
             return 0
         return smoke(log=log)
-    except (cache.BuildError, dockerd.DockerdError) as error:
+    except (cache.BuildError, dockerd.DockerdError, Unavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

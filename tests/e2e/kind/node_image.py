@@ -32,7 +32,7 @@ def ensure_loaded(daemon: dockerd.Dockerd, versions: cache.Versions, *, log: cac
     """Make the node image present in ``daemon``, building it on a cold cache; return its name."""
     if _has_image(daemon, versions.node_image):
         return versions.node_image
-    tarball = cache.cache_root() / "node" / f"node-{versions.node_key}.tar.zst"
+    tarball = cache.cache_root() / "node" / versions.node_tarball
     if not tarball.exists():
         build(daemon, versions, log=log)
 

@@ -1,0 +1,110 @@
+"""Which engine a kind run uses (unit tests: no Docker, no root needed)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.kind import cluster, engine
+
+PRIVATE_READY = engine.Probes(docker_info=False, root=True, linux=True, missing_programs=())
+
+
+def choose(**changes: Any) -> engine.Choice:
+    return engine.choose(dataclasses.replace(PRIVATE_READY, **changes))
+
+
+def test_a_working_docker_is_used_even_as_root() -> None:
+    assert choose(docker_info=True).engine is engine.Engine.USER_DOCKER
+    assert choose(docker_info=True, root=False, linux=False).engine is engine.Engine.USER_DOCKER
+
+
+def test_without_docker_root_on_linux_uses_the_private_dockerd() -> None:
+    assert choose().engine is engine.Engine.PRIVATE_DOCKERD
+
+
+def test_without_docker_and_without_root_skips_naming_both() -> None:
+    choice = choose(root=False)
+    assert choice.engine is None
+    assert "`docker info` fails" in choice.reason and "needs root" in choice.reason
+
+
+def test_without_docker_off_linux_skips_naming_linux() -> None:
+    choice = choose(linux=False)
+    assert choice.engine is None and "needs Linux" in choice.reason
+
+
+def test_missing_programs_are_named_with_the_packages_to_install() -> None:
+    choice = choose(missing_programs=("dockerd", "buildah"))
+    assert choice.engine is None
+    assert "lacks dockerd, buildah" in choice.reason
+    assert "apt-get install docker.io" in choice.reason
+
+
+def test_forcing_the_private_path_ignores_a_working_docker() -> None:
+    assert choose(docker_info=True, forced="private").engine is engine.Engine.PRIVATE_DOCKERD
+    assert choose(docker_info=True, forced="private", root=False).engine is None
+
+
+def test_forcing_docker_without_docker_skips_instead_of_falling_back() -> None:
+    choice = choose(forced="docker")
+    assert choice.engine is None and "GOCHAT_KIND_ENGINE=docker" in choice.reason
+
+
+def test_an_unknown_forced_engine_is_an_error_naming_the_variable() -> None:
+    with pytest.raises(ValueError, match="GOCHAT_KIND_ENGINE='podman'"):
+        choose(forced="podman")
+
+
+def test_probe_reads_the_forced_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(engine.FORCE_VARIABLE, "private")
+    monkeypatch.setattr(engine, "_docker_info_works", lambda: True)
+    probes = engine.probe()
+    assert probes.forced == "private" and probes.docker_info
+
+
+TWO_NODES = cluster.REPO / "kind-config-two-nodes.yaml"
+
+
+def test_one_node_config_keeps_the_control_plane_and_disables_kindnet_on_the_private_path() -> None:
+    config = cluster.cluster_config(
+        cluster.REPO / "kind-config.yaml", engine_used=engine.Engine.PRIVATE_DOCKERD
+    )
+    assert [node["role"] for node in config["nodes"]] == ["control-plane"]
+    assert config["networking"]["disableDefaultCNI"] is True
+    assert cluster.KUBELET_PATCH in config["kubeadmConfigPatches"]
+
+
+def test_with_workers_each_node_gets_its_own_cni_folder(tmp_path: Path) -> None:
+    config = cluster.cluster_config(
+        TWO_NODES, engine_used=engine.Engine.PRIVATE_DOCKERD, workers=True, cni_root=tmp_path
+    )
+    assert [node["role"] for node in config["nodes"]] == ["control-plane", "worker"]
+    mounts = [node["extraMounts"] for node in config["nodes"]]
+    assert mounts == [
+        [{"hostPath": str(tmp_path / f"node-{i}"), "containerPath": "/etc/cni/net.d"}]
+        for i in range(2)
+    ]
+
+
+def test_with_workers_a_cni_folder_is_required() -> None:
+    with pytest.raises(ValueError, match="cni_root"):
+        cluster.cluster_config(TWO_NODES, engine_used=engine.Engine.PRIVATE_DOCKERD, workers=True)
+
+
+def test_the_users_docker_keeps_kindnet() -> None:
+    config = cluster.cluster_config(TWO_NODES, engine_used=engine.Engine.USER_DOCKER, workers=True)
+    assert "disableDefaultCNI" not in config.get("networking", {})
+    assert all("extraMounts" not in node for node in config["nodes"])
+
+
+def test_the_cni_manifest_runs_the_node_images_helper() -> None:
+    documents = list(yaml.safe_load_all(cluster.cni_manifest(cluster.cache.PINNED)))
+    daemonset = next(doc for doc in documents if doc["kind"] == "DaemonSet")
+    container = daemonset["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"{cluster.node_image.HELPER_IMAGE}:{cluster.cache.PINNED.debian}"
+    assert container["imagePullPolicy"] == "Never"
