@@ -44,7 +44,7 @@ async def main():
     if point == "after_timeline":
         relational.message_sent = die
     else:
-        store._write = die
+        store._timeline.write = die
     sent = json.loads(intent)
     await store.create(
         relational._record_from_json(sent["record"]),
