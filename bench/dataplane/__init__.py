@@ -1,0 +1,1 @@
+"""The data-plane benchmark: each production backend beside its PostgreSQL counterpart."""
