@@ -186,6 +186,18 @@ def skaffold(versions: cache.Versions, *, log: cache.Log) -> Path:
     return cached(versions.bin_entries["skaffold"], "skaffold", build=build, log=log)
 
 
+def skaffold_helm(versions: cache.Versions, *, log: cache.Log) -> Path:
+    """The Helm 3 skaffold's helm deployer runs (see ``Versions.skaffold_helm``)."""
+
+    def build(staging: Path) -> None:
+        gobuild.build_helm(
+            versions.skaffold_helm, work_dir=staging / "work", out_dir=staging, log=log
+        )
+        _drop(staging / "work")
+
+    return cached(versions.bin_entries["helm"], "helm 3", build=build, log=log)
+
+
 def pause(versions: cache.Versions, *, log: cache.Log) -> Path:
     def build(staging: Path) -> None:
         work = staging / "work"

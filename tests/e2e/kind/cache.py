@@ -33,6 +33,9 @@ class Versions:
     crictl: str = "v1.34.0"
     # The developer loop (skaffold.yaml); newer skaffold releases are refused by the Go proxy.
     skaffold: str = "v2.16.1"
+    # skaffold's helm deployer hands helm a post-renderer executable, which Helm 4 refuses (its
+    # post-renderers are plugins): the developer loop runs Helm 3 (v3.21.4, approved here).
+    skaffold_helm: str = "v3.21.4"
     debian: str = "bookworm"
     # Bumped when a recipe changes what an artifact contains.
     recipe: int = 3
@@ -61,6 +64,7 @@ class Versions:
             "crictl": f"crictl-{self.crictl}",
             "pause": f"pause-{self.pause}",
             "skaffold": f"skaffold-{self.skaffold}",
+            "helm": f"helm-{self.skaffold_helm}",
         }
 
     @property
