@@ -23,18 +23,26 @@ CLUSTERS = prometheus_client.Gauge(
     catalogue.OPERATOR_CLUSTERS.help,
     catalogue.OPERATOR_CLUSTERS.labels,
 )
+CLUSTER_PAUSED = prometheus_client.Gauge(
+    catalogue.OPERATOR_CLUSTER_PAUSED.name,
+    catalogue.OPERATOR_CLUSTER_PAUSED.help,
+    catalogue.OPERATOR_CLUSTER_PAUSED.labels,
+)
 PHASES = ("Pending", "Migrating", "Progressing", "Ready", "Degraded", "Paused")
 
 _phase_by_cluster: dict[tuple[str, str], str] = {}
 
 
 def record_phase(namespace: str, name: str, phase: str | None) -> None:
-    """Remember one cluster's phase (None: gone) and refresh the per-phase gauge."""
+    """Remember one cluster's phase (None: gone) and refresh the per-phase gauge and the
+    cluster's paused gauge (its series removed with the cluster)."""
     key = (namespace, name)
     if phase is None or phase == "Deleted":
-        _phase_by_cluster.pop(key, None)
+        if _phase_by_cluster.pop(key, None) is not None:
+            CLUSTER_PAUSED.remove(namespace, name)
     else:
         _phase_by_cluster[key] = phase
+        CLUSTER_PAUSED.labels(namespace=namespace, name=name).set(int(phase == "Paused"))
     counts = dict.fromkeys(PHASES, 0)
     for value in _phase_by_cluster.values():
         counts[value] = counts.get(value, 0) + 1

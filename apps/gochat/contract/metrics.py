@@ -152,6 +152,19 @@ WS_TYPING_LIMITED = _metric(
 WS_DRAINED = _metric(
     "gochat_ws_drained_total", "counter", WS, "Sessions told to reconnect during a drain."
 )
+WS_IDENTIFIES = _metric(
+    "gochat_ws_identifies_total", "counter", WS,
+    "IDENTIFY attempts, by outcome (ready: READY sent; auth_failed: token refused or user "
+    "unknown; abandoned: the connection went before READY; failed: an error, closed with "
+    "UNKNOWN_ERROR).", ("outcome",),
+)  # fmt: skip
+WS_DELIVERY_LATENCY = _metric(
+    "gochat_ws_message_delivery_seconds", "histogram", WS,
+    "Send to delivery of MESSAGE_CREATE, one observation per session it is queued for: the "
+    "gateway's wall clock then minus the creation time in the message's snowflake id (the "
+    "API's wall clock), by scope (guild, dm). The flush window after it is not included.",
+    ("scope",),
+)  # fmt: skip
 WS_LATE_COPIES = _metric(
     "gochat_ws_late_copies_dropped_total", "counter", WS,
     "Events dropped as late copies (outbox seq not above the last one read for their scope).",
@@ -202,6 +215,11 @@ OPERATOR_RECONCILE_SECONDS = _metric(
 OPERATOR_CLUSTERS = _metric(
     "gochat_operator_clusters", "gauge", OPERATOR,
     "GoChatClusters by phase, as last reconciled.", ("phase",),
+)  # fmt: skip
+OPERATOR_CLUSTER_PAUSED = _metric(
+    "gochat_operator_cluster_paused", "gauge", OPERATOR,
+    "1 while a GoChatCluster carries the pause annotation (not reconciled), else 0; the "
+    "series goes when the cluster is deleted.", ("namespace", "name"),
 )  # fmt: skip
 
 CATALOGUE: tuple[Metric, ...] = tuple(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 
@@ -19,7 +20,7 @@ import orjson
 import prometheus_client
 
 from gochat.adapters.postgres.directory import Directory
-from gochat.core import events
+from gochat.core import events, ids
 from gochat.ws import metrics, protocol, visibility
 from gochat.ws import session as session_module
 from gochat.ws.guild_state import AUDIENCE_BEFORE_APPLY, GuildState
@@ -42,6 +43,7 @@ class Hub:
         self._recent: deque[events.Event] = deque(maxlen=RECENT_EVENTS)
         self._joins: list[asyncio.Task[None]] = []
         self._dispatch_counters: dict[str, prometheus_client.Counter] = {}
+        self._delivery_latency = metrics.DeliveryLatency()
 
     # --- sessions -----------------------------------------------------------------------------
 
@@ -258,16 +260,22 @@ class Hub:
 
     def _send(self, audience: Iterable[Session], event: events.Event, seq: int | None) -> None:
         head = protocol.dispatch_head(event.type, orjson.dumps(event.data))
-        self._push(audience, head, event.type, seq)
+        count = self._push(audience, head, event.type, seq)
+        if count and seq is not None and event.type == "MESSAGE_CREATE":
+            # Wall clocks on both sides: the id's milliseconds are the API's time.time() when
+            # it created the message, and no monotonic clock compares across hosts.
+            created = ids.timestamp_ms(int(event.data["id"])) / 1000
+            self._delivery_latency.record(event.scope, time.time() - created, count)
 
     def _push(
         self, audience: Iterable[Session], head: bytes, event_type: str, seq: int | None
-    ) -> None:
+    ) -> int:
         count = session_module.deliver(audience, head, seq)
         counter = self._dispatch_counters.get(event_type)
         if counter is None:
             counter = self._dispatch_counters[event_type] = metrics.DISPATCHES.labels(event_type)
         counter.inc(count)
+        return count
 
     # --- catching up --------------------------------------------------------------------------
 

@@ -27,9 +27,21 @@ async def _authenticate(gateway: Gateway, session: Session, token: str) -> int |
 
 
 async def identify(gateway: Gateway, session: Session, request: protocol.Identify) -> None:
+    """Start a new session and send its READY; counted by outcome in gochat_ws_identifies_total."""
+    try:
+        outcome = await _identify(gateway, session, request)
+    except Exception:
+        metrics.IDENTIFIES.labels("failed").inc()  # the gateway closes with UNKNOWN_ERROR
+        raise
+    metrics.IDENTIFIES.labels(outcome).inc()
+
+
+async def _identify(gateway: Gateway, session: Session, request: protocol.Identify) -> str:
     user_id = await _authenticate(gateway, session, request.token)
-    if user_id is None or session.state is State.DETACHED:
-        return
+    if user_id is None:
+        return "auth_failed"
+    if session.state is State.DETACHED:
+        return "abandoned"
     hub = gateway.svc.hub
     start = hub.position  # everything up to here is committed, so the reads below see it
     async with gateway.svc.directory.read("ws_identify") as tx:
@@ -37,14 +49,14 @@ async def identify(gateway: Gateway, session: Session, request: protocol.Identif
         guild_ids = await tx.guild_ids_of(user_id)
     if user is None:
         gateway.close(session, CloseCode.AUTHENTICATION_FAILED, "unknown user")
-        return
+        return "auth_failed"
     session.user_id = user_id
     session.status = request.presence.status if request.presence else "online"
     hub.add_session(session)
     await hub.attach(session, guild_ids)
     ready = await _ready(gateway, session, user)
     if session.state is State.DETACHED:
-        return
+        return "abandoned"
     session.point = ResumePoint(seq=1, base_seq=1, base_pos=start)
     gateway.send_dispatch(session, "READY", ready)
     told: dict[int, set[int]] = {guild_id: set() for guild_id in session.guild_ids}
@@ -52,6 +64,7 @@ async def identify(gateway: Gateway, session: Session, request: protocol.Identif
         if channel.guild_id is not None:
             told.setdefault(channel.guild_id, set()).add(channel.id)
     await _go_live(gateway, session, start, told=told)
+    return "ready"
 
 
 async def _ready(gateway: Gateway, session: Session, user: schemas.User) -> protocol.Ready:
