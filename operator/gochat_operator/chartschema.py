@@ -93,6 +93,15 @@ def values_schema() -> Schema:
             {"port": PORT, "service": {"type": "boolean"}},
             description="The operator's Prometheus /metrics.",
         ),
+        "monitoring": closed(
+            {
+                "serviceMonitor": {"type": "boolean"},
+                "prometheusRule": {"type": "boolean"},
+                "labels": STRING_MAP,
+            },
+            description="ServiceMonitor and PrometheusRule (where monitoring.coreos.com/v1 "
+            "exists), with extra labels.",
+        ),
         "health": closed({"port": PORT}, description="kopf's liveness endpoint."),
         "settings": closed(
             {

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from gochat.contract import monitoring
 from gochat_operator import chartschema, crdgen
 from tests.charts.helm_support import CHARTS, ROOT, Helm, by_kind
+from tests.monitoring import promql
 
 CHART = CHARTS / "gochat-operator"
 DEPLOY = ROOT / "operator" / "deploy"
@@ -96,6 +99,8 @@ def test_watched_namespaces_become_arguments(helm: Helm, tmp_path: Path) -> None
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"image": {"digest": "sha256:not-hex"}}, "digest"),
         ({"podLabels": {"team": 7}}, "podLabels"),
+        ({"monitoring": {"serviceMonitors": True}}, "serviceMonitors"),
+        ({"monitoring": {"prometheusRule": "yes"}}, "prometheusRule"),
     ],
 )
 def test_a_misspelled_or_wrong_typed_value_fails_naming_it(
@@ -119,11 +124,17 @@ def test_invalid_combinations_fail_with_every_problem_at_once(helm: Helm, tmp_pa
         "watch": {"allNamespaces": False, "namespaces": []},
         "serviceAccount": {"create": False, "name": ""},
         "health": {"port": 9090},
+        "metrics": {"service": False},
     }
     file.write_text(yaml.safe_dump(values))
     result = helm.run("template", "release", str(CHART), "-f", str(file), check=False)
     assert result.returncode != 0
-    for problem in ("watch.namespaces is empty", "serviceAccount.name is empty", "9090"):
+    for problem in (
+        "watch.namespaces is empty",
+        "serviceAccount.name is empty",
+        "9090",
+        "monitoring.serviceMonitor is true but metrics.service is false",
+    ):
         assert problem in result.stderr, result.stderr
 
 
@@ -150,3 +161,58 @@ def test_the_operator_pod_has_a_writable_tmp(helm: Helm) -> None:
         pod = deployment["spec"]["template"]["spec"]
         assert {"name": "tmp", "mountPath": "/tmp"} in pod["containers"][0]["volumeMounts"]
         assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+
+
+MONITORING_API = ("--api-versions", "monitoring.coreos.com/v1")
+
+
+def test_the_alerts_file_is_the_contracts() -> None:
+    committed = (CHART / "files" / "alerts.yaml").read_text()
+    assert committed == monitoring.alerts_text(), (
+        "charts/gochat-operator/files/alerts.yaml is stale: "
+        "cp apps/gochat/contract/monitoring/alerts.yaml charts/gochat-operator/files/"
+    )
+
+
+def test_prometheus_rule_ships_the_operator_alerts_of_the_contract(
+    helm: Helm, tmp_path: Path
+) -> None:
+    values = {"monitoring": {"labels": {"release": "prom"}}}
+    (rule,) = by_kind(
+        helm.template(CHART, *MONITORING_API, values=values, tmp=tmp_path), "PrometheusRule"
+    )
+    (operator_group,) = [
+        g for g in monitoring.alert_groups() if g["name"] == monitoring.OPERATOR_GROUP
+    ]
+    assert rule["spec"]["groups"] == [operator_group]  # the per-cluster group ships per cluster
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    assert rule["metadata"]["namespace"] == "gochat-system"
+    # promtool reads the rendered groups as Prometheus will.
+    path = tmp_path / "rules.yaml"
+    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    checked = subprocess.run(
+        [promql.binary("promtool"), "check", "rules", str(path)], capture_output=True, text=True
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_service_monitor_scrapes_the_metrics_service_keeping_the_operators_labels(
+    helm: Helm,
+) -> None:
+    documents = helm.template(CHART, *MONITORING_API)
+    (monitor,) = by_kind(documents, "ServiceMonitor")
+    (service,) = by_kind(documents, "Service")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
+    (endpoint,) = monitor["spec"]["endpoints"]
+    assert endpoint["port"] in [p["name"] for p in service["spec"]["ports"]]
+    assert endpoint["path"] == "/metrics"
+    assert endpoint["honorLabels"] is True  # gochat_operator_cluster_paused's namespace
+
+
+def test_monitoring_objects_need_the_api_and_their_values(helm: Helm, tmp_path: Path) -> None:
+    kinds = ("ServiceMonitor", "PrometheusRule")
+    assert not [d for d in helm.template(CHART) if d["kind"] in kinds]  # no such API here
+    off = {"monitoring": {"serviceMonitor": False, "prometheusRule": False}}
+    rendered = helm.template(CHART, *MONITORING_API, values=off, tmp=tmp_path)
+    assert not [d for d in rendered if d["kind"] in kinds]

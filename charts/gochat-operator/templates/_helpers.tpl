@@ -49,6 +49,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- if and (not .Values.serviceAccount.create) (not .Values.serviceAccount.name) -}}
 {{- $problems = append $problems "serviceAccount.create is false but serviceAccount.name is empty: name the existing ServiceAccount" -}}
 {{- end -}}
+{{- if and .Values.monitoring.serviceMonitor (not .Values.metrics.service) -}}
+{{- $problems = append $problems "monitoring.serviceMonitor is true but metrics.service is false: the ServiceMonitor scrapes that Service (turn serviceMonitor off, or the Service on)" -}}
+{{- end -}}
 {{- if eq (int .Values.metrics.port) (int .Values.health.port) -}}
 {{- $problems = append $problems (printf "metrics.port and health.port are both %v: the two servers need their own ports" .Values.metrics.port) -}}
 {{- end -}}
