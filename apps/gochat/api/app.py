@@ -15,7 +15,7 @@ from gochat.adapters.postgres.directory import Directory
 from gochat.api import background
 from gochat.api.context import ApiContext
 from gochat.api.routers import ROUTERS
-from gochat.api.services import attachments
+from gochat.api.services import attachments, notifications
 from gochat.core import collector, http, worker_lease
 from gochat.core.config import ApiConfig
 from gochat.core.tokens import TokenVerifier
@@ -53,10 +53,12 @@ def build_app(config: ApiConfig) -> FastAPI:
         await ctx.verifier.prefetch()
         pipeline = await background.start(ctx)
         housekeeping = await attachments.start_housekeeping(ctx)
+        notifier = notifications.start(ctx)
         collector.freeze_startup_heap()
         try:
             yield
         finally:
+            await notifications.stop(notifier)
             await attachments.stop_housekeeping(housekeeping)
             await pipeline.stop(grace_seconds=config.shutdown_grace_seconds)
             await lease.release()

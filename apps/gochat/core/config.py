@@ -275,6 +275,21 @@ class ApiConfig(ServiceConfig, NatsSettings, CassandraSettings):
         "leased, and the service refuses to start while another live process holds it. With "
         "`workers` N, the workers lease this id and the N - 1 after it (modulo 1024).",
     )
+    public_url: str = Field(
+        "http://127.0.0.1:8080",
+        description="Base URL of the web client, put in the links of notification mails "
+        "(<public_url>/channels/<guild id or @me>/<channel id>/<message id>).",
+    )
+    notification_mail_delay_seconds: float = Field(
+        900.0,
+        gt=0,
+        le=86_400,
+        description="How long a mention or direct message stays unread before its recipient "
+        "is mailed, and the least time between two notification mails to one user.",
+    )
+    notification_mail_sweep_seconds: float = Field(
+        30.0, gt=0, le=3600, description="How often the API looks for notification mail owed."
+    )
     opensearch_url: str | None = None
     opensearch_username: str | None = None
     opensearch_password: str | None = None

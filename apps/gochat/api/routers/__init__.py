@@ -11,6 +11,7 @@ from gochat.api.routers import (
     invites,
     members,
     messages,
+    notification_settings,
     reactions,
     read_states,
     roles,
@@ -28,6 +29,7 @@ ROUTERS = [
     roles.router,
     invites.router,
     users.router,
+    notification_settings.router,
     search.router,
     attachments.router,
 ]
