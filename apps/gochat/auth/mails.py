@@ -1,5 +1,6 @@
 """The mails the auth service sends, as template kinds and variables (the templates live in
-`gochat.adapters.mail_templates`). Each carries a link for people and a token that the text
+`gochat.adapters.mail_templates`; the notification mail is the API's, built in
+`gochat.api.services.notifications`). Each carries a link for people and a token that the text
 version shows on a `Token:` line for tests and API clients without a browser."""
 
 from __future__ import annotations
@@ -36,18 +37,6 @@ def password_reset(
             "link": _link(public_url, "reset-password", token),
             "token": token,
         },
-        locale=locale,
-    )
-
-
-def notification(
-    *, to: str, username: str, title: str, body: str, link: str, locale: str = "en"
-) -> ports.OutgoingMail:
-    """A notice about activity (a mention, a direct message) with a link back to GoChat."""
-    return ports.OutgoingMail(
-        to=to,
-        kind=mail_templates.NOTIFICATION,
-        variables={"username": username, "title": title, "body": body, "link": link},
         locale=locale,
     )
 

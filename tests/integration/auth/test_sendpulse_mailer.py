@@ -13,6 +13,7 @@ from aiohttp import web
 from gochat import ports
 from gochat.adapters import mail_retry
 from gochat.adapters.sendpulse import mailer as sendpulse_mailer
+from gochat.api.services import notifications
 from gochat.auth import mails
 from gochat.embedded import process
 
@@ -254,7 +255,7 @@ async def test_a_kind_without_a_template_id_is_a_rejection_before_any_request(
             api_url=sendpulse.url,
         )
     )
-    mail = mails.notification(
+    mail = notifications.notification(
         to="ada@example.com", username="ada", title="t", body="b", link="https://x"
     )
     try:

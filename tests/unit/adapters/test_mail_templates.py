@@ -10,6 +10,7 @@ import pytest
 
 from gochat import ports
 from gochat.adapters import email_message, mail_templates
+from gochat.api.services import notifications
 from gochat.auth import mails
 
 HOSTILE = 'Ada <script>alert("x")</script> & co'
@@ -20,7 +21,7 @@ def every_kind() -> list[ports.OutgoingMail]:
     return [
         mails.confirmation(**common, public_url="https://chat.example", token="tok-1"),
         mails.password_reset(**common, public_url="https://chat.example", token="tok-2"),
-        mails.notification(
+        notifications.notification(
             **common,
             title="New mention in #general",
             body="bob: <b>hi</b> & welcome",
@@ -111,7 +112,7 @@ def test_a_missing_variable_is_an_error_at_render_not_an_empty_string() -> None:
 
 
 def test_a_line_break_in_a_variable_cannot_add_a_subject_line() -> None:
-    mail = mails.notification(
+    mail = notifications.notification(
         to="a@example.com", username="a", title="Hi\r\nBcc: x@evil", body="b", link="l"
     )
 
