@@ -47,7 +47,7 @@ async def main():
         store._timeline.write = die
     sent = json.loads(intent)
     await store.create(
-        relational._record_from_json(sent["record"]),
+        relational.record_from_json(sent["record"]),
         events=[events.parse(raw) for raw in sent["events"]],
         mention_reader_ids=sent["mentions"],
     )
@@ -85,7 +85,7 @@ async def main():
     else:
         relational.record_change = record_then_die
     sent = json.loads(target)
-    record = relational._record_from_json(sent["record"])
+    record = relational.record_from_json(sent["record"])
     changes = [events.parse(raw) for raw in sent["events"]]
     if "content" in sent:
         await store.edit(
@@ -126,7 +126,7 @@ async def send_and_die(
     else:
         made = world.updated(message, content)
     intent: dict[str, object] = {
-        "record": relational._record_to_json(message),
+        "record": relational.record_to_json(message),
         "events": [e.model_dump_json() for e in made],
         "mentions": [world.BOB],
     }

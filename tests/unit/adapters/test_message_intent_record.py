@@ -24,5 +24,5 @@ def test_an_intent_keeps_the_messages_attachments() -> None:
             ports.AttachmentRecord(6, "b.pdf", "application/pdf", 9, "attachments/2/6"),
         ),
     )
-    stored = json.loads(json.dumps(relational._record_to_json(message)))
-    assert relational._record_from_json(stored) == message
+    stored = json.loads(json.dumps(relational.record_to_json(message)))
+    assert relational.record_from_json(stored) == message

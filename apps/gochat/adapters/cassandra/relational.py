@@ -82,7 +82,7 @@ async def record_intent(
                VALUES ($1, $2, $3::jsonb, $4, $5)""",
             message.id,
             message.channel_id,
-            json.dumps(_record_to_json(message)),
+            json.dumps(record_to_json(message)),
             [event.model_dump_json().encode() for event in events],
             sorted(set(mention_reader_ids)),
         )
@@ -116,7 +116,7 @@ async def stale_intents(
     )
     return [
         Intent(
-            message=_record_from_json(json.loads(row["record"])),
+            message=record_from_json(json.loads(row["record"])),
             events=[domain_events.parse(bytes(raw)) for raw in row["events"]],
             mention_reader_ids=list(row["mention_reader_ids"]),
             abandoned=row["abandoned"],
@@ -162,7 +162,7 @@ async def record_change(
     values = ", $4" if table == EDITS else ""
     args: list[object] = [
         message.id,
-        json.dumps(_record_to_json(message)),
+        json.dumps(record_to_json(message)),
         [event.model_dump_json().encode() for event in events],
     ]
     if table == EDITS:
@@ -204,7 +204,7 @@ async def stale_changes(
     return [
         Change(
             id=row["id"],
-            message=_record_from_json(json.loads(row["record"])),
+            message=record_from_json(json.loads(row["record"])),
             events=[domain_events.parse(bytes(raw)) for raw in row["events"]],
             previous_edited_at=row["previous_edited_at"],
         )
@@ -212,7 +212,7 @@ async def stale_changes(
     ]
 
 
-def _record_to_json(message: ports.MessageRecord) -> dict[str, Any]:
+def record_to_json(message: ports.MessageRecord) -> dict[str, Any]:
     values = dataclasses.asdict(message)
     for name in ("created_at", "pinned_at", "edited_at"):
         if values[name] is not None:
@@ -220,7 +220,7 @@ def _record_to_json(message: ports.MessageRecord) -> dict[str, Any]:
     return values
 
 
-def _record_from_json(values: dict[str, Any]) -> ports.MessageRecord:
+def record_from_json(values: dict[str, Any]) -> ports.MessageRecord:
     for name in ("created_at", "pinned_at", "edited_at"):
         if values[name] is not None:
             values[name] = datetime.fromisoformat(values[name])

@@ -50,10 +50,14 @@ STATEMENTS = {
     "remove_pin": """DELETE FROM {ks}.channel_pins
                      WHERE channel_id = ? AND pinned_at = ? AND message_id = ?""",
     "list_pins": "SELECT pinned_at, message_id FROM {ks}.channel_pins WHERE channel_id = ?",
+    # A reaction row is told apart from another of the same user and emoji by its timeuuid,
+    # chosen by the change (recorded in its intent), not by the server.
     "add_reaction": """INSERT INTO {ks}.reactions (message_id, emoji, user_id, reacted_at)
-                       VALUES (?, ?, ?, now()) IF NOT EXISTS""",
+                       VALUES (?, ?, ?, ?) IF NOT EXISTS""",
+    "get_reaction": """SELECT reacted_at FROM {ks}.reactions
+                       WHERE message_id = ? AND emoji = ? AND user_id = ?""",
     "remove_reaction": """DELETE FROM {ks}.reactions
-                          WHERE message_id = ? AND emoji = ? AND user_id = ? IF EXISTS""",
+                          WHERE message_id = ? AND emoji = ? AND user_id = ? IF reacted_at = ?""",
     "remove_reactions": "DELETE FROM {ks}.reactions WHERE message_id = ?",
     "list_reactions": """SELECT message_id, emoji, user_id, reacted_at FROM {ks}.reactions
                          WHERE message_id IN ?""",

@@ -8,7 +8,14 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from gochat.adapters.cassandra import changes, relational, sends
+from gochat.adapters.cassandra import (
+    changes,
+    pin_reaction_intents,
+    pins,
+    reactions,
+    relational,
+    sends,
+)
 from gochat.adapters.cassandra.timeline import Timeline
 from gochat.adapters.postgres import database
 
@@ -29,6 +36,10 @@ async def once(timeline: Timeline, pg: database.Database, *, older_than_seconds:
     ):
         await changes.finish_edit(timeline, pg, edit)
         completed += 1
+    for change in await pin_reaction_intents.stale(pg, older_than_seconds=older_than_seconds):
+        finish = pins.finish if change.kind in ("pin", "unpin") else reactions.finish
+        await finish(timeline, pg, change)
+        completed += 1
     for deletion in await relational.stale_changes(
         pg, relational.DELETIONS, older_than_seconds=older_than_seconds
     ):
@@ -44,6 +55,6 @@ async def forever(
         await asyncio.sleep(every)
         try:
             if completed := await once(timeline, pg, older_than_seconds=REPAIR_AFTER_SECONDS):
-                log.warning("completed interrupted sends", extra={"count": completed})
+                log.warning("finished interrupted changes", extra={"count": completed})
         except Exception:  # the next round retries; the service stays up
             log.exception("message intent repair failed")
