@@ -1,5 +1,6 @@
 """The SendPulse mailer against a local HTTP server that speaks SendPulse's API shape: the OAuth
-client-credentials token endpoint and the SMTP send endpoint with a template id per kind."""
+client-credentials token endpoint and the SMTP send endpoint with a template id per kind, with
+SendPulse's success and error bodies (sources in the mailer's docstring)."""
 
 from __future__ import annotations
 
@@ -37,6 +38,8 @@ class FakeSendPulse:
     sends: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (token, body)
     accepted: list[dict[str, Any]] = field(default_factory=list)
     fail_sends: list[int] = field(default_factory=list)  # statuses answered before accepting
+    # Bodies answered (HTTP 200) instead of accepting, e.g. {"result": False, ...}.
+    refuse_sends: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
 
     async def token(self, request: web.Request) -> web.Response:
@@ -47,7 +50,14 @@ class FakeSendPulse:
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
         }:
-            return web.json_response({"error": "invalid_client"}, status=401)
+            return web.json_response(
+                {
+                    "error": "invalid_client",
+                    "error_description": "Client authentication failed",
+                    "message": "Client authentication failed",
+                },
+                status=401,
+            )
         token = f"tok-{len(self.token_requests)}"
         self.live_tokens.add(token)
         return web.json_response(
@@ -60,11 +70,33 @@ class FakeSendPulse:
         self.sends.append((token, body))
         if token not in self.live_tokens:
             return web.json_response({"error": "invalid_token"}, status=401)
+        invalid = self.invalid(body)
+        if invalid is not None:
+            code, message = invalid
+            return web.json_response({"error_code": code, "message": message}, status=400)
         if self.fail_sends:
             status = self.fail_sends.pop(0)
             return web.json_response({"error_code": status, "message": "failed"}, status=status)
+        if self.refuse_sends:
+            return web.json_response(self.refuse_sends.pop(0))
         self.accepted.append(body)
         return web.json_response({"result": True, "id": f"m{len(self.accepted)}"})
+
+    @staticmethod
+    def invalid(body: Any) -> tuple[int, str] | None:
+        """SendPulse's error code for a send body missing what a template send needs."""
+        email = body.get("email") if isinstance(body, dict) else None
+        if not isinstance(email, dict):
+            return 8, "No data"
+        if not (email.get("from") or {}).get("email"):
+            return 10, "Sender email address missing"
+        recipients = email.get("to")
+        if not recipients or not all(r.get("email") for r in recipients):
+            return 11, "Can't find recipients addresses"
+        template = email.get("template") or {}
+        if not template.get("id") or not isinstance(template.get("variables"), dict):
+            return 13, "Empty email message content field"
+        return None
 
 
 @pytest.fixture
@@ -223,6 +255,26 @@ async def test_a_4xx_is_rejected_at_once(
     assert len(sendpulse.sends) == 1
 
 
+async def test_a_send_sendpulse_does_not_confirm_with_result_true_is_a_rejection(
+    sendpulse: FakeSendPulse, mailer: sendpulse_mailer.SendPulseMailer
+) -> None:
+    sendpulse.refuse_sends = [{"result": False, "error_code": 17, "message": "Sender not active"}]
+
+    with pytest.raises(ports.MailRejected, match=r"Sender not active \(error 17\)"):
+        await mailer.send(confirmation())
+
+    assert len(sendpulse.sends) == 1 and sendpulse.accepted == []
+
+
+async def test_a_4xx_rejection_carries_sendpulses_message(
+    sendpulse: FakeSendPulse, mailer: sendpulse_mailer.SendPulseMailer
+) -> None:
+    sendpulse.fail_sends = [422]
+
+    with pytest.raises(ports.MailRejected, match=r"HTTP 422: failed \(error 422\)"):
+        await mailer.send(confirmation())
+
+
 async def test_wrong_client_credentials_are_a_rejection(sendpulse: FakeSendPulse) -> None:
     mailer = sendpulse_mailer.SendPulseMailer(
         sendpulse_mailer.SendPulseSettings(
@@ -235,7 +287,10 @@ async def test_wrong_client_credentials_are_a_rejection(sendpulse: FakeSendPulse
         )
     )
     try:
-        with pytest.raises(ports.MailRejected, match="token: HTTP 401"):
+        with pytest.raises(
+            ports.MailRejected,
+            match=r"token: HTTP 401: Client authentication failed \(error invalid_client\)",
+        ):
             await mailer.send(confirmation())
     finally:
         await mailer.close()

@@ -1,12 +1,28 @@
 """A `Mailer` that sends through SendPulse's SMTP service HTTP API, each kind with a template
 kept in SendPulse (its id from config) and the mail's variables filled in there.
 
-API shape: `POST {api}/oauth/access_token` with the client credentials gives a bearer token
-valid `expires_in` seconds; `POST {api}/smtp/emails` with `{"email": {"subject", "template":
-{"id", "variables"}, "from", "to"}}` sends. The token is cached until shortly before it
-expires and fetched again on a 401. A 429, a 5xx or a connection error is retried with backoff;
-any other 4xx is permanent (`ports.MailRejected`). The subject comes from our own subject
-template, so every mailer says the same in every locale."""
+API shape, as SendPulse documents it and its official clients use it:
+- `POST {api}/oauth/access_token` with JSON `{"grant_type": "client_credentials", "client_id",
+  "client_secret"}` answers `{"access_token", "token_type": "Bearer", "expires_in"}` (seconds,
+  3600 by default); bad credentials answer 401 `{"error": "invalid_client",
+  "error_description", "message"}`. The token goes in `Authorization: Bearer <token>`.
+- `POST {api}/smtp/emails` with JSON `{"email": {"subject", "template": {"id", "variables"},
+  "from": {"name", "email"}, "to": [{"email"}]}}` answers `{"result": true, "id": "<email id>"}`;
+  an error answers `{"error_code", "message"}` (or `{"result": false, ...}`), a spent token 401.
+Sources: https://sendpulse.com/integrations/api (authorization, error codes) and
+https://sendpulse.com/integrations/api/smtp ("Sending an email", the "system template with
+custom variables" example); the official clients github.com/sendpulse/sendpulse-rest-api-php
+(`src/Auth/TokenManager.php`, `src/Generated/Operation/Smtp/SendSmtpEmail.php`: JSON body,
+`src/Generated/Model/Smtp/SentEmail.php`: `result`, `id`; `src/Client.php`: one retry with a
+fresh token on 401; `src/Response/ResponseValidator.php`: 401, 403, 429, other), and
+sendpulse-rest-api-node.js (`api/sendpulse.js`: JSON token request, `invalid_client` on 401).
+The legacy python/node clients post `email` as a serialized string; the JSON object above is
+what the documentation and the current PHP client send.
+
+The token is cached until shortly before it expires and fetched again on a 401. A 429, a 5xx or
+a connection error is retried with backoff; any other 4xx, or a 2xx without `"result": true`,
+is permanent (`ports.MailRejected`) and carries SendPulse's `message`. The subject comes from
+our own subject template, so every mailer says the same in every locale."""
 
 from __future__ import annotations
 
@@ -103,6 +119,10 @@ class SendPulseMailer:
             self._token = None
             response = await self._authorized_post("/smtp/emails", payload)
         _raise_for(response, what="send")
+        body = _json(response)
+        if not isinstance(body, dict) or body.get("result") is not True:
+            # A 2xx that does not say the mail was taken: SendPulse did not send it.
+            raise ports.MailRejected(f"sendpulse send: not accepted: {_explain(response)}")
 
     async def _authorized_post(self, path: str, payload: dict[str, Any]) -> httpx.Response:
         token = await self._access_token()
@@ -141,7 +161,26 @@ def _raise_for(response: httpx.Response, *, what: str) -> None:
     status = response.status_code
     if status < 300:
         return
-    detail = f"sendpulse {what}: HTTP {status}: {response.text[:300]}"
+    detail = f"sendpulse {what}: HTTP {status}: {_explain(response)}"
     if status == 429 or status >= 500:
         raise SendPulseUnavailable(detail)
     raise ports.MailRejected(detail)
+
+
+def _json(response: httpx.Response) -> object:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _explain(response: httpx.Response) -> str:
+    """SendPulse's own words: `error_code` and `message` (API errors), `error` and
+    `error_description` (OAuth errors); the raw body when it is not that JSON."""
+    body = _json(response)
+    if isinstance(body, dict):
+        code = body.get("error_code", body.get("error"))
+        message = body.get("message") or body.get("error_description")
+        if code is not None or message:
+            return f"{message or ''} (error {code})" if code is not None else str(message)
+    return response.text[:300]
