@@ -79,7 +79,7 @@ def draw(stack: live.Stack, *, start: float, end: float, out: Path) -> None:
 
 def heatmap(axis: Any, lines: list[Line]) -> None:
     """Cumulative bucket rates -> per-bucket rates over time, as Grafana's heatmap draws them
-    (y: bucket upper bound in seconds; x: time; colour: batches per second)."""
+    (y: bucket upper bound in seconds; x: time; colour: observations per second)."""
     buckets = sorted((float(name), values) for _, name, _, values in lines)
     if len(buckets) < 2:
         return

@@ -10,6 +10,7 @@ and exported by the processes the catalogue names.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import io
 import re
@@ -27,10 +28,12 @@ import pytest
 from prometheus_client import parser
 
 from gochat import dev
+from gochat.client import gateway
 from gochat.contract import metrics as catalogue
 from gochat.contract import services as contract
 from gochat.embedded import process
 from gochat_operator.specs import bundle, monitoring
+from tests.fixtures import accounts
 from tests.operator import cluster_inputs
 
 SELECTOR = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)\s*\{([^}]*)\}")
@@ -64,7 +67,7 @@ def scrape(port: int) -> Scrape:
         return Scrape(response.read().decode())
 
 
-def traffic(urls: dict[str, str]) -> None:
+def traffic(urls: dict[str, str], *, keys_dir: Path) -> None:
     """A little of what users do, so labelled metrics have samples."""
     for component in contract.COMPONENTS:
         for path in (contract.LIVENESS_PATH, contract.READINESS_PATH):
@@ -73,6 +76,25 @@ def traffic(urls: dict[str, str]) -> None:
         body = {"username": "scraper", "email": "scraper@example.com", "password": "x" * 16}
         assert auth.post("/auth/register", json=body).status_code == 201
         auth.post("/auth/login", json={"login": "scraper", "password": "x" * 16})
+    asyncio.run(gateway_traffic(urls, keys_dir=keys_dir))
+
+
+async def gateway_traffic(urls: dict[str, str], *, keys_dir: Path) -> None:
+    """An IDENTIFY and a message delivered to it: the gateway's identify and delivery metrics."""
+    user = await accounts.create_account(urls["postgres"], keys_dir, password="y" * 16)
+    headers = {"Authorization": f"Bearer {user.access_token}"}
+    ws_url = urls["ws"].replace("http://", "ws://") + contract.WS_PATH
+    async with httpx.AsyncClient(base_url=urls["api"], headers=headers, timeout=30) as api:
+        guild = (await api.post("/guilds", json={"name": "scrape"})).json()
+        channel = await api.post(f"/guilds/{guild['id']}/channels", json={"name": "scrape"})
+        client = await gateway.GatewayClient.connect(ws_url)
+        await client.identify(user.access_token)
+        posted = await api.post(
+            f"/channels/{channel.json()['id']}/messages", json={"content": "hi"}
+        )
+        assert posted.status_code == 201, posted.text
+        await client.wait_for("MESSAGE_CREATE")
+        await client.close()
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +116,7 @@ def scrapes() -> Iterator[dict[str, Scrape]]:
     operator = subprocess.Popen([sys.executable, "-c", OPERATOR_METRICS, str(operator_port)])
     try:
         platform.start()
-        traffic(platform.urls)
+        traffic(platform.urls, keys_dir=root / "jwt")
         result = {service.name: scrape(service.port) for service in services}
         assert process.wait_until(lambda: _answers(operator_port), timeout=30)
         result[catalogue.OPERATOR] = scrape(operator_port)
