@@ -1,0 +1,144 @@
+"""One cluster for every e2e scenario of the session (``kube``), and GoChat's images in it.
+
+- ``GOCHAT_E2E_KUBECONFIG=<path>``: the scenarios run against that cluster (kind or any other).
+  Its nodes must be able to run GoChat's images: with ``GOCHAT_E2E_KIND_CLUSTER=<name>`` the
+  tarballs are loaded with ``kind load image-archive --name <name>`` (the ``kind`` on PATH);
+  without it they are expected there already (loaded by you, or pullable).
+  ``GOCHAT_E2E_NETNS=/run/netns/<name>`` as well: that cluster's API server is reachable only
+  inside that network namespace (``python -m tests.e2e.kind.hold`` keeps the harness's cluster
+  up with every image loaded and prints both variables).
+- otherwise, opt-in with ``GOCHAT_E2E_KIND=1`` and as root: the harness's own kind cluster
+  (``cluster.session()``: private dockerd, locally built node image), made usable once, deleted
+  at the end with the host put back; a difference left on the host fails the session's teardown.
+
+Tests that make their own cluster (``test_cluster.py``) run before the ones using ``kube``:
+only one kind cluster can exist at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.kind import access, binaries, cache, cluster, dockerd
+from tests.images import build as images
+from tests.k8s import tools
+
+KUBECONFIG_ENV = "GOCHAT_E2E_KUBECONFIG"
+KIND_NAME_ENV = "GOCHAT_E2E_KIND_CLUSTER"
+# The cluster's API server listens in this network namespace (``python -m tests.e2e.kind.hold``).
+NETNS_ENV = "GOCHAT_E2E_NETNS"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Scenarios sharing ``kube`` last: an own-cluster test cannot wait for the shared one."""
+    items.sort(key=lambda item: "kube" in getattr(item, "fixturenames", ()))
+
+
+def _log(line: str) -> None:
+    print(line, flush=True)
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[access.ClusterAccess]:
+    helm = tools.ensure(log=_log) / "helm"
+    configured = os.environ.get(KUBECONFIG_ENV)
+    if configured:
+        yield _external(Path(configured).expanduser(), helm=helm)
+        return
+    if os.environ.get("GOCHAT_E2E_KIND") != "1":
+        pytest.skip(f"kind e2e tier is opt-in: set GOCHAT_E2E_KIND=1 or {KUBECONFIG_ENV}")
+    if os.geteuid() != 0:
+        pytest.skip("the kind harness needs root (dockerd, netns)")
+    outcome = cluster.Outcome()
+    with contextlib.ExitStack() as stack:
+        kind_cluster = _when_free(stack, outcome)
+        started = time.monotonic()
+        kind_cluster.wait_usable()
+        outcome.timings["usable after create"] = round(time.monotonic() - started, 1)
+        daemon = kind_cluster.daemon
+
+        def load(archive: Path) -> None:
+            _kind_load([str(kind_cluster.kind)], archive, name=kind_cluster.name, env=daemon.env)
+
+        yield access.ClusterAccess(
+            kubeconfig=kind_cluster.kubeconfig,
+            kubectl_path=kind_cluster.kubectl_path,
+            helm_path=helm,
+            wrap=daemon.netns_command,
+            netns_path=Path(f"/run/netns/{daemon.netns}"),
+            load_archive=load,
+        )
+    _log(f"kind session timings: {outcome.timings}")
+    assert outcome.host_differences == [], outcome.host_differences
+
+
+def _when_free(
+    stack: contextlib.ExitStack, outcome: cluster.Outcome, *, wait: float = 2400
+) -> cluster.Cluster:
+    """``cluster.session()`` once no other harness run holds the machine's one kind cluster."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return stack.enter_context(cluster.session(outcome=outcome, log=_log))
+        except dockerd.DockerdError as error:
+            if "another kind harness run" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(10)
+
+
+def _external(kubeconfig: Path, *, helm: Path) -> access.ClusterAccess:
+    kubectl = shutil.which("kubectl") or str(
+        binaries.kubernetes(cache.PINNED, log=_log) / "kubectl"
+    )
+    name = os.environ.get(KIND_NAME_ENV)
+    kind = shutil.which("kind")
+
+    def load(archive: Path) -> None:
+        assert kind and name
+        _kind_load([kind], archive, name=name, env=dict(os.environ))
+
+    netns = os.environ.get(NETNS_ENV)
+    if netns:
+        return access.ClusterAccess(
+            kubeconfig=kubeconfig,
+            kubectl_path=binaries.kubernetes(cache.PINNED, log=_log) / "kubectl",
+            helm_path=helm,
+            wrap=lambda command: ["nsenter", f"--net={netns}", *command],
+            netns_path=Path(netns),
+        )
+    return access.ClusterAccess(
+        kubeconfig=kubeconfig,
+        kubectl_path=Path(kubectl),
+        helm_path=helm,
+        load_archive=load if name and kind else None,
+    )
+
+
+def _kind_load(kind: list[str], archive: Path, *, name: str, env: dict[str, str]) -> None:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [*kind, "load", "image-archive", str(archive), "--name", name],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise access.ClusterCommandError(f"kind load {archive.name} failed:\n{proc.stderr}")
+    _log(f"kind load {archive.name}: {time.monotonic() - started:.0f}s")
+
+
+@pytest.fixture(scope="session")
+def gochat_images(kube: access.ClusterAccess) -> dict[str, str]:
+    """GoChat's services and operator images (built if missing) in the cluster: name -> tag."""
+    archives = images.ensure_images()
+    kube.load(*archives.values())
+    return {name: images.project_version() for name in archives}

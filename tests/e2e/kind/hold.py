@@ -1,0 +1,57 @@
+"""Keep the harness's kind cluster up, with every e2e image loaded, until Ctrl-C / SIGTERM.
+
+    python -m tests.e2e.kind.hold
+
+For iterating on a scenario without paying for a cluster per run: it prints the variables that
+point the e2e suite at this cluster (``GOCHAT_E2E_KUBECONFIG`` and ``GOCHAT_E2E_NETNS``: the API
+server listens inside the private dockerd's network namespace). On exit it deletes the cluster
+and restores the host, as ``cluster.session()`` always does.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from tests.e2e.kind import backend_images, cluster, dockerd
+from tests.images import build as images
+
+
+def main() -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    archives = [*images.ensure_images().values(), *backend_images.ensure_images().values()]
+    outcome = cluster.Outcome()
+    while True:  # one kind cluster per machine: wait for another harness run to finish
+        try:
+            return _hold(archives, outcome, stop)
+        except dockerd.DockerdError as error:
+            if "another kind harness run" not in str(error) or stop.wait(10):
+                raise
+
+
+def _hold(archives: list[Path], outcome: cluster.Outcome, stop: threading.Event) -> int:
+    with cluster.session(outcome=outcome) as kind_cluster:
+        kind_cluster.wait_usable()
+        for archive in archives:
+            kind_cluster._kind(["load", "image-archive", str(archive)])
+        print(
+            f"export GOCHAT_E2E_KUBECONFIG={kind_cluster.kubeconfig} "
+            f"GOCHAT_E2E_NETNS=/run/netns/{kind_cluster.daemon.netns}",
+            flush=True,
+        )
+        stop.wait()
+    print(f"timings: {outcome.timings}; host differences: {outcome.host_differences}")
+    return 1 if outcome.host_differences else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
