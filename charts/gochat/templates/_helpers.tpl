@@ -121,6 +121,7 @@ tests/charts/test_gochat_chart.py. */}}
 {{- if $v.auth.publicURL }}{{ $_ := set $config "public_url" $v.auth.publicURL }}{{ end -}}
 {{- $_ := set $config "mailer" $v.mail.provider -}}
 {{- end -}}
+{{- if and (eq $c "api") $v.auth.publicURL }}{{ $_ := set $config "public_url" $v.auth.publicURL }}{{ end -}}
 {{- if has $c (list "api" "ws") -}}
 {{- $auth := include "gochat.childName" (dict "root" .root "suffix" "auth") -}}
 {{- $_ := set $config "jwks_url" (printf "http://%s.%s.svc:8081/.well-known/jwks.json" $auth .root.Release.Namespace) -}}

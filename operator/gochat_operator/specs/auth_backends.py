@@ -101,6 +101,12 @@ def active_backends(cluster: inputs.ClusterInput) -> list[backends.Backend]:
         [backends.S3(spec.s3)] if spec.s3 else [backends.StaticConfig((("blob_store", "localfs"),))]
     )
     jwks_url = f"{meta.service_url(cluster, 'auth')}/.well-known/jwks.json"
+    # The API links notification mails to the same public address auth puts in its mails.
+    links: list[backends.Backend] = (
+        [backends.StaticConfig((("public_url", spec.auth.public_url),))]
+        if spec.auth.public_url
+        else []
+    )
     return [
         backends.Postgres(spec.postgres),
         backends.Nats(spec.nats),
@@ -108,6 +114,7 @@ def active_backends(cluster: inputs.ClusterInput) -> list[backends.Backend]:
         *search,
         *blobs,
         JwtKeys(secret=cluster.jwt_secret_name, public_url=spec.auth.public_url),
+        *links,
         Jwks(url=jwks_url),
         Mailer(spec.mail),
     ]
