@@ -1,0 +1,57 @@
+"""skaffold's custom build step for the kind-buildah profile (unit tests: nothing is built)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e.kind import cluster, skaffold_build
+
+
+def test_the_repository_of_a_tag_keeps_a_registry_port() -> None:
+    assert (
+        skaffold_build.repository("docker.io/gochat/gochat:abc-dirty") == "docker.io/gochat/gochat"
+    )
+    assert skaffold_build.repository("localhost:5000/gochat:v1") == "localhost:5000/gochat"
+    assert skaffold_build.repository("localhost:5000/gochat") == "localhost:5000/gochat"
+
+
+def test_an_image_without_a_builder_is_an_error_naming_it_and_the_known_ones() -> None:
+    with pytest.raises(skaffold_build.SkaffoldBuildError, match=r"IMAGE='docker\.io/x/y:1'.*known"):
+        skaffold_build.builder_for("docker.io/x/y:1")
+
+
+def test_without_image_or_when_asked_to_push_nothing_is_built() -> None:
+    with pytest.raises(skaffold_build.SkaffoldBuildError, match="IMAGE is not set"):
+        skaffold_build.main({})
+    with pytest.raises(skaffold_build.SkaffoldBuildError, match="no registry"):
+        skaffold_build.main({"IMAGE": "docker.io/gochat/gochat:t", "PUSH_IMAGE": "true"})
+
+
+def test_the_loaded_reference_comes_from_the_archives_manifest(tmp_path: Path) -> None:
+    archive = tmp_path / "image.tar"
+    manifest = json.dumps([{"RepoTags": ["docker.io/gochat/backend-nats:2.15.1"]}]).encode()
+    with tarfile.open(archive, "w") as tar:
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    assert skaffold_build.loaded_reference(archive) == "docker.io/gochat/backend-nats:2.15.1"
+
+
+def test_every_image_skaffold_yaml_builds_has_a_buildah_builder() -> None:
+    configs = list(yaml.safe_load_all((cluster.REPO / "skaffold.yaml").read_text()))
+    for config in configs:
+        images = {artifact["image"] for artifact in config["build"]["artifacts"]}
+        profile = next(p for p in config["profiles"] if p["name"] == "kind-buildah")
+        custom = {
+            artifact["image"]: artifact["custom"] for artifact in profile["build"]["artifacts"]
+        }
+        assert set(custom) == images
+        for image, step in custom.items():
+            assert skaffold_build.builder_for(f"{image}:tag")
+            assert step["buildCommand"].endswith("-m tests.e2e.kind.skaffold_build")
