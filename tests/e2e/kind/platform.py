@@ -1,0 +1,69 @@
+"""A GoChat installed in a cluster (by the operator or by charts/gochat), seen from the tests:
+its Services through port-forwards and the mail its auth pods wrote to their outbox.
+
+Mail: both install paths default to the `outbox` mailer, which writes each message as an .eml
+file under the auth pod's working directory (/tmp, an emptyDir). A real SMTP relay is a Secret
+away (`mail.provider: smtp`) but has no sink image here; the outbox is what a fresh install
+does, so the scenarios read it, from every auth pod, with the image's own Python.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+from collections.abc import Callable, Iterator
+
+from gochat.contract import services as contract
+from tests.e2e import user_flow
+from tests.e2e.kind import access
+
+_LIST_MAIL = (
+    "import base64, json, pathlib; "
+    "print(json.dumps([base64.b64encode(p.read_bytes()).decode() "
+    "for p in sorted(pathlib.Path('/tmp').rglob('*.eml'))]))"
+)
+
+
+def mail_reader(kube: access.ClusterAccess, namespace: str) -> Callable[[], list[bytes]]:
+    """Reads every .eml in every running auth pod of `namespace`."""
+
+    def read() -> list[bytes]:
+        pods = kube.get_json(
+            "pods", "-n", namespace, "-l", "app.kubernetes.io/component=auth",
+            "--field-selector=status.phase=Running",
+        )["items"]  # fmt: skip
+        messages: list[bytes] = []
+        for pod in pods:
+            out = kube.kubectl(
+                "-n", namespace, "exec", pod["metadata"]["name"], "--",
+                "python", "-c", _LIST_MAIL,
+            )  # fmt: skip
+            messages += [base64.b64decode(item) for item in json.loads(out)]
+        return messages
+
+    return read
+
+
+@contextlib.contextmanager
+def endpoints(
+    kube: access.ClusterAccess, namespace: str, prefix: str
+) -> Iterator[user_flow.Endpoints]:
+    """Port-forwards to `<prefix>-auth`, `-api` and `-ws` (the Services both installs make)."""
+    with contextlib.ExitStack() as stack:
+        urls = {
+            service: stack.enter_context(
+                kube.port_forward(namespace, f"svc/{prefix}-{service}", contract.PORTS[service])
+            )
+            for service in ("auth", "api", "ws")
+        }
+        yield user_flow.Endpoints(auth=urls["auth"], api=urls["api"], ws=urls["ws"])
+
+
+def component_pods(kube: access.ClusterAccess, namespace: str) -> dict[str, str]:
+    """Pod name -> component of the GoChat pods in `namespace` (the migration's included)."""
+    pods = kube.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/name=gochat")["items"]
+    return {
+        pod["metadata"]["name"]: pod["metadata"]["labels"].get("app.kubernetes.io/component", "")
+        for pod in pods
+    }
