@@ -5,8 +5,9 @@ transaction of the change (a new account, a reset request), never sent inside th
 that queued a mail (so a mail normally leaves within the request's lifetime) and `run()` calls it
 every `poll_seconds` for the rest (retries, mails of a crashed replica). A transient failure is
 deferred with doubling delays; a permanent one (`ports.MailRejected`) or the last allowed attempt
-marks the mail failed. Every outcome is logged and counted: the user's action is never undone
-and a mail is never silently lost."""
+marks the mail failed. A notification mail whose recipient has read every message it is about
+by the time it would go is dropped unsent. Every outcome is logged and counted: the user's
+action is never undone and a mail is never silently lost."""
 
 from __future__ import annotations
 
@@ -81,6 +82,13 @@ class MailSender:
 
     async def _deliver(self, queued: mail_queue.QueuedMail) -> int:
         mail = queued.mail
+        if queued.read_meanwhile:  # a notification about messages read since it was queued
+            await self._queue.delete(queued.id)
+            metrics.MAIL_DELIVERIES.labels(mail.kind, "dropped").inc()
+            log.info(
+                "mail dropped: read meanwhile", extra={"kind": mail.kind, "mail_id": queued.id}
+            )
+            return 0
         try:
             await self._mailer.send(mail)
         except ports.MailRejected as exc:

@@ -18,7 +18,8 @@ TOKEN_REFRESHES = Counter(
 MAIL_DELIVERIES = Counter(
     "gochat_auth_mail_deliveries_total",
     "Queued mails handled by the sender, by kind and outcome (sent; deferred: a transient "
-    "failure, tried again later; failed: rejected or out of attempts, given up).",
+    "failure, tried again later; failed: rejected or out of attempts, given up; dropped: a "
+    "notification whose messages were all read before it went).",
     ["kind", "outcome"],
 )
 MAIL_QUEUE_PENDING = Gauge(

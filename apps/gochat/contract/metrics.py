@@ -112,7 +112,8 @@ AUTH_TOKEN_REFRESHES = _metric(
 AUTH_MAIL_DELIVERIES = _metric(
     "gochat_auth_mail_deliveries_total", "counter", AUTH,
     "Queued mails handled by the sender, by kind and outcome (sent; deferred: a transient "
-    "failure, tried again later; failed: rejected or out of attempts, given up).",
+    "failure, tried again later; failed: rejected or out of attempts, given up; dropped: a "
+    "notification whose messages were all read before it went).",
     ("kind", "outcome"),
 )  # fmt: skip
 AUTH_MAIL_QUEUE_PENDING = _metric(

@@ -13,7 +13,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from gochat.adapters.postgres import mail_queue
 from gochat.api.services import notifications
+from gochat.auth import mail_sender, metrics
 from tests.integration.api.conftest import Api, User, error_of
 
 DELAY = timedelta(seconds=900)  # the default
@@ -196,3 +198,50 @@ async def test_an_unknown_setting_is_refused(api: Api) -> None:
     assert response.status_code == 422
     assert "email_notification" in json.dumps(error_of(response))
     assert (await bob.get(SETTINGS)).json() == {"email_notifications": True}
+
+
+class RecordingMailer:
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def send(self, mail: Any) -> None:
+        self.sent.append(mail)
+
+
+async def deliver_queued_mail(api: Api) -> RecordingMailer:
+    """What auth's mail sender does with the queue now (its own loop is not running here)."""
+    mailer = RecordingMailer()
+    sender = mail_sender.MailSender(
+        mail_queue.MailQueue(api.ctx.db),
+        mailer,
+        policy=mail_sender.QueuePolicy(),
+        clock=lambda: datetime.now(UTC) + DELAY * 4,
+    )
+    await sender.deliver_due()
+    return mailer
+
+
+async def test_a_queued_mail_whose_messages_were_all_read_meanwhile_is_not_sent(api: Api) -> None:
+    """The sender's turn may come long after the mail was queued (a relay outage)."""
+    alice, bob, _, channel_id = await guild_pair(api)
+    first = await send(alice, channel_id, f"<@{bob.id}> one")
+    await send(alice, channel_id, f"<@{bob.id}> two")
+    assert await notifications.sweep_once(api.ctx, now=later()) == 1
+    dropped = metrics.MAIL_DELIVERIES.labels("notification", "dropped")._value.get()
+
+    # Read up to the first message only: the mail still tells bob something.
+    await bob.post(f"/channels/{channel_id}/messages/{first['id']}/ack", json={})
+    partly_read = await deliver_queued_mail(api)
+
+    # The next window's mail, then everything read before the sender's turn: dropped, unsent.
+    third = await send(alice, channel_id, f"<@{bob.id}> three")
+    assert await notifications.sweep_once(api.ctx, now=later() + DELAY * 2) == 1
+    await bob.post(f"/channels/{channel_id}/messages/{third['id']}/ack", json={})
+    all_read = await deliver_queued_mail(api)
+
+    assert [mail.variables["title"] for mail in partly_read.sent] == [
+        "You have 2 unread messages on GoChat"
+    ]
+    assert all_read.sent == []
+    assert metrics.MAIL_DELIVERIES.labels("notification", "dropped")._value.get() == dropped + 1
+    assert await notification_mails(api) == []  # the dropped row is gone, nothing pending

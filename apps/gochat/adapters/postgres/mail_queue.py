@@ -5,6 +5,7 @@ into `AccountsTx`), so it exists if and only if the change does. The sender clai
 a lease (attempts + 1, next attempt pushed past the lease) in a short transaction and sends
 outside it: a sender that dies mid-send leaves its rows due again when the lease ends, and two
 senders (two auth replicas) never claim the same row (SKIP LOCKED). Delivery is at least once.
+A claimed notification mail says whether its recipient has read all it is about meanwhile.
 """
 
 from __future__ import annotations
@@ -24,26 +25,41 @@ class QueuedMail:
     id: int
     mail: ports.OutgoingMail
     attempts: int  # including the claim that returned it
+    # A notification mail whose recipient has read every message it is about: not to be sent.
+    read_meanwhile: bool = False
 
 
 class MailQueueQueries:
     conn: asyncpg.Connection
 
-    async def enqueue_mail(self, mail: ports.OutgoingMail, *, now: datetime) -> None:
-        """Queue `mail`, due at `now` (the caller's clock, the one its sender claims with)."""
-        await self.conn.execute(
+    async def enqueue_mail(self, mail: ports.OutgoingMail, *, now: datetime) -> int:
+        """Queue `mail`, due at `now` (the caller's clock, the one its sender claims with);
+        its id."""
+        mail_id: int = await self.conn.fetchval(
             "INSERT INTO mail_queue (kind, recipient, locale, variables, next_attempt_at, "
-            "created_at) VALUES ($1, $2, $3, $4, $5, $5)",
+            "created_at) VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
             mail.kind,
             mail.to,
             mail.locale,
             json.dumps(dict(mail.variables)),
             now,
         )
+        return mail_id
 
     async def purge_failed_mail(self, *, before: datetime) -> None:
         """Forget mails given up before `before` (kept until then for investigations)."""
         await self.conn.execute("DELETE FROM mail_queue WHERE failed_at < $1", before)
+
+
+# True for a mail with notification_mail_messages rows (migration 0017) all read by now.
+_READ_MEANWHILE = """(
+    EXISTS (SELECT 1 FROM notification_mail_messages n WHERE n.mail_id = mail_queue.id)
+    AND NOT EXISTS (
+        SELECT 1 FROM notification_mail_messages n
+          LEFT JOIN read_states rs ON rs.user_id = n.user_id AND rs.channel_id = n.channel_id
+         WHERE n.mail_id = mail_queue.id
+           AND (rs.last_read_message_id IS NULL OR rs.last_read_message_id < n.message_id))
+) AS read_meanwhile"""
 
 
 class MailQueue:
@@ -58,7 +74,7 @@ class MailQueue:
             "WHERE id IN (SELECT id FROM mail_queue WHERE failed_at IS NULL "
             "AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT $3 "
             "FOR UPDATE SKIP LOCKED) "
-            "RETURNING id, kind, recipient, locale, variables, attempts",
+            f"RETURNING id, kind, recipient, locale, variables, attempts, {_READ_MEANWHILE}",
             now,
             now + lease,
             limit,
@@ -107,4 +123,5 @@ def _queued_from(row: asyncpg.Record) -> QueuedMail:
             to=row["recipient"], kind=row["kind"], variables=variables, locale=row["locale"]
         ),
         attempts=row["attempts"],
+        read_meanwhile=row["read_meanwhile"],
     )

@@ -11,7 +11,7 @@ the mail, the cursors and `last_mailed_at` commit together or not at all.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -110,14 +110,24 @@ class UserRound(MailQueueQueries):
         self,
         *,
         mail: ports.OutgoingMail | None,
+        about: Sequence[tuple[int, int]] = (),
         cursors: Mapping[int, int],
         now: datetime,
     ) -> None:
-        """Queue `mail` (if any) and move the user's cursors (channel id -> message id dealt
-        with), in this round's transaction."""
+        """Queue `mail` (if any) about the (channel id, message id) pairs `about` and move the
+        user's cursors (channel id -> message id dealt with), in this round's transaction."""
         user_id = self.unread[0].user_id if self.unread else None
         if mail is not None:
-            await self.enqueue_mail(mail, now=now)
+            mail_id = await self.enqueue_mail(mail, now=now)
+            await self.conn.execute(
+                "INSERT INTO notification_mail_messages (mail_id, user_id, channel_id, "
+                "message_id) SELECT $1, $2, channel_id, message_id "
+                "FROM unnest($3::bigint[], $4::bigint[]) AS t (channel_id, message_id)",
+                mail_id,
+                user_id,
+                [channel_id for channel_id, _ in about],
+                [message_id for _, message_id in about],
+            )
             await self.conn.execute(
                 "UPDATE notification_mail_state SET last_mailed_at = $2 WHERE user_id = $1",
                 user_id,

@@ -73,7 +73,8 @@ async def sweep_once(ctx: ApiContext, *, now: datetime) -> int:
                 continue
             due, cursors = await _collect(ctx, round_.unread, window=window)
             mail = await _digest(ctx, due) if due else None
-            await round_.finish(mail=mail, cursors=cursors, now=now)
+            about = [(u.message.channel_id, u.message.id) for u in due]
+            await round_.finish(mail=mail, about=about, cursors=cursors, now=now)
             queued += mail is not None
     return queued
 
