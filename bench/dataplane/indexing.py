@@ -4,7 +4,9 @@ of 100) until every message is searchable through the SearchIndex port.
 
 Each run has a stream, a consumer and an empty index of its own (OpenSearch: a fresh index
 layout, as `gochat migrate` makes it, without replicas on one node; PostgreSQL: the
-`search_documents` table truncated). The clock starts before the indexer connects; `drained`
+`search_documents` table truncated; `postgres_synchronous_commit`: the same with each commit
+waiting for its WAL flush, as OpenSearch fsyncs its translog before answering a bulk request).
+The clock starts before the indexer connects; `drained`
 is when its consumer has acknowledged everything, `searchable` when a search for the run's own
 word finds every message (OpenSearch shows writes after its 1 s refresh interval).
 """
@@ -18,7 +20,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from bench.dataplane import corpus, cpu_meter, stats, world
+from bench.dataplane import corpus, cpu_meter, servers, stats, world
 from gochat import ports
 from gochat.adapters.nats import connection, stream
 from gochat.adapters.opensearch import make_client, schema
@@ -28,6 +30,12 @@ from gochat.adapters.postgres import search as pg_search
 from gochat.core import config
 from gochat.indexer import app as indexer_app
 
+# variant -> (search_backend, suffix of the indexer's DSN)
+VARIANTS = {
+    "opensearch": ("opensearch", ""),
+    "postgres": ("postgres", ""),
+    "postgres_synchronous_commit": ("postgres", servers.FLUSH_EACH_COMMIT),
+}
 CHANNELS = 10
 CONSUMER = "bench-indexer"
 
@@ -68,12 +76,13 @@ async def empty_index(
 
 
 async def index_run(
-    backend: str, *, pg_dsn: str, db: database.Database, nats_url: str, opensearch_url: str,
+    variant: str, *, pg_dsn: str, db: database.Database, nats_url: str, opensearch_url: str,
     events: int, label: str, meter: cpu_meter.Meter,
 ) -> dict[str, Any]:  # fmt: skip
+    backend, dsn_suffix = VARIANTS[variant]
     name = f"BENCH_INDEX_{label}".upper().replace("-", "_")
     prefix = f"bench-index-{label}"
-    marker = f"marker{label.replace('-', '')}"
+    marker = "marker" + "".join(char for char in label if char.isalnum())
     w = world.unsaved()  # the index needs no guild, channel or user rows
     channels = [world.next_id() for _ in range(CHANNELS)]
     client = await connection.connect(nats_url, name="bench-index-publisher")
@@ -82,9 +91,10 @@ async def index_run(
         await stream.ensure_stream(js, name)
         await publish(js, w, channels, count=events, marker=marker)
         cfg = config.IndexerConfig(
-            pg_dsn=pg_dsn, pg_pool_min=0, pg_pool_max=4, nats_url=nats_url, nats_stream=name,
-            consumer_name=CONSUMER, search_backend=backend, opensearch_url=opensearch_url,
-            opensearch_index_prefix=prefix, shutdown_grace_seconds=10,
+            pg_dsn=pg_dsn + dsn_suffix, pg_pool_min=0, pg_pool_max=4, nats_url=nats_url,
+            nats_stream=name, consumer_name=CONSUMER, search_backend=backend,
+            opensearch_url=opensearch_url, opensearch_index_prefix=prefix,
+            shutdown_grace_seconds=10,
         )  # fmt: skip
         query = ports.SearchQuery(guild_id=w.guild_id, text=marker, channel_ids=channels, limit=1)
         async with empty_index(
@@ -120,7 +130,7 @@ async def measure(
     *, pg_dsn: str, db: database.Database, nats_url: str, opensearch_url: str, events: int,
     repetitions: int, say: Any, meter: cpu_meter.Meter,
 ) -> dict[str, Any]:  # fmt: skip
-    backends = ["opensearch", "postgres"]
+    backends = sorted(VARIANTS)
     runs = []
     for repetition in range(-1, repetitions):  # -1: a warm-up run of each, not counted
         for backend in stats.rotated(backends, max(repetition, 0)):
@@ -140,4 +150,7 @@ async def measure(
         "median_documents_per_s": rates,
         "median_drained_seconds": stats.medians(runs, key="drained_seconds"),
         "opensearch_vs_postgres": rates["opensearch"] / rates["postgres"],
+        "opensearch_vs_postgres_synchronous_commit": (
+            rates["opensearch"] / rates["postgres_synchronous_commit"]
+        ),
     }

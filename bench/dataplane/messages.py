@@ -2,9 +2,10 @@
 
 Writes: `writers` concurrent senders, one channel each (a shared channel would measure the
 lock on its `last_message_id` row, which both stores take), `create` with one MESSAGE_CREATE
-event each, as the API calls it. History: channels whose messages were sent long ago, spread
-over many ten-day buckets (`ids.bucket_of`), read 50 per page: the newest page, and deep pages
-(`before` a random message of the older half).
+event each, as the API calls it; diagnostic writers may run beside the two stores (run.py: the
+Cassandra timeline alone, PostgreSQL waiting for each commit's WAL flush). History: channels
+whose messages were sent long ago, spread over many ten-day buckets (`ids.bucket_of`), read 50
+per page: the newest page, and deep pages (`before` a random message of the older half).
 """
 
 from __future__ import annotations

@@ -110,6 +110,9 @@ async def measure(s: servers.Servers, sizes: Sizes, root: Path) -> dict[str, Any
     }
     meter = cpu_meter.Meter(s)
     db = await database.Database.connect(pg_dsn, service="bench-dataplane", max_size=20)
+    flushing_db = await database.Database.connect(
+        pg_dsn + servers.FLUSH_EACH_COMMIT, service="bench-dataplane", max_size=20
+    )
     session = await cassandra_session.CassandraSession.connect(settings, service="bench")
     try:
         on_cassandra = await cassandra_messages.CassandraMessageStore.open(
@@ -120,7 +123,8 @@ async def measure(s: servers.Servers, sizes: Sizes, root: Path) -> dict[str, Any
             "cassandra": on_cassandra,
         }
         diagnostics: dict[str, messages.Creates] = {
-            "cassandra_timeline_only": messages.CassandraTimelineOnly(session)
+            "cassandra_timeline_only": messages.CassandraTimelineOnly(session),
+            "postgres_synchronous_commit": pg_messages.PostgresMessageStore(flushing_db),
         }
         result["messages"] = await messages.measure(
             stores, await world.create(db), db, writes=sizes.writes, writers=sizes.writers,
@@ -138,6 +142,7 @@ async def measure(s: servers.Servers, sizes: Sizes, root: Path) -> dict[str, Any
         )  # fmt: skip
     finally:
         await session.close()
+        await flushing_db.close()
         await db.close()
     result |= await _through_api(s, sizes, root)
     result["loadavg_at_end"] = os.getloadavg()

@@ -21,6 +21,10 @@ from gochat.embedded import cassandra, minio, nats, opensearch, postgres, proces
 # acknowledges a write before the periodic commit-log sync anyway); PostgreSQL acknowledging
 # before its WAL flush is the comparable setting. The data is thrown away after the run.
 POSTGRES_SETTINGS = {"synchronous_commit": "off", "max_connections": "200"}
+# Appended to the DSN (asyncpg passes query parameters as session settings): the same server
+# with a commit acknowledged only after its WAL flush, as OpenSearch acknowledges a bulk request
+# only after its translog fsync (`index.translog.durability: request`, the default).
+FLUSH_EACH_COMMIT = "?synchronous_commit=on"
 MINIO_ACCESS_KEY = "gochat-bench"
 MINIO_SECRET_KEY = "gochat-bench-secret"
 
