@@ -46,6 +46,12 @@ def rows(d: dict[str, Any]) -> list[str]:
         f"{idx['opensearch']:.0f} | {idx['postgres']:.0f} | "
         f"{idx['opensearch'] / idx['postgres']:.2f} |"
     )
+    if "postgres_synchronous_commit" in idx:
+        flushing = idx["postgres_synchronous_commit"]
+        out.append(
+            "| indexer, PostgreSQL flushing each commit (as OpenSearch's translog) | "
+            f"{idx['opensearch']:.0f} | {flushing:.0f} | {idx['opensearch'] / flushing:.2f} |"
+        )
     load = d["search"]["load"]
     out.append(
         f"| search bulk load via upsert, documents/s ({d['search']['documents']:,}) | "
