@@ -245,3 +245,35 @@ async def test_a_queued_mail_whose_messages_were_all_read_meanwhile_is_not_sent(
     assert all_read.sent == []
     assert metrics.MAIL_DELIVERIES.labels("notification", "dropped")._value.get() == dropped + 1
     assert await notification_mails(api) == []  # the dropped row is gone, nothing pending
+
+
+async def test_users_another_sweeper_holds_do_not_keep_the_next_ones_waiting(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found users are taken a page at a time (here 2): two users held by another sweeper fill
+    the first page, and the third still gets their mail in the same sweep."""
+    monkeypatch.setattr(notifications, "USERS_PER_SWEEP", 2)
+    alice = await api.user()
+    guild_id, channel_id = await api.guild_with_channel(alice)
+    held = [await api.user(), await api.user()]
+    third = await api.user()
+    for user in (*held, third):
+        await api.join(alice, user, guild_id)
+        await send(alice, channel_id, f"<@{user.id}> ping")
+    conn = await asyncpg.connect(api.dsn)
+    try:
+        await conn.execute(
+            "INSERT INTO notification_mail_state (user_id) SELECT unnest($1::bigint[])",
+            [user.id for user in held],
+        )
+        async with conn.transaction():  # another sweeper, deciding for the first two
+            await conn.execute(
+                "SELECT 1 FROM notification_mail_state WHERE user_id = ANY($1) FOR UPDATE",
+                [user.id for user in held],
+            )
+            queued = await notifications.sweep_once(api.ctx, now=later())
+    finally:
+        await conn.close()
+
+    assert queued == 1
+    assert [mail["to"] for mail in await notification_mails(api)] == [f"{third.name}@example.com"]

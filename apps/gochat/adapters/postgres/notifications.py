@@ -170,15 +170,20 @@ class Notifications:
         assert row is not None
         return bool(row["email_notifications"])
 
-    async def users_to_consider(self, window: Window, *, limit: int) -> list[int]:
-        """Users who may be owed a notification mail now (checked again under their lock)."""
+    async def users_to_consider(
+        self, window: Window, *, after_user_id: int = 0, limit: int
+    ) -> list[int]:
+        """Users after `after_user_id` who may be owed a notification mail now, in id order
+        (checked again under their lock)."""
         rows = await self._db.fetch(
             "find_unread_for_notification",
-            f"SELECT DISTINCT user_id FROM ({_PAIRS}) AS due ORDER BY user_id LIMIT $5",
+            f"SELECT DISTINCT user_id FROM ({_PAIRS}) AS due WHERE user_id > $5 "
+            "ORDER BY user_id LIMIT $6",
             window.due_through_id,
             window.floor_id,
             window.resting_since,
             None,
+            after_user_id,
             limit,
         )
         return [row["user_id"] for row in rows]

@@ -66,17 +66,37 @@ async def sweep_once(ctx: ApiContext, *, now: datetime) -> int:
     delay = timedelta(seconds=ctx.config.notification_mail_delay_seconds)
     window = window_at(now, delay=delay)
     store = notifications.Notifications(ctx.db)
-    queued = 0
-    for user_id in await store.users_to_consider(window, limit=USERS_PER_SWEEP):
-        async with store.user_round(user_id, window) as round_:
-            if round_ is None:
-                continue
-            due, cursors = await _collect(ctx, round_.unread, window=window)
-            mail = await _digest(ctx, due) if due else None
-            about = [(u.message.channel_id, u.message.id) for u in due]
-            await round_.finish(mail=mail, about=about, cursors=cursors, now=now)
-            queued += mail is not None
-    return queued
+    queued, after_user_id = 0, 0
+    while True:
+        # Pages by user id: a user whose unread messages are not old enough yet is found
+        # again next sweep, and must not keep those after them from their turn.
+        users = await store.users_to_consider(
+            window, after_user_id=after_user_id, limit=USERS_PER_SWEEP
+        )
+        for user_id in users:
+            queued += await _decide(ctx, store, user_id, window=window, now=now)
+        if len(users) < USERS_PER_SWEEP:
+            return queued
+        after_user_id = users[-1]
+
+
+async def _decide(
+    ctx: ApiContext,
+    store: notifications.Notifications,
+    user_id: int,
+    *,
+    window: notifications.Window,
+    now: datetime,
+) -> int:
+    """One user's round: 1 when a mail was queued."""
+    async with store.user_round(user_id, window) as round_:
+        if round_ is None:
+            return 0
+        due, cursors = await _collect(ctx, round_.unread, window=window)
+        mail = await _digest(ctx, due) if due else None
+        about = [(u.message.channel_id, u.message.id) for u in due]
+        await round_.finish(mail=mail, about=about, cursors=cursors, now=now)
+        return 1 if mail is not None else 0
 
 
 async def run(ctx: ApiContext, *, clock: Callable[[], datetime] | None = None) -> None:
