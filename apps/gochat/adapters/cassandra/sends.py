@@ -57,13 +57,12 @@ async def create(
 
 
 async def finish(timeline: Timeline, pg: database.Database, intent: relational.Intent) -> bool:
-    """Resolve a send left between the two stores; False when it turned out never sent. One
-    whose process died is written again (idempotent: same id, same values, same write time)
-    and completed; one that failed with an answer but could not be taken back out (abandoned)
-    is removed."""
+    """Resolve a send left between the two stores; False when it turned out never sent or is
+    not resolved yet (Cassandra still away). One whose process died is written again
+    (idempotent: same id, same values, same write time) and completed; one that failed with an
+    answer but could not be taken back out (abandoned) is removed."""
     if intent.abandoned:  # the client was told it failed: remove, never complete
-        await take_back(timeline, pg, intent.message)
-        return True
+        return await take_back(timeline, pg, intent.message)
     try:
         await timeline.write(intent.message)
     except ports.DuplicateNonce:  # its nonce went to another message: never sent
@@ -81,13 +80,14 @@ async def finish(timeline: Timeline, pg: database.Database, intent: relational.I
 
 async def take_back(
     timeline: Timeline, pg: database.Database, message: ports.MessageRecord
-) -> None:
-    """Remove what a failed send may have written. When Cassandra cannot be reached for that
-    either, the intent is marked abandoned and the sweep removes it later."""
+) -> bool:
+    """Remove what a failed send may have written; False when Cassandra could not be reached
+    for that either: the intent is then marked abandoned and the sweep removes it later."""
     try:
         await timeline.take_out(message)
     except Exception:
         log.warning("send taken back later", extra={"message_id": message.id})
         await relational.abandon_intent(pg, message.id)
-        return
+        return False
     await relational.drop_intent(pg, message.id)
+    return True
