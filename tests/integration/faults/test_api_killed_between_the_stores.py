@@ -1,8 +1,8 @@
 """The whole pipeline through a send whose API process is SIGKILLed between the Cassandra
 write and the PostgreSQL statement that records its events: API (Cassandra store, outbox relay)
--> JetStream -> indexer (PostgreSQL search) and gateway -> a connected client. After the API is
-started again its repair sweep completes the send: history holds the message once, search
-finds it, and the client got exactly one MESSAGE_CREATE (docs/data-plane.md)."""
+-> JetStream -> indexer (PostgreSQL search, or OpenSearch) and gateway -> a connected client.
+After the API is started again its repair sweep completes the send: history holds the message
+once, search finds it, and the client got exactly one MESSAGE_CREATE (docs/data-plane.md)."""
 
 from __future__ import annotations
 
@@ -20,8 +20,25 @@ pytestmark = pytest.mark.timeout(240)
 QUICK_SWEEP = {"GOCHAT_TEST_REPAIR_AFTER_SECONDS": "1", "GOCHAT_TEST_REPAIR_EVERY_SECONDS": "0.5"}
 
 
+@pytest.fixture(params=["postgres", "opensearch"])
+def search_backend(request: pytest.FixtureRequest, platform: Platform) -> str:
+    """The API and the indexer on this search backend (OpenSearch: the session's node, an index
+    layout of the test's own)."""
+    if request.param == "opensearch":
+        server = request.getfixturevalue("opensearch_server")
+        names = request.getfixturevalue("opensearch_names")
+        chosen = {
+            "search_backend": "opensearch",
+            "opensearch_url": server.url,
+            "opensearch_index_prefix": names.prefix,
+        }
+        platform.api.config |= chosen
+        platform.indexer.config |= chosen
+    return str(request.param)
+
+
 async def test_a_send_whose_api_was_killed_midway_is_delivered_indexed_and_listed_once(
-    platform: Platform,
+    platform: Platform, search_backend: str
 ) -> None:
     api, indexer, gateway = platform.api, platform.indexer, platform.gateway
     api.start(GOCHAT_TEST_CRASH_AT="after_timeline")
