@@ -61,9 +61,11 @@ def endpoints(
 
 
 def component_pods(kube: access.ClusterAccess, namespace: str) -> dict[str, str]:
-    """Pod name -> component of the GoChat pods in `namespace` (the migration's included)."""
+    """Pod name -> component of the GoChat pods in `namespace` (the migration's included),
+    leaving out pods already being deleted (a replaced pod drains for a while)."""
     pods = kube.get_json("pods", "-n", namespace, "-l", "app.kubernetes.io/name=gochat")["items"]
     return {
         pod["metadata"]["name"]: pod["metadata"]["labels"].get("app.kubernetes.io/component", "")
         for pod in pods
+        if not pod["metadata"].get("deletionTimestamp")
     }
