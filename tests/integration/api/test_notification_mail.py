@@ -277,3 +277,29 @@ async def test_users_another_sweeper_holds_do_not_keep_the_next_ones_waiting(
 
     assert queued == 1
     assert [mail["to"] for mail in await notification_mails(api)] == [f"{third.name}@example.com"]
+
+
+async def test_a_round_that_fails_for_one_user_leaves_the_others_served_and_is_retried(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, bob, guild_id, channel_id = await guild_pair(api)
+    carol = await api.user()
+    await api.join(alice, carol, guild_id)
+    await send(alice, channel_id, f"<@{bob.id}> <@{carol.id}> ping")
+    collect: Callable[..., Awaitable[Any]] = notifications._collect
+    failures = [bob.id]
+
+    async def failing_once_for_bob(ctx: Any, unread: Any, **kwargs: Any) -> Any:
+        if unread[0].user_id in failures:
+            failures.remove(unread[0].user_id)
+            raise ConnectionError("message store unreachable")
+        return await collect(ctx, unread, **kwargs)
+
+    monkeypatch.setattr(notifications, "_collect", failing_once_for_bob)
+    first = await notifications.sweep_once(api.ctx, now=later())
+    after_first = [mail["to"] for mail in await notification_mails(api)]
+    second = await notifications.sweep_once(api.ctx, now=later())
+
+    assert (first, second) == (1, 1)
+    assert after_first == [f"{carol.name}@example.com"]
+    assert len(await notification_mails(api)) == 2

@@ -74,7 +74,10 @@ async def sweep_once(ctx: ApiContext, *, now: datetime) -> int:
             window, after_user_id=after_user_id, limit=USERS_PER_SWEEP
         )
         for user_id in users:
-            queued += await _decide(ctx, store, user_id, window=window, now=now)
+            try:
+                queued += await _decide(ctx, store, user_id, window=window, now=now)
+            except Exception:  # rolled back; this user is tried again next sweep, others now
+                log.exception("notification mail round failed", extra={"user_id": user_id})
         if len(users) < USERS_PER_SWEEP:
             return queued
         after_user_id = users[-1]
