@@ -55,7 +55,8 @@ def confirmation_token(messages: Iterable[bytes], address: str) -> str | None:
     for raw in messages:
         message = email.message_from_bytes(raw, policy=email.policy.default)
         if message["To"] == address and message["X-GoChat-Kind"] == "confirm_email":
-            body = message.get_body(("plain",))  # type: ignore[attr-defined]
+            body = message.get_body(("plain",))
+            assert body is not None, f"no text part in the confirmation mail to {address}"
             match = _TOKEN.search(body.get_content())
             assert match, f"no token in the confirmation mail to {address}"
             found = match[1]

@@ -80,7 +80,7 @@ def run_python_job(
     """Run `script` with the image's `python` as a Job (restricted pod), return its output.
 
     Raises ClusterCommandError with the pod's log when the Job does not complete."""
-    variables = [{"name": k, "value": v} for k, v in (env or {}).items()]
+    variables: list[dict[str, object]] = [{"name": k, "value": v} for k, v in (env or {}).items()]
     variables += [
         {"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
         for k, (secret, key) in (secret_env or {}).items()

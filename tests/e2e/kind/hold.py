@@ -43,11 +43,12 @@ def _hold(archives: list[Path], outcome: cluster.Outcome, stop: threading.Event)
         kind_cluster.wait_usable()
         for archive in archives:
             kind_cluster._kind(["load", "image-archive", str(archive)])
-        print(
-            f"export GOCHAT_E2E_KUBECONFIG={kind_cluster.kubeconfig} "
-            f"GOCHAT_E2E_NETNS=/run/netns/{kind_cluster.daemon.netns}",
-            flush=True,
+        netns = (
+            f" GOCHAT_E2E_NETNS=/run/netns/{kind_cluster.daemon.netns}"
+            if isinstance(kind_cluster.daemon, dockerd.Dockerd)
+            else ""
         )
+        print(f"export GOCHAT_E2E_KUBECONFIG={kind_cluster.kubeconfig}{netns}", flush=True)
         stop.wait()
     print(f"timings: {outcome.timings}; host differences: {outcome.host_differences}")
     return 1 if outcome.host_differences else 0
