@@ -6,12 +6,14 @@
   before its Cassandra write and completed by the statement that queues its events.
 - pins.py, reactions.py: pins and reactions.
 - sweep.py: the repair sweep that finishes whatever a dead process left between the two stores.
-- relational.py: the PostgreSQL half (intents, completions); rows.py: statements and rows.
+- relational.py, pin_reaction_intents.py: the PostgreSQL half (intents, completions); rows.py:
+  statements and rows.
 
 Nothing is ever written as null (a null cell is a tombstone). Conditional writes (lightweight
 transactions) decide the races the contract cares about: one message per nonce, an
-edit/pin/delete only of a message that exists, a reaction added or removed once. A send, edit
-or delete is never lost nor announced without being in Cassandra (docs/data-plane.md).
+edit/pin/delete only of a message that exists, a reaction added or removed once. A send, edit,
+delete, pin or reaction is never lost nor announced without being in Cassandra
+(docs/data-plane.md).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ IN_FLIGHT_WAIT_SECONDS = 2.0
 Kind = Literal["pin", "unpin", "react", "unreact"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Intent:
     """`pinned_at`: a pin's new time or the time an unpin removes; `reacted_at`: the timeuuid of
     the reaction row an add writes or a remove removes. They tell a change the sweep finds

@@ -31,7 +31,9 @@ async def set_pinned(
     if pinned_at is not None:
         # Whole milliseconds, what Cassandra keeps: the sweep compares it with the stored one.
         pinned_at = pinned_at.replace(microsecond=pinned_at.microsecond // 1000 * 1000)
-        intent = pin_reaction_intents.Intent("pin", message, events, pinned_at=pinned_at)
+        intent = pin_reaction_intents.Intent(
+            kind="pin", message=message, events=events, pinned_at=pinned_at
+        )
         intent_id = await pin_reaction_intents.record(pg, intent)
         changed = await _pin(timeline, intent)
     else:
@@ -40,7 +42,9 @@ async def set_pinned(
             raise not_found(message)
         if current.pinned_at is None:
             return current
-        intent = pin_reaction_intents.Intent("unpin", current, events, pinned_at=current.pinned_at)
+        intent = pin_reaction_intents.Intent(
+            kind="unpin", message=current, events=events, pinned_at=current.pinned_at
+        )
         intent_id = await pin_reaction_intents.record(pg, intent)
         changed = await _unpin(timeline, intent, replay=False)
     if changed:

@@ -34,9 +34,9 @@ async def add(
     if await timeline.get(message.channel_id, message.id) is None:
         raise not_found(message)
     intent = pin_reaction_intents.Intent(
-        "react",
-        message,
-        events,
+        kind="react",
+        message=message,
+        events=events,
         user_id=user_id,
         emoji=emoji,
         reacted_at=uuid_from_time(time.time()),
@@ -61,7 +61,12 @@ async def remove(
     if not found:
         return False
     intent = pin_reaction_intents.Intent(
-        "unreact", message, events, user_id=user_id, emoji=emoji, reacted_at=found[0]["reacted_at"]
+        kind="unreact",
+        message=message,
+        events=events,
+        user_id=user_id,
+        emoji=emoji,
+        reacted_at=found[0]["reacted_at"],
     )
     intent_id = await pin_reaction_intents.record(pg, intent)
     removed = await _remove(timeline, intent, replay=False)

@@ -229,11 +229,3 @@ def record_from_json(values: dict[str, Any]) -> ports.MessageRecord:
         ports.AttachmentRecord(**each) for each in values.get("attachments", ())
     )
     return ports.MessageRecord(**values)
-
-
-async def record(db: database.Database, name: str, events: Sequence[Event]) -> None:
-    """Queue the events of a change already made in Cassandra (`name` labels the round trip)."""
-    if not events:
-        return
-    async with db.transaction(name) as conn:
-        await outbox.append(conn, events)
