@@ -14,9 +14,10 @@ import asyncpg
 import pytest
 
 from gochat.adapters.postgres import mail_queue
+from gochat.api.app import build_app
 from gochat.api.services import notifications
 from gochat.auth import mail_sender, metrics
-from tests.integration.api.conftest import Api, User, error_of
+from tests.integration.api.conftest import Api, User, api_config, error_of
 
 DELAY = timedelta(seconds=900)  # the default
 SETTINGS = "/users/@me/notification-settings"
@@ -303,3 +304,41 @@ async def test_a_round_that_fails_for_one_user_leaves_the_others_served_and_is_r
     assert (first, second) == (1, 1)
     assert after_first == [f"{carol.name}@example.com"]
     assert len(await notification_mails(api)) == 2
+
+
+async def test_two_api_processes_sweeping_together_queue_one_mail_per_user(
+    api: Api, nats_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second API app on the same database (another replica). Replica A pauses in its first
+    user's round; replica B sweeps everyone meanwhile; then A goes on: five mails in all."""
+    alice = await api.user()
+    guild_id, channel_id = await api.guild_with_channel(alice)
+    users = [await api.user() for _ in range(5)]
+    for user in users:
+        await api.join(alice, user, guild_id)
+    await send(alice, channel_id, " ".join(f"<@{user.id}>" for user in users))
+    inside, release = asyncio.Event(), asyncio.Event()
+    collect: Callable[..., Awaitable[Any]] = notifications._collect
+
+    async def a_pauses_once(ctx: Any, unread: Any, **kwargs: Any) -> Any:
+        result = await collect(ctx, unread, **kwargs)
+        if ctx is api.ctx and not inside.is_set():
+            inside.set()
+            await release.wait()
+        return result
+
+    monkeypatch.setattr(notifications, "_collect", a_pauses_once)
+    replica_b = build_app(api_config(api.dsn, nats_server.url))
+    async with replica_b.router.lifespan_context(replica_b):
+        now = later()
+        by_a = asyncio.create_task(notifications.sweep_once(api.ctx, now=now))
+        await asyncio.wait_for(inside.wait(), timeout=10)
+        by_b = await asyncio.wait_for(
+            notifications.sweep_once(replica_b.state.ctx, now=now), timeout=10
+        )
+        release.set()
+        queued = (await by_a, by_b)
+
+    assert queued == (1, 4)
+    recipients = sorted(mail["to"] for mail in await notification_mails(api))
+    assert recipients == sorted(f"{user.name}@example.com" for user in users)
