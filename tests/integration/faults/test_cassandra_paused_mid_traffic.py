@@ -1,7 +1,8 @@
 """The real Cassandra node stops answering (SIGSTOP) while a client sends messages through the
 API process: sends answer 503 with Retry-After, nothing is half-written (every message in
 history was announced once, every announced message is in history, none answered 503 is
-either), and sends succeed again once the node answers (SIGCONT) (docs/data-plane.md)."""
+either), and sends succeed again once the node answers (SIGCONT), retries of the refused ones
+with their nonces included (docs/data-plane.md)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ QUICK_SWEEP = {"GOCHAT_TEST_REPAIR_AFTER_SECONDS": "8", "GOCHAT_TEST_REPAIR_EVER
 
 @dataclass
 class Sent:
+    nonce: str
     status: int
     message_id: str | None
     retry_after: str | None
@@ -64,12 +66,13 @@ async def test_sends_while_cassandra_is_stopped_answer_503_and_leave_nothing_hal
         _, channel_id = await services.guild_of_two(owner, reader)
         sent: list[Sent] = []
 
-        async def send() -> Sent:
-            n = len(sent)
-            body = {"content": f"message {n}", "nonce": f"n{n}"}
+        async def send(nonce: str | None = None) -> Sent:
+            nonce = nonce or f"n{len(sent)}"
+            body = {"content": f"message {nonce}", "nonce": nonce}
             response = await owner.post(f"/channels/{channel_id}/messages", json=body)
             ok = response.status_code in (200, 201)
             outcome = Sent(
+                nonce,
                 response.status_code,
                 response.json()["id"] if ok else None,
                 response.headers.get("Retry-After"),
@@ -94,12 +97,21 @@ async def test_sends_while_cassandra_is_stopped_answer_503_and_leave_nothing_hal
             lambda: settled(platform.dsn), within=60, what="intents resolved, outbox published"
         )
         history = (await reader.get(f"/channels/{channel_id}/messages?limit=100")).json()
+        refused = [s for s in sent if s.status != 201]
+        assert {(s.status, s.retry_after) for s in refused} == {(503, "2")}, sent
+        assert any(s.status == 503 for s in during)
+        accepted = sorted(s.message_id for s in sent if s.status == 201 and s.message_id)
+        assert sorted(m["id"] for m in history) == accepted  # no refused send in history
+        # The client retries each refused send with its nonce, as Retry-After invites it to:
+        # the nonce is free again (the refused message was taken out), so each is sent now.
+        for each in refused:
+            assert (await send(each.nonce)).status == 201, sent[-1]
+        await services.eventually(lambda: settled(platform.dsn), what="the outbox published")
+        history = (await reader.get(f"/channels/{channel_id}/messages?limit=100")).json()
 
-    refused = [s for s in sent if s.status != 201]
-    assert {(s.status, s.retry_after) for s in refused} == {(503, "2")}, sent
-    assert any(s.status == 503 for s in during)
     accepted = sorted(s.message_id for s in sent if s.status == 201 and s.message_id)
     assert sorted(m["id"] for m in history) == accepted
+    assert sorted(m["nonce"] for m in history) == sorted({s.nonce for s in sent})
     client = await nats.connect(platform.nats_url)
     try:
         stream = EventStream(config.ApiConfig().nats_stream, client)
