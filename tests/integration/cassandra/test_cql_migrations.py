@@ -152,7 +152,7 @@ def test_a_statement_list_splits_on_semicolons_at_line_ends_and_drops_comments()
         1, "x", "-- a comment; with a semicolon\nCREATE TABLE a (k int PRIMARY KEY);\n"
         "CREATE TABLE b (k text PRIMARY KEY)\n  WITH comment = 'x;y';\n",
     )  # fmt: skip
-    assert migration.statements == [
+    assert migrations.statements(migration) == [
         "CREATE TABLE a (k int PRIMARY KEY)",
         "CREATE TABLE b (k text PRIMARY KEY)\n  WITH comment = 'x;y'",
     ]

@@ -12,64 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
 import logging
 import re
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
+from gochat.adapters import migration_files
 from gochat.adapters.cassandra import session as cassandra_session
 
 log = logging.getLogger(__name__)
-_FILE_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.cql$")
 LOCK_TTL_SECONDS = 600
 LOCK_NAME = "cql"
 
 
-class MigrationError(Exception):
-    pass
+MigrationError = migration_files.MigrationError
+Migration = migration_files.Migration
 
 
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    cql: str
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.cql.encode()).hexdigest()
-
-    @property
-    def statements(self) -> list[str]:
-        """The file's statements: `;` ends one at the end of a line; `--` lines are comments."""
-        lines = [line for line in self.cql.splitlines() if not line.lstrip().startswith("--")]
-        parts = re.split(r";\s*$", "\n".join(lines), flags=re.MULTILINE)
-        return [part.strip() for part in parts if part.strip()]
+def statements(migration: Migration) -> list[str]:
+    """The file's statements: `;` ends one at the end of a line; `--` lines are comments."""
+    lines = [line for line in migration.text.splitlines() if not line.lstrip().startswith("--")]
+    parts = re.split(r";\s*$", "\n".join(lines), flags=re.MULTILINE)
+    return [part.strip() for part in parts if part.strip()]
 
 
 def default_directory() -> Path:
-    """`db/migrations` of a checkout, or the copy installed beside the package in an image."""
-    for parent in Path(__file__).resolve().parents:
-        candidate = parent / "db" / "migrations"
-        if candidate.is_dir():
-            return candidate
-    raise MigrationError("cannot find db/migrations; set GOCHAT_CQL_MIGRATIONS_DIR")
+    return migration_files.find_directory("db/migrations", env_var="GOCHAT_CQL_MIGRATIONS_DIR")
 
 
 def load(directory: Path) -> list[Migration]:
-    migrations = []
-    for path in sorted(directory.glob("*.cql")):
-        match = _FILE_PATTERN.match(path.name)
-        if not match:
-            raise MigrationError(f"{path.name}: expected NNNN_name.cql")
-        migrations.append(Migration(int(match[1]), match[2], path.read_text()))
-    versions = [m.version for m in migrations]
-    if len(set(versions)) != len(versions):
-        raise MigrationError("two CQL migrations share a version number")
-    return migrations
+    return migration_files.load(directory, extension="cql")
 
 
 def replication_map(replication: str) -> str:
@@ -160,7 +133,7 @@ async def _apply_pending(
                     "was applied; add a new migration instead"
                 )
             continue
-        for statement in migration.statements:
+        for statement in statements(migration):
             await db.run(f"migration_{migration.version:04d}", statement)
         await db.run(
             "record_migration",

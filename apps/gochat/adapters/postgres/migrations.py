@@ -7,55 +7,27 @@ applies nothing. An applied file whose checksum changed is an error: migrations 
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 
+from gochat.adapters import migration_files
+
 log = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x6F63686174  # "ochat": any constant shared by every runner
-_FILE_PATTERN = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
-class MigrationError(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class Migration:
-    version: int
-    name: str
-    sql: str
-
-    @property
-    def checksum(self) -> str:
-        return hashlib.sha256(self.sql.encode()).hexdigest()
+MigrationError = migration_files.MigrationError
+Migration = migration_files.Migration
 
 
 def default_directory() -> Path:
-    """`db/pgmigrations` of a checkout, or the copy installed beside the package in an image."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "db" / "pgmigrations"
-        if candidate.is_dir():
-            return candidate
-    raise MigrationError("cannot find db/pgmigrations; set GOCHAT_MIGRATIONS_DIR")
+    return migration_files.find_directory("db/pgmigrations", env_var="GOCHAT_MIGRATIONS_DIR")
 
 
 def load(directory: Path) -> list[Migration]:
-    migrations = []
-    for path in sorted(directory.glob("*.sql")):
-        match = _FILE_PATTERN.match(path.name)
-        if not match:
-            raise MigrationError(f"{path.name}: expected NNNN_name.sql")
-        migrations.append(Migration(int(match[1]), match[2], path.read_text()))
-    versions = [m.version for m in migrations]
-    if len(set(versions)) != len(versions):
-        raise MigrationError("two migrations share a version number")
-    return migrations
+    return migration_files.load(directory, extension="sql")
 
 
 async def apply(dsn: str, directory: Path) -> list[int]:
@@ -92,7 +64,7 @@ async def _apply_locked(conn: asyncpg.Connection, migrations: list[Migration]) -
                 )
             continue
         async with conn.transaction():
-            await conn.execute(migration.sql)
+            await conn.execute(migration.text)
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
                 migration.version,
