@@ -36,6 +36,8 @@ class Versions:
     # skaffold's helm deployer hands helm a post-renderer executable, which Helm 4 refuses (its
     # post-renderers are plugins): the developer loop runs Helm 3 (v3.21.4, approved here).
     skaffold_helm: str = "v3.21.4"
+    # The custom metrics adapter of the ws HPA scenario (deploy/metrics/, metrics_images.py).
+    prometheus_adapter: str = "v0.12.0"
     debian: str = "bookworm"
     # Bumped when a recipe changes what an artifact contains.
     recipe: int = 3
@@ -65,6 +67,7 @@ class Versions:
             "pause": f"pause-{self.pause}",
             "skaffold": f"skaffold-{self.skaffold}",
             "helm": f"helm-{self.skaffold_helm}",
+            "prometheus-adapter": f"prometheus-adapter-{self.prometheus_adapter}",
         }
 
     @property

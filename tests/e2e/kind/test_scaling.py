@@ -1,0 +1,299 @@
+"""Scenario 4, scaling: the ws HorizontalPodAutoscaler scales on the WebSocket connections metric,
+and the operator leaves HPA-managed replicas alone.
+
+The metrics path is what a platform team runs (deploy/metrics/): Prometheus (Debian's package)
+scraping GoChat's pods, and prometheus-adapter serving `gochat_ws_connections` per pod on
+custom.metrics.k8s.io. The ws HPA of charts/gochat (and of the operator) reads that Pods metric.
+
+- Helm path: charts/gochat with ws autoscaling on (1..3 replicas, 20 connections per pod);
+  60 identified WebSocket connections through a port-forward to the ws Service land on one pod,
+  and the HPA scales the Deployment up until its new pods are Ready.
+- Operator path: a GoChatCluster with ws autoscaling on; the HPA scales ws up the same way, then
+  a spec change makes the operator apply the ws Deployment again: spec.replicas stays what the
+  HPA set, and no field manager of the operator owns it.
+
+Scale-down is not asserted: the chart's HPA also has a CPU target, and an HPA with a metric it
+cannot read (no metrics.k8s.io on this cluster) scales up but never down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from gochat.client import gateway
+from gochat.contract import images as image_names
+from tests.e2e import user_flow
+from tests.e2e.kind import access, backends, metrics_images, platform, test_helm_path
+from tests.e2e.kind import test_operator_path as operator_path
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+
+METRIC = "gochat_ws_connections"
+TARGET_PER_POD = 20
+CONNECTIONS = 60  # on one pod: 60 / 20 -> 3 replicas wanted (the maximum)
+MAX_REPLICAS = 3
+APISERVICE = "apiservice/v1beta1.custom.metrics.k8s.io"
+
+
+@pytest.fixture(scope="module")
+def metrics_path(kube: access.ClusterAccess) -> Iterator[None]:
+    """deploy/metrics/ applied and custom.metrics.k8s.io Available; removed afterwards (an
+    APIService left without its server would break discovery for every later test)."""
+    started = time.monotonic()
+    kube.load(*metrics_images.ensure_images().values())
+    manifests = metrics_images.DEPLOY
+    try:
+        kube.kubectl("apply", "-f", str(manifests / "prometheus.yaml"))
+        kube.kubectl("apply", "-f", str(manifests / "adapter.yaml"))
+        for workload in ("deploy/prometheus", "deploy/prometheus-adapter"):
+            kube.kubectl(
+                "-n", "gochat-metrics", "rollout", "status", workload, "--timeout=180s"
+            )  # fmt: skip
+        kube.kubectl("wait", APISERVICE, "--for=condition=Available", "--timeout=120s")
+        print(f"metrics path ready in {time.monotonic() - started:.0f}s")
+        yield
+    finally:
+        kube.kubectl("delete", "-f", str(manifests / "adapter.yaml"), "--wait=false", check=False)
+        kube.kubectl(
+            "delete", "-f", str(manifests / "prometheus.yaml"), "--wait=false", check=False
+        )
+
+
+def pods_metric(kube: access.ClusterAccess, namespace: str) -> dict[str, float]:
+    """gochat_ws_connections per pod as the HPA reads it (custom.metrics.k8s.io)."""
+    path = f"/apis/custom.metrics.k8s.io/v1beta1/namespaces/{namespace}/pods/*/{METRIC}"
+    proc = kube.run([str(kube.kubectl_path), "get", "--raw", path], check=False)
+    if proc.returncode != 0:
+        return {}
+    return {
+        item["describedObject"]["name"]: _quantity(item["value"])
+        for item in json.loads(proc.stdout)["items"]
+    }
+
+
+def _quantity(value: str) -> float:
+    if value.endswith("m"):
+        return float(value[:-1]) / 1000
+    return float(value)
+
+
+def wait_for_metric(kube: access.ClusterAccess, namespace: str, *, timeout: float = 180) -> None:
+    """Until every Ready ws pod has a value on custom.metrics.k8s.io."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = ws_pods(kube, namespace)
+        served = pods_metric(kube, namespace)
+        if pods and set(pods) <= set(served):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{METRIC} not served for {pods}: {served}")
+        time.sleep(3)
+
+
+def ws_pods(kube: access.ClusterAccess, namespace: str) -> list[str]:
+    pods = platform.component_pods(kube, namespace)
+    return [name for name, component in pods.items() if component == "ws"]
+
+
+@contextlib.contextmanager
+def held_connections(url: str, token: str, count: int) -> Iterator[None]:
+    """`count` identified gateway sessions, kept alive (heartbeats) by an event loop in a
+    thread until the block ends."""
+    opened = threading.Event()
+    stop: list[asyncio.Event] = []
+    failure: list[BaseException] = []
+
+    async def hold() -> None:
+        stop.append(asyncio.Event())
+        clients: list[gateway.GatewayClient] = []
+        try:
+            for _ in range(count):
+                client = await gateway.GatewayClient.connect(url)
+                clients.append(client)
+                await client.identify(token)
+        except BaseException as error:  # reported to the test thread
+            failure.append(error)
+        opened.set()
+        if not failure:
+            await stop[0].wait()
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(hold(),), daemon=True)
+    thread.start()
+    try:
+        assert opened.wait(120), f"{count} gateway connections not opened in 120 s"
+        if failure:
+            raise AssertionError(f"opening gateway connections failed: {failure[0]!r}")
+        yield
+    finally:
+        if stop:
+            loop.call_soon_threadsafe(stop[0].set)
+        thread.join(60)
+        loop.close()
+
+
+def wait_scaled_up(
+    kube: access.ClusterAccess, namespace: str, name: str, *, timeout: float = 300
+) -> dict[str, Any]:
+    """Until the HPA `name` wants more than one replica and the Deployment has them all Ready;
+    the HPA's last status."""
+    deadline = time.monotonic() + timeout
+    while True:
+        hpa = kube.get_json(f"hpa/{name}", "-n", namespace)
+        deployment = kube.get_json(f"deploy/{name}", "-n", namespace)
+        desired = hpa.get("status", {}).get("desiredReplicas", 0)
+        ready = deployment.get("status", {}).get("readyReplicas", 0)
+        if desired > 1 and deployment["spec"]["replicas"] == desired and ready == desired:
+            return dict(hpa["status"])
+        if time.monotonic() > deadline:
+            conditions = hpa.get("status", {}).get("conditions", [])
+            raise AssertionError(
+                f"{name} not scaled up: desired {desired}, ready {ready}, "
+                f"metric {pods_metric(kube, namespace)}, conditions {json.dumps(conditions)}"
+            )
+        time.sleep(3)
+
+
+def connections_metric(status: dict[str, Any]) -> float:
+    for metric in status.get("currentMetrics", []):
+        if metric.get("type") == "Pods" and metric["pods"]["metric"]["name"] == METRIC:
+            return _quantity(metric["pods"]["current"]["averageValue"])
+    raise AssertionError(f"no {METRIC} in the HPA's current metrics: {status}")
+
+
+def scale_up_with_connections(
+    kube: access.ClusterAccess, namespace: str, prefix: str, *, user: str
+) -> dict[str, Any]:
+    """Sign a user up, hold CONNECTIONS sessions on one ws pod; the HPA status once ws has
+    scaled up and its pods are Ready (the connections are closed on return)."""
+    with platform.endpoints(kube, namespace, prefix) as endpoints:
+        with httpx.Client(base_url=endpoints.auth, timeout=30) as auth:
+            signed = user_flow.sign_up(auth, platform.mail_reader(kube, namespace), user)
+        with held_connections(endpoints.ws_url, signed.token, CONNECTIONS):
+            return wait_scaled_up(kube, namespace, f"{prefix}-ws")
+
+
+def test_helm_ws_hpa_scales_up_on_connections(
+    kube: access.ClusterAccess, gochat_images: dict[str, str], metrics_path: None
+) -> None:
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    release = test_helm_path.RELEASE
+    with backends.namespace(kube, "e2e-scaling") as namespace:
+        deployed = backends.deploy(kube, namespace)
+        values = test_helm_path._values(deployed, gochat_images[image_names.SERVICES])
+        scaling = {
+            "enabled": "true",
+            "minReplicas": "1",
+            "maxReplicas": str(MAX_REPLICAS),
+            "targetConnectionsPerPod": str(TARGET_PER_POD),
+        }
+        for key, value in scaling.items():
+            values += ["--set", f"components.ws.autoscaling.{key}={value}"]
+        kube.helm(
+            "install", release, str(test_helm_path.CHART), "-n", namespace, *values,
+            "--wait", "--timeout", "300s",
+        )  # fmt: skip
+        timings["helm install --wait"] = time.monotonic() - started
+        wait_for_metric(kube, namespace)
+        timings["metric served"] = time.monotonic() - started
+        assert len(ws_pods(kube, namespace)) == 1
+
+        status = scale_up_with_connections(kube, namespace, release, user="scaler")
+        timings["scaled up"] = time.monotonic() - started
+        assert status["desiredReplicas"] == MAX_REPLICAS, status
+        assert connections_metric(status) > 0, status
+        assert len(ws_pods(kube, namespace)) == MAX_REPLICAS
+        kube.helm("uninstall", release, "-n", namespace, "--wait")
+    print({step: round(seconds) for step, seconds in timings.items()})
+
+
+def test_operator_leaves_hpa_managed_ws_replicas_alone(
+    kube: access.ClusterAccess, gochat_images: dict[str, str], metrics_path: None
+) -> None:
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    with (
+        backends.namespace(kube, "e2e-scaling-op-system") as system,
+        backends.namespace(kube, "e2e-scaling-op") as namespace,
+    ):
+        kube.helm(
+            "install", "gochat-operator", str(operator_path.CHART), "-n", system,
+            "--set", f"image.tag={gochat_images[image_names.OPERATOR]}",
+            "--wait", "--timeout", "180s",
+        )  # fmt: skip
+        deployed = backends.deploy(kube, namespace)
+        version = gochat_images[image_names.SERVICES]
+        cluster = operator_path.gochat_cluster(version=version, deployed=deployed)
+        spec: Any = cluster["spec"]
+        spec["components"]["ws"] = {
+            "replicas": 1,  # ignored with autoscaling on: the HPA owns replicas
+            "autoscaling": {
+                "enabled": True,
+                "minReplicas": 1,
+                "maxReplicas": MAX_REPLICAS,
+                "targetConnectionsPerPod": TARGET_PER_POD,
+            },
+        }
+        kube.kubectl("apply", "-f", "-", stdin=json.dumps(cluster))
+        kube.kubectl(
+            "-n", namespace, "wait", "gochatcluster/chat", "--for=condition=Ready",
+            "--timeout=300s",
+        )  # fmt: skip
+        timings["GoChatCluster Ready"] = time.monotonic() - started
+        wait_for_metric(kube, namespace)
+
+        status = scale_up_with_connections(kube, namespace, "chat", user="opscaler")
+        scaled = status["desiredReplicas"]
+        assert scaled == MAX_REPLICAS, status
+        timings["scaled up"] = time.monotonic() - started
+
+        # A spec change to ws: the operator applies its Deployment again (a new pod template).
+        generation = kube.get_json("gochatcluster/chat", "-n", namespace)["metadata"]
+        patch = {"spec": {"components": {"ws": {"podAnnotations": {"e2e.gochat.dev/touch": "1"}}}}}
+        kube.kubectl(
+            "-n", namespace, "patch", "gochatcluster/chat", "--type=merge", "-p", json.dumps(patch)
+        )
+        wait_reconciled(kube, namespace, after=generation["generation"])
+        kube.kubectl("-n", namespace, "rollout", "status", "deploy/chat-ws", "--timeout=300s")
+        deployment = kube.get_json("deploy/chat-ws", "-n", namespace)
+        template = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        assert template.get("e2e.gochat.dev/touch") == "1", "the operator did not re-apply ws"
+        assert deployment["spec"]["replicas"] == scaled, deployment["spec"]
+        owners = [
+            entry["manager"]
+            for entry in deployment["metadata"]["managedFields"]
+            if "f:replicas" in entry.get("fieldsV1", {}).get("f:spec", {})
+        ]
+        assert "gochat-operator" not in owners, owners
+        timings["re-applied, replicas kept"] = time.monotonic() - started
+
+        kube.kubectl("-n", namespace, "delete", "gochatcluster/chat", "--wait=true")
+        kube.helm("uninstall", "gochat-operator", "-n", system, "--wait")
+    print({step: round(seconds) for step, seconds in timings.items()})
+
+
+def wait_reconciled(
+    kube: access.ClusterAccess, namespace: str, *, after: int, timeout: float = 120
+) -> None:
+    """Until the operator's status reports a generation newer than `after`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = kube.get_json("gochatcluster/chat", "-n", namespace)
+        if body.get("status", {}).get("observedGeneration", 0) > after:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"operator did not reconcile generation > {after}: {body}")
+        time.sleep(2)
