@@ -226,6 +226,7 @@ def test_every_metric_the_operator_queries_is_exported_by_a_running_process(
 # The modules that define the services' metrics (imported as the services import them).
 METRIC_MODULES = (
     "gochat.core.metrics",
+    "gochat.api.metrics",
     "gochat.auth.metrics",
     "gochat.ws.metrics",
     "gochat.indexer.metrics",

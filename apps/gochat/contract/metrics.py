@@ -97,6 +97,16 @@ OUTBOX_DUPLICATE_WINDOW = _metric(
     "The stream's duplicate window: a row published later than this after its first store "
     "is stored twice. Compare with gochat_outbox_oldest_unpublished_age_seconds.",
 )  # fmt: skip
+NOTIFICATION_MAILS_QUEUED = _metric(
+    "gochat_notification_mails_queued_total", "counter", API,
+    "Notification mails the API's sweep queued (one per user per window; sent by auth's mail "
+    "queue).",
+)  # fmt: skip
+NOTIFICATION_ROUNDS_FAILED = _metric(
+    "gochat_notification_rounds_failed_total", "counter", API,
+    "Notification decisions for one user that failed and were rolled back (tried again next "
+    "sweep).",
+)  # fmt: skip
 AUTH_LOGINS = _metric(
     "gochat_auth_logins_total", "counter", AUTH,
     "Login attempts, by result (ok, invalid_credentials, email_not_confirmed, rate_limited).",

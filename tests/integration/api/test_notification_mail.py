@@ -14,6 +14,7 @@ import asyncpg
 import pytest
 
 from gochat.adapters.postgres import mail_queue
+from gochat.api import metrics as api_metrics
 from gochat.api.app import build_app
 from gochat.api.services import notifications
 from gochat.auth import mail_sender, metrics
@@ -297,11 +298,13 @@ async def test_a_round_that_fails_for_one_user_leaves_the_others_served_and_is_r
         return await collect(ctx, unread, **kwargs)
 
     monkeypatch.setattr(notifications, "_collect", failing_once_for_bob)
+    failed_before = api_metrics.NOTIFICATION_ROUNDS_FAILED._value.get()
     first = await notifications.sweep_once(api.ctx, now=later())
     after_first = [mail["to"] for mail in await notification_mails(api)]
     second = await notifications.sweep_once(api.ctx, now=later())
 
     assert (first, second) == (1, 1)
+    assert api_metrics.NOTIFICATION_ROUNDS_FAILED._value.get() == failed_before + 1
     assert after_first == [f"{carol.name}@example.com"]
     assert len(await notification_mails(api)) == 2
 

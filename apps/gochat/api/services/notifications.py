@@ -30,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from gochat import ports
 from gochat.adapters import mail_templates
 from gochat.adapters.postgres import notifications
+from gochat.api import metrics
 from gochat.api.context import ApiContext
 from gochat.api.services import access
 from gochat.core import errors, ids, schemas
@@ -77,6 +78,7 @@ async def sweep_once(ctx: ApiContext, *, now: datetime) -> int:
             try:
                 queued += await _decide(ctx, store, user_id, window=window, now=now)
             except Exception:  # rolled back; this user is tried again next sweep, others now
+                metrics.NOTIFICATION_ROUNDS_FAILED.inc()
                 log.exception("notification mail round failed", extra={"user_id": user_id})
         if len(users) < USERS_PER_SWEEP:
             return queued
@@ -99,7 +101,10 @@ async def _decide(
         mail = await _digest(ctx, due) if due else None
         about = [(u.message.channel_id, u.message.id) for u in due]
         await round_.finish(mail=mail, about=about, cursors=cursors, now=now)
-        return 1 if mail is not None else 0
+    if mail is None:
+        return 0
+    metrics.NOTIFICATION_MAILS_QUEUED.inc()  # committed
+    return 1
 
 
 async def run(ctx: ApiContext, *, clock: Callable[[], datetime] | None = None) -> None:
