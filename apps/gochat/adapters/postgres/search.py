@@ -100,7 +100,13 @@ class PostgresSearchIndex:
         where, args = _conditions(query)
         page_args = [*args, query.limit, query.offset]
         page_sql = _page_sql(where, arg_count=len(args), has_text=bool(query.text.strip()))
-        async with self._db.connection("search_messages") as conn:
+        async with self._db.transaction("search_messages") as conn:
+            # Planned with this query's values every time. A pooled connection reuses its
+            # prepared statements, and from the sixth run PostgreSQL may keep a generic plan,
+            # which assumes a text match of 1,000 rows: for a common word and one author it
+            # reads every posting of the word instead of the author's index, 10-30x slower
+            # (bench/dataplane/FINDINGS.md). Local: reset at commit.
+            await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
             total = await conn.fetchval(
                 f"SELECT count(*) FROM (SELECT FROM search_documents d WHERE {where} "
                 f"LIMIT {SEARCH_TOTAL_LIMIT}) AS capped",
