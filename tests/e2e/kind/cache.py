@@ -36,7 +36,9 @@ class Versions:
     # skaffold's helm deployer hands helm a post-renderer executable, which Helm 4 refuses (its
     # post-renderers are plugins): the developer loop runs Helm 3 (v3.21.4, approved here).
     skaffold_helm: str = "v3.21.4"
-    # The custom metrics adapter of the ws HPA scenario (deploy/metrics/, metrics_images.py).
+    # The ws HPA scenario's metrics path (deploy/metrics/, metrics_images.py): Prometheus 3.16
+    # (module v0.316.0; Debian's 2.42 lacks Kubernetes service discovery) and the adapter.
+    prometheus: str = "v0.316.0"
     prometheus_adapter: str = "v0.12.0"
     debian: str = "bookworm"
     # Bumped when a recipe changes what an artifact contains.
@@ -67,6 +69,7 @@ class Versions:
             "pause": f"pause-{self.pause}",
             "skaffold": f"skaffold-{self.skaffold}",
             "helm": f"helm-{self.skaffold_helm}",
+            "prometheus": f"prometheus-{self.prometheus}",
             "prometheus-adapter": f"prometheus-adapter-{self.prometheus_adapter}",
         }
 

@@ -28,9 +28,11 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from gochat.client import gateway
 from gochat.contract import images as image_names
+from gochat.contract import metrics as catalogue
 from tests.e2e import user_flow
 from tests.e2e.kind import access, backends, metrics_images, platform, test_helm_path
 from tests.e2e.kind import test_operator_path as operator_path
@@ -42,6 +44,28 @@ TARGET_PER_POD = 20
 CONNECTIONS = 60  # on one pod: 60 / 20 -> 3 replicas wanted (the maximum)
 MAX_REPLICAS = 3
 APISERVICE = "apiservice/v1beta1.custom.metrics.k8s.io"
+
+
+def test_the_adapter_serves_the_metric_the_hpas_read_from_the_images_built() -> None:
+    """No cluster needed: deploy/metrics/ names what the chart, the operator and the builder
+    name (a rename in one of them would leave the HPA without a metric)."""
+    manifests = metrics_images.DEPLOY
+    adapter = list(yaml.safe_load_all((manifests / "adapter.yaml").read_text()))
+    config = next(d for d in adapter if d["kind"] == "ConfigMap")["data"]["config.yaml"]
+    [rule] = yaml.safe_load(config)["rules"]
+    assert rule["name"]["as"] == METRIC == catalogue.WS_CONNECTIONS.name
+    assert rule["seriesQuery"].startswith(METRIC + "{")
+    assert set(rule["resources"]["overrides"]) == {"namespace", "pod"}
+    chart_hpa = (test_helm_path.CHART / "templates" / "autoscaling.yaml").read_text()
+    assert f"name: {METRIC}" in chart_hpa
+    images = {
+        container["image"]
+        for path in ("prometheus.yaml", "adapter.yaml")
+        for doc in yaml.safe_load_all((manifests / path).read_text())
+        if doc["kind"] == "Deployment"
+        for container in doc["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {image.reference for image in metrics_images.IMAGES}
 
 
 @pytest.fixture(scope="module")
