@@ -9,6 +9,7 @@ import dataclasses
 import json
 import secrets
 import textwrap
+import time
 from collections.abc import Iterator
 
 from tests.e2e.kind import access, backend_images
@@ -80,6 +81,24 @@ def run_python_job(
     """Run `script` with the image's `python` as a Job (restricted pod), return its output.
 
     Raises ClusterCommandError with the pod's log when the Job does not complete."""
+    start_python_job(
+        kube, namespace=namespace, name=name, image=image, script=script, env=env,
+        secret_env=secret_env,
+    )  # fmt: skip
+    return finish_job(kube, namespace=namespace, name=name, timeout=timeout)
+
+
+def start_python_job(
+    kube: access.ClusterAccess,
+    *,
+    namespace: str,
+    name: str,
+    image: str,
+    script: str,
+    env: dict[str, str] | None = None,
+    secret_env: dict[str, tuple[str, str]] | None = None,
+) -> None:
+    """Create the Job running `script` with the image's `python` (a restricted pod)."""
     variables: list[dict[str, object]] = [{"name": k, "value": v} for k, v in (env or {}).items()]
     variables += [
         {"name": k, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
@@ -121,16 +140,24 @@ def run_python_job(
         },
     }
     kube.kubectl("apply", "-f", "-", stdin=json.dumps(job))
+
+
+def job_logs(kube: access.ClusterAccess, *, namespace: str, name: str) -> str:
+    return kube.kubectl("-n", namespace, "logs", "-l", f"job-name={name}", "--tail=-1", check=False)
+
+
+def finish_job(kube: access.ClusterAccess, *, namespace: str, name: str, timeout: int) -> str:
+    """The Job's output once it completed; ClusterCommandError with its log otherwise."""
     selector = f"job-name={name}"
-    done = kube.run(
-        [
-            str(kube.kubectl_path), "-n", namespace, "wait", f"job/{name}",
-            "--for=condition=Complete", f"--timeout={timeout}s",
-        ],
-        check=False,
-    )  # fmt: skip
-    logs = kube.kubectl("-n", namespace, "logs", "-l", selector, "--tail=-1", check=False)
-    if done.returncode != 0:
+    deadline = time.monotonic() + timeout
+    status: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        status = kube.get_json("-n", namespace, f"job/{name}").get("status", {})
+        if status.get("succeeded") or status.get("failed"):
+            break
+        time.sleep(2)
+    logs = job_logs(kube, namespace=namespace, name=name)
+    if not status.get("succeeded"):
         pods = kube.kubectl("-n", namespace, "get", "pods", "-l", selector, "-o", "wide")
         raise access.ClusterCommandError(f"job {name} did not complete:\n{pods}\n{logs}")
     return logs
