@@ -160,12 +160,15 @@ def session(
     versions: cache.Versions = cache.PINNED,
     config_path: Path = REPO / "kind-config.yaml",
     workers: bool = False,
+    wait_for_lock: float = 0,
     outcome: Outcome | None = None,
     log: cache.Log = print,
 ) -> Iterator[Cluster]:
     """A created cluster (nodes registered; ``Cluster.wait_usable`` waits for Ready and DNS),
     deleted on exit. ``workers``: keep the config's worker nodes (with a pod network across
-    nodes). Raises ``Unavailable`` when neither a Docker nor the private dockerd path works."""
+    nodes). ``wait_for_lock``: seconds to wait for another harness run on the private dockerd
+    to end (the machine has one). Raises ``Unavailable`` when neither a Docker nor the private
+    dockerd path works."""
     outcome = outcome if outcome is not None else Outcome()
     choice = engine.choose(engine.probe())
     log(f"kind: {choice.reason}")
@@ -187,10 +190,24 @@ def session(
     config = cluster_config(
         config_path, engine_used=choice.engine, workers=workers, cni_root=daemon.state_dir / "cni"
     )
-    with daemon.exclusive():
+    with contextlib.ExitStack() as stack:
+        _hold_when_free(stack, daemon, wait=wait_for_lock)
         yield from _session(
             daemon, versions=versions, config=config, workers=workers, outcome=outcome, log=log
         )
+
+
+def _hold_when_free(stack: contextlib.ExitStack, daemon: dockerd.Dockerd, *, wait: float) -> None:
+    """Take the one-harness-run lock, waiting up to ``wait`` seconds for another run to end."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            stack.enter_context(daemon.exclusive())
+            return
+        except dockerd.DockerdError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(5)
 
 
 def _user_docker_session(

@@ -26,6 +26,10 @@ SERVICES = ("api", "auth", "ws", "indexer")
 RELEASE = "gochat"
 SKAFFOLD_CONFIG = "global:\n  collect-metrics: false\n  update-check: false\n"
 
+# Another harness run (a scenario session, `python -m tests.e2e.kind.hold`) may hold the one
+# cluster this machine can run.
+LOCK_WAIT = 2400
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
@@ -109,7 +113,7 @@ def test_skaffold_build_run_and_delete_on_the_kind_cluster(tmp_path: Path) -> No
     choice = engine.choose(engine.probe())
     if choice.engine is None:
         pytest.skip(choice.reason)
-    with cluster.session() as kind_cluster:
+    with cluster.session(wait_for_lock=LOCK_WAIT) as kind_cluster:
         kind_cluster.wait_usable()
         skaffold = Skaffold(kind_cluster, private=choice.engine is engine.Engine.PRIVATE_DOCKERD)
 
