@@ -13,11 +13,14 @@ import base64
 import contextlib
 import json
 from collections.abc import Callable, Iterator
+from typing import Any
 
+from gochat.contract import images as image_names
 from gochat.contract import services as contract
 from tests.e2e import user_flow
-from tests.e2e.kind import access
+from tests.e2e.kind import access, backends
 
+OPERATOR_CHART = backends.backend_images.DEPLOY.parents[1] / "charts" / "gochat-operator"
 _LIST_MAIL = (
     "import base64, json, pathlib; "
     "print(json.dumps([base64.b64encode(p.read_bytes()).decode() "
@@ -68,4 +71,21 @@ def component_pods(kube: access.ClusterAccess, namespace: str) -> dict[str, str]
         pod["metadata"]["name"]: pod["metadata"]["labels"].get("app.kubernetes.io/component", "")
         for pod in pods
         if not pod["metadata"].get("deletionTimestamp")
+    }
+
+
+def gochat_cluster(*, version: str, deployed: backends.Backends) -> dict[str, Any]:
+    """A GoChatCluster `chat` on `deployed`, one replica per component."""
+    one = {"replicas": 1}
+    return {
+        "apiVersion": "gochat.dev/v1alpha1",
+        "kind": "GoChatCluster",
+        "metadata": {"name": "chat", "namespace": deployed.namespace},
+        "spec": {
+            "version": version,
+            "image": {"repository": image_names.SERVICES, "tag": version},
+            "components": {name: one for name in ("api", "auth", "ws", "indexer")},
+            "postgres": {"dsnSecret": {"name": deployed.dsn_secret}},
+            "nats": {"url": deployed.nats_url},
+        },
     }

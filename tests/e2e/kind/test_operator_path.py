@@ -15,24 +15,6 @@ from tests.e2e.kind import access, backends, platform
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
-CHART = backends.backend_images.DEPLOY.parents[1] / "charts" / "gochat-operator"
-
-
-def gochat_cluster(*, version: str, deployed: backends.Backends) -> dict[str, object]:
-    one = {"replicas": 1}
-    return {
-        "apiVersion": "gochat.dev/v1alpha1",
-        "kind": "GoChatCluster",
-        "metadata": {"name": "chat", "namespace": deployed.namespace},
-        "spec": {
-            "version": version,
-            "image": {"repository": image_names.SERVICES, "tag": version},
-            "components": {name: one for name in ("api", "auth", "ws", "indexer")},
-            "postgres": {"dsnSecret": {"name": deployed.dsn_secret}},
-            "nats": {"url": deployed.nats_url},
-        },
-    }
-
 
 def test_operator_makes_a_ready_cluster_that_serves_a_new_users_whole_flow(
     kube: access.ClusterAccess, gochat_images: dict[str, str]
@@ -44,7 +26,7 @@ def test_operator_makes_a_ready_cluster_that_serves_a_new_users_whole_flow(
         backends.namespace(kube, "e2e-operator") as namespace,
     ):
         kube.helm(
-            "install", "gochat-operator", str(CHART), "-n", system,
+            "install", "gochat-operator", str(platform.OPERATOR_CHART), "-n", system,
             "--set", f"image.tag={gochat_images[image_names.OPERATOR]}",
             "--wait", "--timeout", "180s",
         )  # fmt: skip
@@ -52,7 +34,10 @@ def test_operator_makes_a_ready_cluster_that_serves_a_new_users_whole_flow(
         timings["operator and backends ready"] = time.monotonic() - started
         version = gochat_images[image_names.SERVICES]
         kube.kubectl(
-            "apply", "-f", "-", stdin=json.dumps(gochat_cluster(version=version, deployed=deployed))
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps(platform.gochat_cluster(version=version, deployed=deployed)),
         )
         try:
             kube.kubectl(
