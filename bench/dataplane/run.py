@@ -5,6 +5,7 @@ trip (BlobStore: S3 on MinIO vs the local folder).
 
     .venv/bin/python -m bench.dataplane.run            # 200,000 search documents, 3 reps (~15 min)
     .venv/bin/python -m bench.dataplane.run --quick    # small sizes, the smoke test's (< 2 min)
+    .venv/bin/python -m bench.dataplane.run --only history   # history reads alone (~5 min)
 
 Every backend is the real embedded server (gochat.embedded), all started for the run and
 stopped after. Each section warms both backends up, then runs 3 repetitions with the backends
@@ -86,7 +87,10 @@ def say(text: str) -> None:
     print(f"[{datetime.now(UTC):%H:%M:%S}] {text}", flush=True)
 
 
-async def measure(s: servers.Servers, sizes: Sizes, root: Path) -> dict[str, Any]:
+async def measure(
+    s: servers.Servers, sizes: Sizes, root: Path, *, only: str | None = None
+) -> dict[str, Any]:
+    """Every section, or only the one named by `only` ("history": the history reads)."""
     pg_dsn = s.pg.dsn
     await migrations.apply(pg_dsn, migrations.default_directory())
     settings = cassandra_session.Settings(
@@ -122,6 +126,16 @@ async def measure(s: servers.Servers, sizes: Sizes, root: Path) -> dict[str, Any
             "postgres": pg_messages.PostgresMessageStore(db),
             "cassandra": on_cassandra,
         }
+        if only == "history":
+            w = await world.create(db)
+            result["messages"] = {"history": {}}
+            for number, shape in enumerate(sizes.history):
+                result["messages"]["history"][shape.name] = await messages._history(
+                    stores, w, db, shape, number=number, writers=sizes.writers,
+                    reads=sizes.reads, repetitions=sizes.repetitions, say=say,
+                )  # fmt: skip
+            result["loadavg_at_end"] = os.getloadavg()
+            return result
         diagnostics: dict[str, messages.Creates] = {
             "cassandra_timeline_only": messages.CassandraTimelineOnly(session),
             "postgres_synchronous_commit": pg_messages.PostgresMessageStore(flushing_db),
@@ -196,6 +210,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the JSON")
     parser.add_argument("--label", default="")
     parser.add_argument(
+        "--only", choices=["history"], help="run one section alone (history: history reads)"
+    )
+    parser.add_argument(
         "--code", default="HEAD", help='the commit whose apps/ and db/ run, or "worktree"'
     )
     args = parser.parse_args()
@@ -212,10 +229,11 @@ def main() -> None:
         servers.running(Path(folder)) as running,
     ):
         say(f"servers up: {running.start_seconds}")
-        result = asyncio.run(measure(running, sizes, Path(folder)))
+        result = asyncio.run(measure(running, sizes, Path(folder), only=args.only))
     document = {
         "benchmark": "dataplane",
         "quick": args.quick,
+        "only": args.only,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "code": pinned.describe(),
