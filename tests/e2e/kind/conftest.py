@@ -37,6 +37,7 @@ KUBECONFIG_ENV = "GOCHAT_E2E_KUBECONFIG"
 KIND_NAME_ENV = "GOCHAT_E2E_KIND_CLUSTER"
 # The cluster's API server listens in this network namespace (``python -m tests.e2e.kind.hold``).
 NETNS_ENV = "GOCHAT_E2E_NETNS"
+LOCK_WAIT = 2400  # seconds another harness run may hold the machine's one kind cluster
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,7 +61,9 @@ def kube() -> Iterator[access.ClusterAccess]:
     outcome = cluster.Outcome()
     with contextlib.ExitStack() as stack:
         try:
-            kind_cluster = _when_free(stack, outcome)
+            kind_cluster = stack.enter_context(
+                cluster.session(outcome=outcome, log=_log, wait_for_lock=LOCK_WAIT)
+            )
         except cluster.Unavailable as error:
             pytest.skip(str(error))
         started = time.monotonic()
@@ -85,20 +88,6 @@ def kube() -> Iterator[access.ClusterAccess]:
         )
     _log(f"kind session timings: {outcome.timings}")
     assert outcome.host_differences == [], outcome.host_differences
-
-
-def _when_free(
-    stack: contextlib.ExitStack, outcome: cluster.Outcome, *, wait: float = 2400
-) -> cluster.Cluster:
-    """``cluster.session()`` once no other harness run holds the machine's one kind cluster."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            return stack.enter_context(cluster.session(outcome=outcome, log=_log))
-        except dockerd.DockerdError as error:
-            if "another kind harness run" not in str(error) or time.monotonic() > deadline:
-                raise
-            time.sleep(10)
 
 
 def _external(kubeconfig: Path, *, helm: Path) -> access.ClusterAccess:

@@ -30,16 +30,12 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     archives = [*images.ensure_images().values(), *backend_images.ensure_images().values()]
     outcome = cluster.Outcome()
-    while True:  # one kind cluster per machine: wait for another harness run to finish
-        try:
-            return _hold(archives, outcome, stop)
-        except dockerd.DockerdError as error:
-            if "another kind harness run" not in str(error) or stop.wait(10):
-                raise
+    return _hold(archives, outcome, stop)
 
 
 def _hold(archives: list[Path], outcome: cluster.Outcome, stop: threading.Event) -> int:
-    with cluster.session(outcome=outcome) as kind_cluster:
+    # One kind cluster per machine: wait (up to an hour) for another harness run to end.
+    with cluster.session(outcome=outcome, wait_for_lock=3600) as kind_cluster:
         kind_cluster.wait_usable()
         for archive in archives:
             kind_cluster._kind(["load", "image-archive", str(archive)])
