@@ -113,7 +113,8 @@ def test_skaffold_build_run_and_delete_on_the_kind_cluster(tmp_path: Path) -> No
     choice = engine.choose(engine.probe())
     if choice.engine is None:
         pytest.skip(choice.reason)
-    with cluster.session(wait_for_lock=LOCK_WAIT) as kind_cluster:
+    outcome = cluster.Outcome()
+    with cluster.session(wait_for_lock=LOCK_WAIT, outcome=outcome) as kind_cluster:
         kind_cluster.wait_usable()
         skaffold = Skaffold(kind_cluster, private=choice.engine is engine.Engine.PRIVATE_DOCKERD)
 
@@ -154,3 +155,5 @@ def test_skaffold_build_run_and_delete_on_the_kind_cluster(tmp_path: Path) -> No
         assert kind_cluster.kubectl(["get", "deploy,statefulsets", "-o", "name"]).split() == []
         gone = kind_cluster.kubectl(["get", "pods", "-l", "app.kubernetes.io/instance=gochat"])
         assert "Running" not in gone
+    print(outcome.timings)
+    assert outcome.host_differences == []
