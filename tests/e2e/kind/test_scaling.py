@@ -35,7 +35,6 @@ from gochat.contract import images as image_names
 from gochat.contract import metrics as catalogue
 from tests.e2e import user_flow
 from tests.e2e.kind import access, backends, metrics_images, platform, test_helm_path
-from tests.e2e.kind import test_operator_path as operator_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -206,7 +205,21 @@ def scale_up_with_connections(
         with httpx.Client(base_url=endpoints.auth, timeout=30) as auth:
             signed = user_flow.sign_up(auth, platform.mail_reader(kube, namespace), user)
         with held_connections(endpoints.ws_url, signed.token, CONNECTIONS):
+            wait_for_count(kube, namespace)
             return wait_scaled_up(kube, namespace, f"{prefix}-ws")
+
+
+def wait_for_count(kube: access.ClusterAccess, namespace: str, *, timeout: float = 60) -> None:
+    """Until custom.metrics.k8s.io reports CONNECTIONS on the pod holding them (the
+    port-forward sends every connection to one pod)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        served = pods_metric(kube, namespace)
+        if served and max(served.values()) == CONNECTIONS:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{METRIC} never reported {CONNECTIONS} on one pod: {served}")
+        time.sleep(2)
 
 
 def test_helm_ws_hpa_scales_up_on_connections(
@@ -254,13 +267,13 @@ def test_operator_leaves_hpa_managed_ws_replicas_alone(
         backends.namespace(kube, "e2e-scaling-op") as namespace,
     ):
         kube.helm(
-            "install", "gochat-operator", str(operator_path.CHART), "-n", system,
+            "install", "gochat-operator", str(platform.OPERATOR_CHART), "-n", system,
             "--set", f"image.tag={gochat_images[image_names.OPERATOR]}",
             "--wait", "--timeout", "180s",
         )  # fmt: skip
         deployed = backends.deploy(kube, namespace)
         version = gochat_images[image_names.SERVICES]
-        cluster = operator_path.gochat_cluster(version=version, deployed=deployed)
+        cluster = platform.gochat_cluster(version=version, deployed=deployed)
         spec: Any = cluster["spec"]
         spec["components"]["ws"] = {
             "replicas": 1,  # ignored with autoscaling on: the HPA owns replicas
@@ -292,7 +305,7 @@ def test_operator_leaves_hpa_managed_ws_replicas_alone(
         )
         wait_reconciled(kube, namespace, after=generation["generation"])
         kube.kubectl("-n", namespace, "rollout", "status", "deploy/chat-ws", "--timeout=300s")
-        deployment = kube.get_json("deploy/chat-ws", "-n", namespace)
+        deployment = kube.get_json("deploy/chat-ws", "-n", namespace, "--show-managed-fields")
         template = deployment["spec"]["template"]["metadata"].get("annotations", {})
         assert template.get("e2e.gochat.dev/touch") == "1", "the operator did not re-apply ws"
         assert deployment["spec"]["replicas"] == scaled, deployment["spec"]
