@@ -35,9 +35,9 @@ STATEMENTS = {
                        mention_everyone = ? WHERE {KEY} = ?
                        IF author_id = ? AND edited_at = ?""",
     "buckets_down": """SELECT bucket FROM {ks}.channel_buckets
-                       WHERE channel_id = ? AND bucket <= ? ORDER BY bucket DESC""",
+                       WHERE channel_id = ? AND bucket <= ? ORDER BY bucket DESC LIMIT ?""",
     "buckets_up": """SELECT bucket FROM {ks}.channel_buckets
-                     WHERE channel_id = ? AND bucket >= ? ORDER BY bucket ASC""",
+                     WHERE channel_id = ? AND bucket >= ? ORDER BY bucket ASC LIMIT ?""",
     "page_newest": f"""SELECT {COLUMNS} FROM {{ks}}.messages WHERE channel_id = ? AND bucket = ?
                        LIMIT ?""",
     "page_before": f"""SELECT {COLUMNS} FROM {{ks}}.messages WHERE {KEY} < ? LIMIT ?""",

@@ -1,7 +1,8 @@
 """The Cassandra timeline itself: writing, removing and reading messages, and their nonces.
 
 Timelines are partitioned by (channel, ten-day bucket of the snowflake); history walks the
-channel's known buckets (`channel_buckets`) newest first until the page is full. Nothing here
+channel's known buckets (`channel_buckets`) newest first until the page is full, reading a few
+buckets at a time (history.py). Nothing here
 touches PostgreSQL: the store (messages.py) decides when these writes happen.
 """
 
@@ -12,7 +13,7 @@ import builtins
 
 from gochat import ports
 from gochat.adapters import paging
-from gochat.adapters.cassandra import rows
+from gochat.adapters.cassandra import history, rows
 from gochat.adapters.cassandra.session import CassandraSession
 from gochat.core import errors, ids
 from gochat.core.ids import bucket_of
@@ -99,47 +100,21 @@ class Timeline:
         """Newest first, except `after` (oldest first); `around` as the PostgreSQL store."""
         paging.check_page(limit=limit, anchors={"before": before, "after": after, "around": around})
         if around is not None:
-            older = await self._walk_down(channel_id, below=around, limit=limit // 2)
-            newer = await self._walk_up(channel_id, start=around, limit=limit - limit // 2)
-            return newer[::-1] + older
+            # Both halves at once; a failing one takes the other down with it.
+            older = asyncio.create_task(
+                history.newest_first(self.db, channel_id, below=around, limit=limit // 2)
+            )
+            try:
+                newer = await history.oldest_first(
+                    self.db, channel_id, start=around, limit=limit - limit // 2
+                )
+                return newer[::-1] + await older
+            finally:
+                older.cancel()
+                await asyncio.gather(older, return_exceptions=True)
         if after is not None:
-            return await self._walk_up(channel_id, start=after + 1, limit=limit)
-        return await self._walk_down(channel_id, below=before, limit=limit)
-
-    async def _walk_down(
-        self, channel_id: int, *, below: int | None, limit: int
-    ) -> builtins.list[ports.MessageRecord]:
-        """Up to `limit` messages with ids below `below` (all when None), newest first."""
-        if limit == 0:
-            return []
-        top = bucket_of(below) if below is not None else 2**31 - 1
-        page: builtins.list[ports.MessageRecord] = []
-        for bucket_row in await self.db.run("buckets_down", args=(channel_id, top)):
-            bucket, wanted = bucket_row["bucket"], limit - len(page)
-            if below is not None and bucket == top:
-                found = await self.db.run("page_before", args=(channel_id, bucket, below, wanted))
-            else:
-                found = await self.db.run("page_newest", args=(channel_id, bucket, wanted))
-            page += [rows.record(row) for row in found]
-            if len(page) >= limit:
-                break
-        return page
-
-    async def _walk_up(
-        self, channel_id: int, *, start: int, limit: int
-    ) -> builtins.list[ports.MessageRecord]:
-        """Up to `limit` messages with ids from `start` on, oldest first."""
-        first = bucket_of(start)
-        page: builtins.list[ports.MessageRecord] = []
-        for bucket_row in await self.db.run("buckets_up", args=(channel_id, first)):
-            bucket, wanted = bucket_row["bucket"], limit - len(page)
-            # Below the first bucket `start` is no bound: 0 lets every message of it through.
-            bound = start if bucket == first else 0
-            found = await self.db.run("page_from", args=(channel_id, bucket, bound, wanted))
-            page += [rows.record(row) for row in found]
-            if len(page) >= limit:
-                break
-        return page
+            return await history.oldest_first(self.db, channel_id, start=after + 1, limit=limit)
+        return await history.newest_first(self.db, channel_id, below=before, limit=limit)
 
 
 def not_found(message: ports.MessageRecord) -> errors.NotFound:
