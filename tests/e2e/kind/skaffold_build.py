@@ -24,6 +24,7 @@ import tarfile
 from collections.abc import Callable
 from pathlib import Path
 
+from tests.e2e.kind import backend_images
 from tests.images import build as images
 
 NETNS_VARIABLE = "GOCHAT_BUILD_NETNS"
@@ -43,8 +44,6 @@ def gochat() -> Path:
 
 def backend(name: str) -> Callable[[], Path]:
     def build() -> Path:
-        from tests.e2e.kind import backend_images
-
         archives = backend_images.ensure_images()
         for reference, archive in archives.items():
             if reference.rsplit(":", 1)[0] == name:
