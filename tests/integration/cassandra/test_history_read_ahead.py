@@ -249,3 +249,19 @@ async def test_a_failing_read_beyond_a_full_page_is_no_error_of_the_page(
     await asyncio.sleep(0)
     assert unhandled == []
     loop.set_exception_handler(None)
+
+
+async def test_a_cursors_bucket_sizes_the_next_round_so_a_dense_page_reads_one_bucket_more(
+    observed: tuple[cassandra_messages.CassandraMessageStore, ObservedSession],
+) -> None:
+    store, session = observed
+    sent = [message_in_bucket(bucket, n) for bucket in (90, 91, 92, 93) for n in range(30)]
+    await send_all(store, sent)
+    session.calls.clear()
+    cursor = sent[3 * 30 + 15]  # 15 messages below it in bucket 93
+
+    page = await store.list(world.GENERAL, before=cursor.id, limit=20)
+
+    assert [m.id for m in page] == [m.id for m in reversed(sent[: 3 * 30 + 15])][:20]
+    # 15 rows in the cursor's bucket: the 5 still missing fit in one more bucket.
+    assert session.page_reads() == [93, 92]

@@ -8,13 +8,15 @@ per bucket, the next buckets of the walk are read together in rounds (Discord's 
 
 - the bucket list is read with a LIMIT, from the cursor's bucket on (a page of `limit` messages
   needs at most `limit` buckets that hold one; a walk that meets emptied buckets reads on);
-- with a cursor, its bucket's read goes out together with the bucket list;
+- with a cursor, its bucket's read goes out together with the bucket list, and is the first
+  round alone;
 - a round reads up to `window` buckets at once, each with the page's remaining LIMIT; the
   results are taken in walk order and the walk stops as soon as the page is full: reads beyond
   it are cancelled and their rows (or errors) ignored;
-- the first round reads READ_AHEAD_FIRST buckets; when a round leaves the page short, the next
-  one reads as many buckets as the rows per bucket seen so far say the page still needs, up to
-  READ_AHEAD_MAX (sparse channels get wide rounds, dense ones stay at two).
+- without a cursor the first round reads READ_AHEAD_FIRST buckets; when a round leaves the page
+  short, the next one reads as many buckets as the rows per bucket seen so far say the page
+  still needs, from 1 up to READ_AHEAD_MAX (sparse channels get wide rounds, dense ones one
+  bucket more).
 
 A read the page needs that fails raises in the coroutine awaiting the page (StoreUnavailable:
 503 with Retry-After), as a sequential walk would.
@@ -99,7 +101,9 @@ async def _walk(
     listed: deque[int] = deque()
     list_from: int | None = start  # None: the bucket list is read to its end
     list_size = max(limit, READ_AHEAD_MAX)
-    window, buckets_read = READ_AHEAD_FIRST, 0
+    # With a cursor, the first round is its bucket alone (already on its way): what it holds
+    # sizes the next round. Without one, nothing is known yet: two buckets.
+    window, buckets_read = (1 if cursor_bucket is not None else READ_AHEAD_FIRST), 0
     try:
         while len(page) < limit:
             if not listed and list_from is not None:
@@ -131,7 +135,7 @@ def _next_window(*, found: int, buckets_read: int, limit: int) -> int:
     if found == 0:
         return READ_AHEAD_MAX
     needed = math.ceil((limit - found) * buckets_read / found)
-    return max(READ_AHEAD_FIRST, min(READ_AHEAD_MAX, needed))
+    return max(1, min(READ_AHEAD_MAX, needed))
 
 
 async def _drop(reads: Iterable[asyncio.Task[Rows]]) -> None:
