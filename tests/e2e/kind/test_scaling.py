@@ -1,13 +1,14 @@
 """Scenario 4, scaling: the ws HorizontalPodAutoscaler scales on the WebSocket connections metric,
 and the operator leaves HPA-managed replicas alone.
 
-The metrics path is what a platform team runs (deploy/metrics/): Prometheus (Debian's package)
-scraping GoChat's pods, and prometheus-adapter serving `gochat_ws_connections` per pod on
+The metrics path is what a platform team runs (deploy/metrics/): Prometheus (Kubernetes pod
+discovery) scraping GoChat's pods, and prometheus-adapter serving `gochat_ws_connections` per pod on
 custom.metrics.k8s.io. The ws HPA of charts/gochat (and of the operator) reads that Pods metric.
 
 - Helm path: charts/gochat with ws autoscaling on (1..3 replicas, 20 connections per pod);
-  60 identified WebSocket connections through a port-forward to the ws Service land on one pod,
-  and the HPA scales the Deployment up until its new pods are Ready.
+  a Job holds 60 identified WebSocket sessions through the ws Service (all on its one pod), the
+  metric reports 60 there, and the HPA scales the Deployment up until its new pods are Ready
+  with every session still open.
 - Operator path: a GoChatCluster with ws autoscaling on; the HPA scales ws up the same way, then
   a spec change makes the operator apply the ws Deployment again: spec.replicas stays what the
   HPA set, and no field manager of the operator owns it.
@@ -18,10 +19,8 @@ cannot read (no metrics.k8s.io on this cluster) scales up but never down.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,9 +29,9 @@ import httpx
 import pytest
 import yaml
 
-from gochat.client import gateway
 from gochat.contract import images as image_names
 from gochat.contract import metrics as catalogue
+from gochat.contract import services as contract
 from tests.e2e import user_flow
 from tests.e2e.kind import access, backends, metrics_images, platform, test_helm_path
 
@@ -127,44 +126,55 @@ def ws_pods(kube: access.ClusterAccess, namespace: str) -> list[str]:
     return [name for name, component in pods.items() if component == "ws"]
 
 
+# Runs in a Job on the GoChat image: holds COUNT identified sessions through the ws Service and
+# fails if any closes. Inside the cluster because 60 sessions held from the test through one
+# kubectl port-forward were all dropped at once (no close frame) in 2 of 4 runs.
+HOLDER = """
+import asyncio, os
+from gochat.client import gateway
+
+async def main():
+    clients = []
+    for _ in range(int(os.environ["COUNT"])):
+        client = await gateway.GatewayClient.connect(os.environ["WS_URL"])
+        await client.identify(os.environ["TOKEN"])
+        clients.append(client)
+    print("HELD", len(clients), flush=True)
+    while True:
+        await asyncio.sleep(2)
+        closed = [(c.close_code, c.close_reason) for c in clients if c.ws.close_code is not None]
+        if closed:
+            print("CLOSED", len(closed), closed[:3], flush=True)
+            raise SystemExit(1)
+
+asyncio.run(main())
+"""
+
+
 @contextlib.contextmanager
-def held_connections(url: str, token: str, count: int) -> Iterator[None]:
-    """`count` identified gateway sessions, kept alive (heartbeats) by an event loop in a
-    thread until the block ends."""
-    opened = threading.Event()
-    stop: list[asyncio.Event] = []
-    failure: list[BaseException] = []
-
-    async def hold() -> None:
-        stop.append(asyncio.Event())
-        clients: list[gateway.GatewayClient] = []
-        try:
-            for _ in range(count):
-                client = await gateway.GatewayClient.connect(url)
-                clients.append(client)
-                await client.identify(token)
-        except BaseException as error:  # reported to the test thread
-            failure.append(error)
-        opened.set()
-        if not failure:
-            await stop[0].wait()
-        for client in clients:
-            with contextlib.suppress(Exception):
-                await client.close()
-
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_until_complete, args=(hold(),), daemon=True)
-    thread.start()
+def held_connections(
+    kube: access.ClusterAccess, namespace: str, *, prefix: str, image: str, token: str
+) -> Iterator[str]:
+    """CONNECTIONS sessions held by a Job until the block ends; yields the Job's name."""
+    name = "ws-holder"
+    url = f"ws://{prefix}-ws.{namespace}.svc:{contract.PORTS['ws']}{contract.WS_PATH}"
+    backends.start_python_job(
+        kube, namespace=namespace, name=name, image=image, script=HOLDER,
+        env={"WS_URL": url, "TOKEN": token, "COUNT": str(CONNECTIONS)},
+    )  # fmt: skip
     try:
-        assert opened.wait(120), f"{count} gateway connections not opened in 120 s"
-        if failure:
-            raise AssertionError(f"opening gateway connections failed: {failure[0]!r}")
-        yield
+        deadline = time.monotonic() + 120
+        while f"HELD {CONNECTIONS}" not in (logs := holder_logs(kube, namespace, name)):
+            if time.monotonic() > deadline or "Traceback" in logs:
+                raise AssertionError(f"{CONNECTIONS} sessions not held in 120 s: {logs}")
+            time.sleep(2)
+        yield name
     finally:
-        if stop:
-            loop.call_soon_threadsafe(stop[0].set)
-        thread.join(60)
-        loop.close()
+        kube.kubectl("-n", namespace, "delete", f"job/{name}", "--wait=false", check=False)
+
+
+def holder_logs(kube: access.ClusterAccess, namespace: str, name: str) -> str:
+    return backends.job_logs(kube, namespace=namespace, name=name)
 
 
 def wait_scaled_up(
@@ -189,24 +199,31 @@ def wait_scaled_up(
         time.sleep(3)
 
 
-def connections_metric(status: dict[str, Any]) -> float:
-    for metric in status.get("currentMetrics", []):
-        if metric.get("type") == "Pods" and metric["pods"]["metric"]["name"] == METRIC:
-            return _quantity(metric["pods"]["current"]["averageValue"])
-    raise AssertionError(f"no {METRIC} in the HPA's current metrics: {status}")
-
-
 def scale_up_with_connections(
-    kube: access.ClusterAccess, namespace: str, prefix: str, *, user: str
+    kube: access.ClusterAccess, namespace: str, prefix: str, *, user: str, image: str
 ) -> dict[str, Any]:
     """Sign a user up, hold CONNECTIONS sessions on one ws pod; the HPA status once ws has
-    scaled up and its pods are Ready (the connections are closed on return)."""
-    with platform.endpoints(kube, namespace, prefix) as endpoints:
-        with httpx.Client(base_url=endpoints.auth, timeout=30) as auth:
-            signed = user_flow.sign_up(auth, platform.mail_reader(kube, namespace), user)
-        with held_connections(endpoints.ws_url, signed.token, CONNECTIONS):
-            wait_for_count(kube, namespace)
-            return wait_scaled_up(kube, namespace, f"{prefix}-ws")
+    scaled up and its pods are Ready (the sessions are closed on return)."""
+    with (
+        platform.endpoints(kube, namespace, prefix) as endpoints,
+        httpx.Client(base_url=endpoints.auth, timeout=30) as auth,
+    ):
+        signed = user_flow.sign_up(auth, platform.mail_reader(kube, namespace), user)
+    with held_connections(
+        kube, namespace, prefix=prefix, image=image, token=signed.token
+    ) as holder:
+        wait_for_count(kube, namespace)
+        status = wait_scaled_up(kube, namespace, f"{prefix}-ws")
+        served = pods_metric(kube, namespace)
+        logs = holder_logs(kube, namespace, holder)
+        assert "CLOSED" not in logs, (logs, status)
+        # Every session still open and counted, now on one of the scaled-up pods.
+        assert sum(served.values()) == CONNECTIONS, (served, status)
+        return status
+
+
+def image_ref(gochat_images: dict[str, str]) -> str:
+    return f"{image_names.SERVICES}:{gochat_images[image_names.SERVICES]}"
 
 
 def wait_for_count(kube: access.ClusterAccess, namespace: str, *, timeout: float = 60) -> None:
@@ -248,10 +265,11 @@ def test_helm_ws_hpa_scales_up_on_connections(
         timings["metric served"] = time.monotonic() - started
         assert len(ws_pods(kube, namespace)) == 1
 
-        status = scale_up_with_connections(kube, namespace, release, user="scaler")
+        status = scale_up_with_connections(
+            kube, namespace, release, user="scaler", image=image_ref(gochat_images)
+        )
         timings["scaled up"] = time.monotonic() - started
         assert status["desiredReplicas"] == MAX_REPLICAS, status
-        assert connections_metric(status) > 0, status
         assert len(ws_pods(kube, namespace)) == MAX_REPLICAS
         kube.helm("uninstall", release, "-n", namespace, "--wait")
     print({step: round(seconds) for step, seconds in timings.items()})
@@ -292,7 +310,9 @@ def test_operator_leaves_hpa_managed_ws_replicas_alone(
         timings["GoChatCluster Ready"] = time.monotonic() - started
         wait_for_metric(kube, namespace)
 
-        status = scale_up_with_connections(kube, namespace, "chat", user="opscaler")
+        status = scale_up_with_connections(
+            kube, namespace, "chat", user="opscaler", image=image_ref(gochat_images)
+        )
         scaled = status["desiredReplicas"]
         assert scaled == MAX_REPLICAS, status
         timings["scaled up"] = time.monotonic() - started
