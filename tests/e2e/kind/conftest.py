@@ -7,7 +7,8 @@
   ``GOCHAT_E2E_NETNS=/run/netns/<name>`` as well: that cluster's API server is reachable only
   inside that network namespace (``python -m tests.e2e.kind.hold`` keeps the harness's cluster
   up with every image loaded and prints both variables).
-- otherwise, opt-in with ``GOCHAT_E2E_KIND=1``: the harness's own kind cluster
+- otherwise, when the tier is asked for (``GOCHAT_E2E_KIND=1``: `make test`, `make e2e-kind`):
+  the harness's own kind cluster
   (``cluster.session()``: the user's Docker, or as root the private dockerd with the locally
   built node image; skipped with the harness's reason when neither works), made usable once,
   deleted at the end with the host put back; a difference left on the host fails the
@@ -29,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.kind import access, binaries, cache, cluster, dockerd
+from tests.e2e.kind import access, binaries, cache, cluster, dockerd, tier
 from tests.images import build as images
 from tests.k8s import tools
 
@@ -56,8 +57,8 @@ def kube() -> Iterator[access.ClusterAccess]:
     if configured:
         yield _external(Path(configured).expanduser(), helm=helm)
         return
-    if os.environ.get("GOCHAT_E2E_KIND") != "1":
-        pytest.skip(f"kind e2e tier is opt-in: set GOCHAT_E2E_KIND=1 or {KUBECONFIG_ENV}")
+    if not tier.requested():
+        pytest.skip(f"the kind tier runs under `make test` and `make e2e-kind` ({tier.ENV}=1)")
     outcome = cluster.Outcome()
     with contextlib.ExitStack() as stack:
         try:

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.e2e.kind import cache, cluster, node_image
+from tests.e2e.kind import cache, cluster, node_image, tier
 
 # A pod writing into a PersistentVolumeClaim of the default StorageClass (local-path).
 PVC_POD = f"""
@@ -40,10 +40,7 @@ spec:
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("GOCHAT_E2E_KIND") != "1",
-        reason="kind e2e tier is opt-in: set GOCHAT_E2E_KIND=1 (or run `make e2e-kind`)",
-    ),
+    tier.only_when_requested,
     pytest.mark.skipif(os.geteuid() != 0, reason="the kind harness needs root (dockerd, netns)"),
     pytest.mark.timeout(3600),
 ]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.kind import binaries, cache, cluster, engine, skaffold_build
+from tests.e2e.kind import binaries, cache, cluster, engine, skaffold_build, tier
 
 SERVICES = ("api", "auth", "ws", "indexer")
 RELEASE = "gochat"
@@ -32,10 +32,7 @@ LOCK_WAIT = 2400
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("GOCHAT_E2E_KIND") != "1",
-        reason="kind e2e tier is opt-in: set GOCHAT_E2E_KIND=1 (or run `make e2e-kind`)",
-    ),
+    tier.only_when_requested,
     pytest.mark.timeout(3600),
 ]
 

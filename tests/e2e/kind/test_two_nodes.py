@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import os
 
 import pytest
 
-from tests.e2e.kind import cache, cluster, engine, node_image
+from tests.e2e.kind import cache, cluster, engine, node_image, tier
 
 IMAGE = f"{node_image.HELPER_IMAGE}:{cache.PINNED.debian}"
 CONTROL_PLANE = "gochat-control-plane"
@@ -69,10 +68,7 @@ LOCK_WAIT = 2400
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        os.environ.get("GOCHAT_E2E_KIND") != "1",
-        reason="kind e2e tier is opt-in: set GOCHAT_E2E_KIND=1 (or run `make e2e-kind`)",
-    ),
+    tier.only_when_requested,
     pytest.mark.timeout(3600),
 ]
 
