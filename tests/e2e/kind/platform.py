@@ -21,6 +21,23 @@ from tests.e2e import user_flow
 from tests.e2e.kind import access, backends
 
 OPERATOR_CHART = backends.backend_images.DEPLOY.parents[1] / "charts" / "gochat-operator"
+CRD_NAME = "gochatclusters.gochat.dev"
+
+
+def install_operator(kube: access.ClusterAccess, system: str, *, tag: str) -> None:
+    """`helm install` of the operator chart into `system`, waiting for it. The chart keeps its
+    CRD on uninstall (`crd.keep`), so a scenario after the first finds the CRD owned by an
+    earlier release, which Helm refuses to adopt: it installs without it (`crd.install=false`),
+    as a second operator release in a cluster would."""
+    kept = kube.kubectl("get", "crd", CRD_NAME, "--ignore-not-found", "-o", "name").strip()
+    kube.helm(
+        "install", "gochat-operator", str(OPERATOR_CHART), "-n", system,
+        "--set", f"image.tag={tag}",
+        "--set", f"crd.install={'false' if kept else 'true'}",
+        "--wait", "--timeout", "180s",
+    )  # fmt: skip
+
+
 _LIST_MAIL = (
     "import base64, json, pathlib; "
     "print(json.dumps([base64.b64encode(p.read_bytes()).decode() "

@@ -25,11 +25,7 @@ def test_operator_makes_a_ready_cluster_that_serves_a_new_users_whole_flow(
         backends.namespace(kube, "e2e-operator-system") as system,
         backends.namespace(kube, "e2e-operator") as namespace,
     ):
-        kube.helm(
-            "install", "gochat-operator", str(platform.OPERATOR_CHART), "-n", system,
-            "--set", f"image.tag={gochat_images[image_names.OPERATOR]}",
-            "--wait", "--timeout", "180s",
-        )  # fmt: skip
+        platform.install_operator(kube, system, tag=gochat_images[image_names.OPERATOR])
         deployed = backends.deploy(kube, namespace)
         timings["operator and backends ready"] = time.monotonic() - started
         version = gochat_images[image_names.SERVICES]

@@ -284,11 +284,7 @@ def test_operator_leaves_hpa_managed_ws_replicas_alone(
         backends.namespace(kube, "e2e-scaling-op-system") as system,
         backends.namespace(kube, "e2e-scaling-op") as namespace,
     ):
-        kube.helm(
-            "install", "gochat-operator", str(platform.OPERATOR_CHART), "-n", system,
-            "--set", f"image.tag={gochat_images[image_names.OPERATOR]}",
-            "--wait", "--timeout", "180s",
-        )  # fmt: skip
+        platform.install_operator(kube, system, tag=gochat_images[image_names.OPERATOR])
         deployed = backends.deploy(kube, namespace)
         version = gochat_images[image_names.SERVICES]
         cluster = platform.gochat_cluster(version=version, deployed=deployed)

@@ -44,11 +44,7 @@ def test_version_change_migrates_first_then_rolls_with_clients_resuming_without_
         backends.namespace(kube, "e2e-upgrade-system") as system,
         backends.namespace(kube, "e2e-upgrade") as namespace,
     ):
-        kube.helm(
-            "install", "gochat-operator", str(platform.OPERATOR_CHART), "-n", system,
-            "--set", f"image.tag={gochat_images[image_names.OPERATOR]}",
-            "--wait", "--timeout", "180s",
-        )  # fmt: skip
+        platform.install_operator(kube, system, tag=gochat_images[image_names.OPERATOR])
         deployed = backends.deploy(kube, namespace)
         cluster = platform.gochat_cluster(version=old, deployed=deployed)
         for name in ("api", "ws"):
@@ -138,11 +134,7 @@ def test_a_failing_migration_keeps_the_old_version_serving(
         backends.namespace(kube, "e2e-badmigration-system") as system,
         backends.namespace(kube, "e2e-badmigration") as namespace,
     ):
-        kube.helm(
-            "install", "gochat-operator", str(platform.OPERATOR_CHART), "-n", system,
-            "--set", f"image.tag={gochat_images[image_names.OPERATOR]}",
-            "--wait", "--timeout", "180s",
-        )  # fmt: skip
+        platform.install_operator(kube, system, tag=gochat_images[image_names.OPERATOR])
         deployed = backends.deploy(kube, namespace)
         cluster = platform.gochat_cluster(version=old, deployed=deployed)
         cluster["spec"]["migrations"] = {"backoffLimit": 0}
