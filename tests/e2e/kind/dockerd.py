@@ -25,6 +25,7 @@ from pathlib import Path
 
 NETNS = "gochat-kind"
 CGROUP_PARENT = "/gochat-kind-docker"
+LOCK_DIR = Path("/run/lock/gochat")
 
 RUNC_WRAPPER = """\
 #!/usr/bin/python3
@@ -102,16 +103,25 @@ class Dockerd:
         """``command`` run in the daemon's network namespace (the API server listens there)."""
         return ["nsenter", f"--net=/run/netns/{self.netns}", *command]
 
+    @property
+    def lock_path(self) -> Path:
+        """The network namespace and the cgroup parent are the machine's, not the checkout's:
+        two checkouts (or two cache roots) on one machine must take turns, so the lock lives
+        in /run, named after the namespace."""
+        return LOCK_DIR / f"{self.netns}.lock"
+
     @contextlib.contextmanager
     def exclusive(self) -> Iterator[None]:
-        """One harness run per state directory: a second one fails at once instead of
-        sharing (and then purging) the first one's daemon."""
-        self.state_dir.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.state_dir.parent / f".{self.state_dir.name}.lock", "w") as lock:
+        """One harness run per machine: a second one fails at once instead of sharing (and
+        then purging) the first one's namespace and daemon."""
+        LOCK_DIR.mkdir(parents=True, exist_ok=True)
+        with open(self.lock_path, "w") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise DockerdError(f"another kind harness run is using {self.state_dir}") from None
+                raise DockerdError(
+                    f"another kind harness run holds {self.lock_path} (namespace {self.netns})"
+                ) from None
             yield
 
     def is_running(self) -> bool:
