@@ -17,9 +17,12 @@ def test_two_cache_roots_on_one_machine_take_turns(
     monkeypatch.setattr(dockerd, "LOCK_DIR", tmp_path / "run-lock")
     first = dockerd.Dockerd(state_dir=tmp_path / "checkout-a" / "run" / "docker")
     second = dockerd.Dockerd(state_dir=tmp_path / "checkout-b" / "run" / "docker")
-    with first.exclusive(), pytest.raises(dockerd.DockerdError, match="namespace gochat-kind"):
-        with second.exclusive():
-            pass
+    with (
+        first.exclusive(),
+        pytest.raises(dockerd.DockerdError, match="namespace gochat-kind"),
+        second.exclusive(),
+    ):
+        pass
     with second.exclusive():
         pass
 
