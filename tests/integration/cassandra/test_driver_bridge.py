@@ -7,6 +7,7 @@ import asyncio
 import threading
 from typing import Any
 
+import prometheus_client
 import pytest
 from cassandra import InvalidRequest
 from cassandra.cluster import Cluster
@@ -81,3 +82,30 @@ async def test_a_cancelled_wait_leaves_the_driver_thread_unharmed(
     with pytest.raises(asyncio.CancelledError):
         await waiting
     assert await cassandra_db.run("n", "SELECT key FROM system.local") == [{"key": "local"}]
+
+
+def timed(name: str, outcome: str) -> float:
+    """How many runs of query `name` the latency histogram counted with `outcome`."""
+    labels = {"service": "test", "name": name, "outcome": outcome}
+    count = prometheus_client.REGISTRY.get_sample_value(
+        "gochat_db_transaction_duration_seconds_count", labels
+    )
+    return count or 0.0
+
+
+async def test_a_cancelled_query_is_counted_as_cancelled_not_as_ok(
+    cassandra_db: cassandra_session.CassandraSession,
+) -> None:
+    # A read-ahead read the page did not need is cancelled: no phantom successful read.
+    waiting = asyncio.create_task(
+        cassandra_db.run("cancelled_read", "SELECT key FROM system.local")
+    )
+    await asyncio.sleep(0)  # the query is on its way, its coroutine awaits the answer
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+    assert timed("cancelled_read", "cancelled") == 1
+    assert timed("cancelled_read", "ok") == 0
+    assert await cassandra_db.run("cancelled_read", "SELECT key FROM system.local")
+    assert timed("cancelled_read", "ok") == 1

@@ -144,7 +144,9 @@ class CassandraSession:
     ) -> list[dict[str, Any]]:
         """Execute the prepared statement `name` (or `statement`), all pages of its rows.
         The name is the query's label in metrics and logs (as PostgreSQL's named
-        transactions)."""
+        transactions); its outcome there is "ok", "unavailable", "error", or "cancelled" when
+        the awaiting coroutine was cancelled (a read-ahead read the page did not need): the
+        driver may still finish it, but nobody used it, so it is no successful read."""
         query = self.statements[name] if statement is None else statement
         started = time.perf_counter()
         outcome = "ok"
@@ -155,6 +157,9 @@ class CassandraSession:
                 future.start_fetching_next_page()
                 rows += await _result(future)
             return rows
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
         except UNREACHABLE as exc:
             outcome = "unavailable"
             raise StoreUnavailable(f"Cassandra did not answer {name}: {exc}") from exc
