@@ -170,7 +170,7 @@ def session(
     to end (the machine has one). Raises ``Unavailable`` when neither a Docker nor the private
     dockerd path works."""
     outcome = outcome if outcome is not None else Outcome()
-    choice = engine.choose(engine.probe())
+    choice = engine.choose(engine.probe_and_provision(log))
     log(f"kind: {choice.reason}")
     if choice.engine is None:
         raise Unavailable(choice.reason)

@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -40,7 +41,7 @@ PRIVATE_PROGRAMS = (
 )
 PRIVATE_PACKAGES = (
     "docker.io containerd runc buildah debootstrap containernetworking-plugins iptables"
-    " conntrack zstd"
+    " conntrack zstd iproute2"
 )
 
 
@@ -90,6 +91,68 @@ def choose(probes: Probes) -> Choice:
             f" (apt-get install {PRIVATE_PACKAGES})",
         )
     return Choice(Engine.PRIVATE_DOCKERD, "no Docker here: a private dockerd, run as root")
+
+
+def wants_packages(probes: Probes) -> bool:
+    """Whether the private path is the one to take and only Debian packages stand in its way:
+    then the harness installs them, as `make test` installs everything else it needs."""
+    return (
+        probes.forced != Engine.USER_DOCKER.value
+        and (probes.forced == Engine.PRIVATE_DOCKERD.value or not probes.docker_info)
+        and probes.linux
+        and probes.root
+        and bool(probes.missing_programs)
+        and shutil.which("apt-get") is not None
+    )
+
+
+def install_packages(log: Callable[[str], None]) -> None:
+    """``apt-get install`` the private path's packages. No service may start on install (on a
+    machine with systemd, Debian's docker.io would start a host-wide Docker): a policy-rc.d
+    that refuses every start is in place for the install, unless the machine has its own."""
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    log(f"kind: installing the private dockerd path's packages: {PRIVATE_PACKAGES}")
+    policy = Path("/usr/sbin/policy-rc.d")
+    ours = not policy.exists()
+    if ours:
+        policy.write_text(
+            "#!/bin/sh\n# gochat kind harness: no service starts while it installs\nexit 101\n"
+        )
+        policy.chmod(0o755)
+    try:
+        for command in (
+            ["apt-get", "update", "-q"],
+            [
+                "apt-get",
+                "install",
+                "-y",
+                "-q",
+                "--no-install-recommends",
+                *PRIVATE_PACKAGES.split(),
+            ],
+        ):
+            proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
+                raise RuntimeError(f"{' '.join(command[:2])} failed:\n{tail}")
+    finally:
+        if ours:
+            policy.unlink(missing_ok=True)
+
+
+def probe_and_provision(
+    log: Callable[[str], None],
+    *,
+    take: Callable[[], Probes] | None = None,
+    install: Callable[[Callable[[str], None]], None] = install_packages,
+) -> Probes:
+    """``probe()``, after installing the private path's packages when that is all it lacks."""
+    take = take or probe
+    probes = take()
+    if wants_packages(probes):
+        install(log)
+        probes = take()
+    return probes
 
 
 def probe() -> Probes:

@@ -107,7 +107,7 @@ def release_pods(kind_cluster: cluster.Cluster) -> list[dict[str, Any]]:
 
 
 def test_skaffold_build_run_and_delete_on_the_kind_cluster(tmp_path: Path) -> None:
-    choice = engine.choose(engine.probe())
+    choice = engine.choose(engine.probe_and_provision(print))
     if choice.engine is None:
         pytest.skip(choice.reason)
     outcome = cluster.Outcome()

@@ -108,3 +108,55 @@ def test_the_cni_manifest_runs_the_node_images_helper() -> None:
     container = daemonset["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == f"{cluster.node_image.HELPER_IMAGE}:{cluster.cache.PINNED.debian}"
     assert container["imagePullPolicy"] == "Never"
+
+
+def provision(probes: list[engine.Probes]) -> tuple[engine.Probes, list[str]]:
+    """``probe_and_provision`` over a scripted sequence of probes, recording installs."""
+    installs: list[str] = []
+    taken = iter(probes)
+    result = engine.probe_and_provision(
+        print, take=lambda: next(taken), install=lambda log: installs.append("apt-get")
+    )
+    return result, installs
+
+
+MISSING = dataclasses.replace(PRIVATE_READY, missing_programs=("dockerd", "buildah"))
+
+
+def test_missing_debian_packages_are_installed_then_probed_again() -> None:
+    result, installs = provision([MISSING, PRIVATE_READY])
+    assert installs == ["apt-get"]
+    assert engine.choose(result).engine is engine.Engine.PRIVATE_DOCKERD
+
+
+def test_nothing_is_installed_where_docker_works_or_nothing_is_missing() -> None:
+    with_docker = dataclasses.replace(MISSING, docker_info=True)
+    assert provision([with_docker]) == (with_docker, [])
+    assert provision([PRIVATE_READY]) == (PRIVATE_READY, [])
+
+
+def test_nothing_is_installed_without_root_or_off_linux_or_when_docker_is_forced() -> None:
+    for probes in (
+        dataclasses.replace(MISSING, root=False),
+        dataclasses.replace(MISSING, linux=False),
+        dataclasses.replace(MISSING, forced="docker"),
+    ):
+        assert provision([probes]) == (probes, [])
+
+
+def test_forcing_the_private_path_installs_even_beside_a_working_docker() -> None:
+    forced = dataclasses.replace(MISSING, docker_info=True, forced="private")
+    _, installs = provision([forced, dataclasses.replace(PRIVATE_READY, forced="private")])
+    assert installs == ["apt-get"]
+
+
+def test_the_packages_named_cover_every_program_the_private_path_runs() -> None:
+    # Debian package that ships each program (util-linux is Essential: every system has it).
+    shipped_by = {
+        "dockerd": "docker.io", "containerd": "containerd", "runc": "runc",
+        "unshare": "util-linux", "nsenter": "util-linux", "ip": "iproute2",
+        "iptables": "iptables", "zstd": "zstd", "debootstrap": "debootstrap", "buildah": "buildah",
+    }  # fmt: skip
+    assert set(shipped_by) == set(engine.PRIVATE_PROGRAMS)
+    named = set(engine.PRIVATE_PACKAGES.split()) | {"util-linux"}
+    assert set(shipped_by.values()) <= named

@@ -74,7 +74,7 @@ pytestmark = [
 
 
 def test_a_pod_on_the_worker_reaches_a_service_backed_on_the_control_plane() -> None:
-    choice = engine.choose(engine.probe())
+    choice = engine.choose(engine.probe_and_provision(print))
     if choice.engine is not engine.Engine.PRIVATE_DOCKERD:
         pytest.skip(f"this checks the private dockerd's own pod network: {choice.reason}")
     outcome = cluster.Outcome()
