@@ -28,20 +28,27 @@ EMPTY = {"type": "string", "maxLength": 0}
 OPTIONAL_BACKENDS = ("cassandra", "opensearch", "s3")
 # Integers the spec leaves unset by default: null in values.yaml.
 NULLABLE = ("streamReplicas", "targetConnectionsPerPod")
+# HPA behavior: rendered as given, so its schema keeps what Kubernetes requires of it.
+STRICT = ("behavior",)
 
 
-def loosened(schema: Any, name: str = "") -> Any:
+def loosened(schema: Any, name: str = "", *, strict: bool = False) -> Any:
     """Close every object, drop `required` and `minItems` (the chart's `gochat.validate` checks
-    what is required, in one message), let constrained strings be empty (unset)."""
+    what is required, in one message), let constrained strings be empty (unset). Under a
+    STRICT key (a Kubernetes structure passed through as given) only close the objects."""
     if not isinstance(schema, dict):
         return schema
-    result = {k: v for k, v in schema.items() if k not in ("required", "minItems")}
+    strict = strict or name in STRICT
+    dropped = () if strict else ("required", "minItems")
+    result = {k: v for k, v in schema.items() if k not in dropped}
     if "properties" in result:
         result["additionalProperties"] = False
-        result["properties"] = {k: loosened(v, k) for k, v in result["properties"].items()}
+        result["properties"] = {
+            k: loosened(v, k, strict=strict) for k, v in result["properties"].items()
+        }
     if "items" in result:
-        result["items"] = loosened(result["items"])
-    if result.get("type") == "string" and ({"pattern", "minLength"} & result.keys()):
+        result["items"] = loosened(result["items"], strict=strict)
+    if not strict and result.get("type") == "string" and ({"pattern", "minLength"} & result.keys()):
         description = result.pop("description", None)
         result = {"anyOf": [EMPTY, result]}
         if description:

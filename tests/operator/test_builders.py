@@ -37,9 +37,38 @@ def test_ws_hpa_scales_on_connections_per_pod() -> None:
         for m in children.workloads
         if m["metadata"]["name"] == "prod-ws" and m["kind"] == "HorizontalPodAutoscaler"
     ]
-    pods_metric = ws_hpa["spec"]["metrics"][1]["pods"]
+    (pods_metric,) = [m["pods"] for m in ws_hpa["spec"]["metrics"] if m["type"] == "Pods"]
     assert pods_metric["metric"]["name"] == catalogue.WS_CONNECTIONS.name
     assert pods_metric["target"]["averageValue"] == "5000"
+
+
+def hpa_spec(children: bundle.Children, name: str) -> dict:
+    (hpa,) = [
+        m
+        for m in children.workloads
+        if m["metadata"]["name"] == name and m["kind"] == "HorizontalPodAutoscaler"
+    ]
+    return dict(hpa["spec"])
+
+
+def test_a_cpu_target_of_zero_leaves_the_hpa_without_a_resource_metric() -> None:
+    """The `full` case's ws scales on connections alone: readable without metrics-server."""
+    children = bundle.render_children(cluster_inputs.cluster_input("full"))
+    assert [m["type"] for m in hpa_spec(children, "prod-ws")["metrics"]] == ["Pods"]
+    api_metrics = hpa_spec(children, "prod-api")["metrics"]
+    assert [m["resource"]["target"]["averageUtilization"] for m in api_metrics] == [60]
+
+
+def test_hpa_behavior_is_passed_as_written_unset_fields_left_to_kubernetes() -> None:
+    case = cluster_inputs.load_case("full")
+    children = bundle.render_children(cluster_inputs.cluster_input("full"))
+    for component in ("api", "ws"):
+        written = case["spec"]["components"][component]["autoscaling"]["behavior"]
+        assert hpa_spec(children, f"prod-{component}")["behavior"] == written
+    plain = cluster_inputs.cluster_input(
+        "minimal", components={"api": {"autoscaling": {"enabled": True}}}
+    )
+    assert "behavior" not in hpa_spec(bundle.render_children(plain), "chat-api")
 
 
 def test_no_deployments_before_the_first_migration_succeeded() -> None:

@@ -28,6 +28,14 @@ def test_invalid_resources_are_rejected_with_the_cel_message(gochat: k8s_support
     assert "minReplicas must be less than or equal to maxReplicas" in rejection(
         gochat, k8s_support.sample(components=inverted)
     )
+    no_metric = {"ws": {"autoscaling": {"enabled": True, "targetCpuUtilization": 0}}}
+    assert "targetCpuUtilization is 0 and no other metric is set" in rejection(
+        gochat, k8s_support.sample(components=no_metric)
+    )
+    long_window = {"behavior": {"scaleDown": {"stabilizationWindowSeconds": 7200}}}
+    assert "behavior.scaleDown.stabilizationWindowSeconds" in rejection(
+        gochat, k8s_support.sample(components={"api": {"autoscaling": long_window}})
+    )
     assert "mail.secret is required" in rejection(
         gochat, k8s_support.sample(mail={"provider": "smtp"})
     )
@@ -40,6 +48,19 @@ def test_invalid_resources_are_rejected_with_the_cel_message(gochat: k8s_support
     assert "cassandra.keyspace is immutable" in rejection(
         gochat, k8s_support.sample(cassandra={**cassandra, "keyspace": "two"})
     )
+
+
+def test_an_hpa_on_connections_alone_is_accepted_and_stored_as_written(
+    gochat: k8s_support.Cluster,
+) -> None:
+    """CPU target 0 is what turns it off on a GoChatCluster: a null would be pruned and
+    defaulted to 70 by the API server (as `kubectl apply`'s merge patch deletes it)."""
+    behavior = {"scaleDown": {"stabilizationWindowSeconds": 15}}
+    ws = {"enabled": True, "targetCpuUtilization": 0, "targetConnectionsPerPod": 20,
+          "behavior": behavior}  # fmt: skip
+    gochat.apply(k8s_support.sample(components={"ws": {"autoscaling": ws}}))
+    stored = (gochat.get("gochatcluster", "chat") or {})["spec"]["components"]["ws"]
+    assert stored["autoscaling"] == {**ws, "minReplicas": 2, "maxReplicas": 10}
 
 
 def test_missing_secret_sets_degraded_with_its_name_until_it_appears(

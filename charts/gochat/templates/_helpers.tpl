@@ -275,6 +275,9 @@ yet is not an error: it may be created after the chart). */}}
 {{- if gt (int $scaling.minReplicas) (int $scaling.maxReplicas) -}}
 {{- $problems = append $problems (printf "components.%s.autoscaling.minReplicas (%v) is greater than maxReplicas (%v)" $component $scaling.minReplicas $scaling.maxReplicas) -}}
 {{- end -}}
+{{- if and $scaling.enabled (not $scaling.targetCpuUtilization) (not $scaling.targetConnectionsPerPod) -}}
+{{- $problems = append $problems (printf "components.%s.autoscaling.targetCpuUtilization is 0 or null and no other metric is set: the HPA would have no metric (Kubernetes would scale on 80%% CPU)" $component) -}}
+{{- end -}}
 {{- end -}}
 {{- range $need := include "gochat.secretNeeds" . | fromYamlArray -}}
 {{- $secret := lookup "v1" "Secret" $.Release.Namespace $need.name -}}

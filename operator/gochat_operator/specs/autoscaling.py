@@ -10,18 +10,21 @@ WS_CONNECTIONS_METRIC = catalogue.WS_CONNECTIONS.name
 
 
 def metrics(autoscaling: workloads.Autoscaling) -> list[meta.Manifest]:
-    result: list[meta.Manifest] = [
-        {
-            "type": "Resource",
-            "resource": {
-                "name": "cpu",
-                "target": {
-                    "type": "Utilization",
-                    "averageUtilization": autoscaling.target_cpu_utilization,
+    """The HPA's metrics: CPU unless its target is 0, and for ws the connections per pod."""
+    result: list[meta.Manifest] = []
+    if autoscaling.target_cpu_utilization:
+        result.append(
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {
+                        "type": "Utilization",
+                        "averageUtilization": autoscaling.target_cpu_utilization,
+                    },
                 },
-            },
-        }
-    ]
+            }
+        )
     per_pod = getattr(autoscaling, "target_connections_per_pod", None)
     if per_pod:
         result.append(
@@ -42,16 +45,22 @@ def render_hpa(cluster: inputs.ClusterInput, component: str) -> meta.Manifest | 
     if not autoscaling.enabled:
         return None
     name = meta.child_name(cluster, component)
+    spec: meta.Manifest = {
+        "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+        "minReplicas": autoscaling.min_replicas,
+        "maxReplicas": autoscaling.max_replicas,
+        "metrics": metrics(autoscaling),
+    }
+    if autoscaling.behavior is not None:
+        # As written: unset fields stay unset, so Kubernetes' defaults apply to them.
+        behavior = autoscaling.behavior.model_dump(mode="json", by_alias=True, exclude_none=True)
+        if behavior:
+            spec["behavior"] = behavior
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": meta.object_meta(cluster, name=name, component=component),
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
-            "minReplicas": autoscaling.min_replicas,
-            "maxReplicas": autoscaling.max_replicas,
-            "metrics": metrics(autoscaling),
-        },
+        "spec": spec,
     }
 
 

@@ -51,6 +51,51 @@ class Image(base.SpecModel):
         return f"{self.repository}:{self.tag or version}"
 
 
+class ScalingPolicy(base.SpecModel):
+    """One autoscaling/v2 HPAScalingPolicy: at most `value` pods (or percent) per period."""
+
+    type: Literal["Pods", "Percent"] = Field(
+        description="Pods: a number of pods; Percent: a percentage of the current replicas."
+    )
+    value: int = Field(ge=1, le=100_000, description="How many pods, or what percentage.")
+    period_seconds: int = Field(
+        ge=1, le=1800, description="The window the policy holds over, in seconds."
+    )
+
+
+class ScalingRules(base.SpecModel):
+    """autoscaling/v2 HPAScalingRules of one direction; an unset field keeps Kubernetes' default."""
+
+    stabilization_window_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds of past recommendations the HPA considers before it scales (Kubernetes:"
+            " 0 up, 300 down)."
+        ),
+    )
+    select_policy: Literal["Max", "Min", "Disabled"] | None = Field(
+        default=None,
+        description="Which policy wins (Max by default); Disabled: never scale this way.",
+    )
+    policies: list[ScalingPolicy] | None = Field(
+        default=None, min_length=1, max_length=10, description="The scaling policies."
+    )
+
+
+class ScalingBehavior(base.SpecModel):
+    """autoscaling/v2 HorizontalPodAutoscalerBehavior, passed to the HPA as written."""
+
+    scale_up: ScalingRules | None = Field(default=None, description="Rules for scaling up.")
+    scale_down: ScalingRules | None = Field(default=None, description="Rules for scaling down.")
+
+
+# An HPA with no metric falls back to 80% CPU: each class names the metric that may stand in
+# for a CPU target of 0.
+_NEEDS_A_METRIC = "autoscaling.targetCpuUtilization is 0 and no other metric is set"
+
+
 class Autoscaling(base.SpecModel):
     """A HorizontalPodAutoscaler (autoscaling/v2) for the component."""
 
@@ -58,6 +103,10 @@ class Autoscaling(base.SpecModel):
         base.Rule(
             rule="self.minReplicas <= self.maxReplicas",
             message="autoscaling.minReplicas must be less than or equal to maxReplicas",
+        ),
+        base.Rule(
+            rule="!self.enabled || self.targetCpuUtilization > 0",
+            message=f"{_NEEDS_A_METRIC}: the HPA would have no metric",
         ),
     )
     enabled: bool = Field(
@@ -67,13 +116,33 @@ class Autoscaling(base.SpecModel):
     min_replicas: int = Field(default=2, ge=1, le=1000, description="HPA lower bound.")
     max_replicas: int = Field(default=10, ge=1, le=1000, description="HPA upper bound.")
     target_cpu_utilization: int = Field(
-        default=70, ge=1, le=100, description="Average CPU utilisation target, in percent."
+        default=70,
+        ge=0,
+        le=100,
+        description=(
+            "Average CPU utilisation target, in percent (needs metrics-server and CPU requests);"
+            " 0: no CPU metric."
+        ),
+    )
+    behavior: ScalingBehavior | None = Field(
+        default=None,
+        description="autoscaling/v2 scaling behavior (stabilization windows, policies).",
     )
 
 
 class WsAutoscaling(Autoscaling):
     """The ws gateway also scales on the WebSocket connections each pod holds."""
 
+    cel_rules = (
+        Autoscaling.cel_rules[0],
+        base.Rule(
+            rule=(
+                "!self.enabled || self.targetCpuUtilization > 0"
+                " || has(self.targetConnectionsPerPod)"
+            ),
+            message=f"{_NEEDS_A_METRIC} (targetConnectionsPerPod): the HPA would have no metric",
+        ),
+    )
     target_connections_per_pod: int | None = Field(
         default=None,
         ge=1,
