@@ -20,6 +20,7 @@ from gochat.adapters.cassandra import session as cassandra_session
 from gochat.adapters.postgres import database
 from gochat.adapters.postgres import messages as pg_messages
 from gochat.core import ids
+from tests.integration.cassandra.counting_session import CountingSession, open_store
 from tests.integration.ports import message_world as world
 
 PAGE_READS = {"page_newest", "page_before", "page_from"}
@@ -28,17 +29,14 @@ PAGE_READS = {"page_newest", "page_before", "page_from"}
 # (a partition tombstone written now) would hide it.
 
 
-class ObservedSession:
-    """The store's session; page reads can be held at a gate or made to fail (per bucket), and
-    the session records every query, how many page reads were in flight at once, and which
-    were cancelled."""
+class ObservedSession(CountingSession):
+    """The store's session, recording its queries (`CountingSession`); page reads can also be
+    held at a gate or made to fail (per bucket), and it records when each query started and
+    ended, how many page reads were in flight at once, and which were cancelled."""
 
     def __init__(self, inner: cassandra_session.CassandraSession) -> None:
-        self._inner = inner
-        self.keyspace = inner.keyspace
-        self.statements = inner.statements
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []
-        self.log: list[tuple[str, str]] = []  # ("start" | "end", query name)
+        super().__init__(inner)
+        self.log: list[tuple[str, str, int | None]] = []  # ("start" | "end", name, bucket)
         self.listed = asyncio.Event()  # a bucket list was read
         self.held: dict[int, asyncio.Event] = {}
         self.failing: set[int] = set()
@@ -47,25 +45,41 @@ class ObservedSession:
         self.in_flight = 0
         self.most_in_flight = 0
 
-    async def prepare_all(self, statements: Any) -> None:
-        await self._inner.prepare_all(statements)
-
     def page_reads(self) -> list[int]:
         return [args[1] for name, args in self.calls if name in PAGE_READS]
 
+    def rounds(self) -> list[list[int]]:
+        """The page reads, grouped by round: the buckets whose reads started together, before
+        any read ended (a round's reads are all started before the walk awaits the first)."""
+        rounds: list[list[int]] = []
+        started_together = False
+        for event, name, bucket in self.log:
+            if name not in PAGE_READS:
+                continue
+            if event == "start":
+                if not started_together:
+                    rounds.append([])
+                rounds[-1].append(bucket)  # type: ignore[arg-type]
+            started_together = event == "start"
+        return rounds
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.log.clear()
+
     async def run(self, name: str, statement: Any = None, args: Any = ()) -> Any:
-        self.calls.append((name, tuple(args)))
-        self.log.append(("start", name))
+        bucket = args[1] if name in PAGE_READS else None
+        self.log.append(("start", name, bucket))
         try:
-            return await self._run(name, statement, args)
+            return await super().run(name, statement, args)
         finally:
-            self.log.append(("end", name))
+            self.log.append(("end", name, bucket))
             if name.startswith("buckets"):
                 self.listed.set()
 
-    async def _run(self, name: str, statement: Any, args: Any) -> Any:
+    async def execute(self, name: str, statement: Any, args: Any) -> Any:
         if name not in PAGE_READS:
-            return await self._inner.run(name, statement, args)
+            return await super().execute(name, statement, args)
         bucket = args[1]
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -75,7 +89,7 @@ class ObservedSession:
             if bucket in self.failing:
                 self.failed.set()
                 raise cassandra_session.StoreUnavailable(f"Cassandra did not answer {name}")
-            return await self._inner.run(name, statement, args)
+            return await super().execute(name, statement, args)
         except asyncio.CancelledError:
             self.cancelled.append(bucket)
             raise
@@ -90,11 +104,7 @@ async def observed(
     cassandra_db: cassandra_session.CassandraSession,
 ) -> AsyncIterator[tuple[cassandra_messages.CassandraMessageStore, ObservedSession]]:
     session = ObservedSession(cassandra_db)
-    store = await cassandra_messages.CassandraMessageStore.open(
-        session,  # type: ignore[arg-type]
-        relational_db=message_db,
-    )
-    yield store, session
+    yield await open_store(session, message_db), session
 
 
 def bucket_start(bucket: int) -> int:
@@ -206,7 +216,9 @@ async def test_a_before_cursor_reads_its_bucket_together_with_the_bucket_list(
     listing = asyncio.create_task(store.list(world.GENERAL, before=sent[-1].id, limit=4))
     await session.listed.wait()
     # The cursor's bucket was asked for before the bucket list said it is used.
-    assert session.log.index(("start", "page_before")) < session.log.index(("end", "buckets_down"))
+    assert session.log.index(("start", "page_before", 6)) < session.log.index(
+        ("end", "buckets_down", None)
+    )
     session.held[6].set()
 
     assert [m.id for m in await listing] == [m.id for m in reversed(sent[:-1])][:4]
@@ -265,3 +277,72 @@ async def test_a_cursors_bucket_sizes_the_next_round_so_a_dense_page_reads_one_b
     assert [m.id for m in page] == [m.id for m in reversed(sent[: 3 * 30 + 15])][:20]
     # 15 rows in the cursor's bucket: the 5 still missing fit in one more bucket.
     assert session.page_reads() == [93, 92]
+
+
+async def test_a_dense_channels_newest_page_reads_one_bucket_once_its_density_is_known(
+    observed: tuple[cassandra_messages.CassandraMessageStore, ObservedSession],
+) -> None:
+    store, session = observed
+    sent = [message_in_bucket(bucket, n) for bucket in (100, 101, 102) for n in range(30)]
+    await send_all(store, sent)
+    session.clear()
+
+    first = await store.list(world.GENERAL, limit=20)
+    # A channel this process has not read yet: two buckets at once.
+    assert session.rounds() == [[102, 101]]
+    session.clear()
+
+    again = await store.list(world.GENERAL, limit=20)
+    # Its newest bucket filled the last page: one bucket, nothing read for nothing.
+    assert session.rounds() == [[102]]
+    assert [m.id for m in again] == [m.id for m in first] == [m.id for m in reversed(sent)][:20]
+
+
+async def test_a_sparse_channels_newest_page_starts_wide_once_its_density_is_known(
+    observed: tuple[cassandra_messages.CassandraMessageStore, ObservedSession],
+) -> None:
+    store, session = observed
+    # Five messages in each of 12 buckets, every other bucket of 103..125.
+    used = list(range(103, 127, 2))
+    sent = [message_in_bucket(bucket, n) for bucket in used for n in range(5)]
+    await send_all(store, sent)
+    newest = used[::-1]
+    session.clear()
+
+    first = await store.list(world.GENERAL, limit=50)
+    assert session.rounds() == [newest[0:2], newest[2:6], newest[6:10]]
+    session.clear()
+
+    again = await store.list(world.GENERAL, limit=50)
+    # 5 rows per bucket: the 50 take 10 buckets, read 4, 4, then the 2 still needed.
+    assert session.rounds() == [newest[0:4], newest[4:8], newest[8:10]]
+    assert [m.id for m in again] == [m.id for m in first] == [m.id for m in reversed(sent)][:50]
+
+
+async def test_a_deep_page_counts_on_the_channels_known_density_past_a_thin_cursor_bucket(
+    observed: tuple[cassandra_messages.CassandraMessageStore, ObservedSession],
+) -> None:
+    store, session = observed
+    sent = [message_in_bucket(bucket, n) for bucket in (127, 128, 129, 130) for n in range(30)]
+    await send_all(store, sent)
+    await store.list(world.GENERAL, limit=20)  # the newest bucket alone fills a page
+    cursor = sent[3 * 30 + 2]  # 2 messages below it in bucket 130
+    session.clear()
+
+    page = await store.list(world.GENERAL, before=cursor.id, limit=20)
+
+    assert [m.id for m in page] == [m.id for m in reversed(sent[: 3 * 30 + 2])][:20]
+    # The cursor's bucket holds 2 (alone, they would ask for 4 more buckets); the channel's
+    # buckets held 20 or more: one bucket more.
+    assert session.rounds() == [[130], [129]]
+
+
+def test_densities_forget_the_channel_read_least_recently() -> None:
+    densities = history.Densities(max_channels=2)
+    densities.saw(1, rows=50, buckets=1)
+    densities.saw(2, rows=10, buckets=2)
+    densities.saw(1, rows=40, buckets=1)  # read again: now the most recent
+    densities.saw(3, rows=3, buckets=1)
+    assert [densities.get(channel) for channel in (1, 2, 3)] == [40, None, 3]
+    densities.saw(4, rows=0, buckets=0)  # a page that read no bucket tells nothing
+    assert densities.get(4) is None and densities.get(1) == 40

@@ -4,8 +4,6 @@ reads only the buckets a channel used; a send whose PostgreSQL half fails is tak
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
-from typing import Any
 
 import asyncpg
 import pytest
@@ -13,43 +11,14 @@ import pytest
 from gochat import ports
 from gochat.adapters.cassandra import messages as cassandra_messages
 from gochat.adapters.cassandra import rows
-from gochat.adapters.cassandra import session as cassandra_session
 from gochat.adapters.postgres import database
 from gochat.core import ids
+from tests.integration.cassandra.counting_session import CountingSession, store_and_session
 from tests.integration.ports import message_world as world
 
+__all__ = ["store_and_session"]  # the fixture, shared with the read-ahead tests
+
 DAY_MS = 24 * 3600 * 1000
-
-
-class CountingSession:
-    """The store's session, counting the queries it runs by name."""
-
-    def __init__(self, inner: cassandra_session.CassandraSession) -> None:
-        self._inner = inner
-        self.keyspace = inner.keyspace
-        self.statements = inner.statements
-        self.counts: dict[str, int] = {}
-
-    async def prepare_all(self, statements: Any) -> None:
-        await self._inner.prepare_all(statements)
-
-    async def run(self, name: str, statement: Any = None, args: Any = ()) -> Any:
-        self.counts[name] = self.counts.get(name, 0) + 1
-        return await self._inner.run(name, statement, args)
-
-
-@pytest.fixture
-async def store_and_session(
-    message_db: database.Database,
-    cassandra_keyspace: cassandra_session.Settings,
-    cassandra_db: cassandra_session.CassandraSession,
-) -> AsyncIterator[tuple[cassandra_messages.CassandraMessageStore, CountingSession]]:
-    counting = CountingSession(cassandra_db)
-    store = await cassandra_messages.CassandraMessageStore.open(
-        counting,  # type: ignore[arg-type]
-        relational_db=message_db,
-    )
-    yield store, counting
 
 
 def message_in_bucket(bucket: int, sequence: int) -> ports.MessageRecord:

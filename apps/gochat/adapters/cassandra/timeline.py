@@ -29,6 +29,8 @@ class Timeline:
         # (channel, bucket) rows this process has written: a busy channel's sends skip the
         # bucket write for the rest of its ten days. Bounded; forgetting only costs a write.
         self._known_buckets: set[tuple[int, int]] = set()
+        # Rows per bucket of the channels this process read: sizes history's read-ahead.
+        self._densities = history.Densities()
 
     async def write(self, message: ports.MessageRecord) -> None:
         """Claim the nonce, write the bucket row, then the message. Idempotent: writing the
@@ -102,19 +104,26 @@ class Timeline:
         if around is not None:
             # Both halves at once; a failing one takes the other down with it.
             older = asyncio.create_task(
-                history.newest_first(self.db, channel_id, below=around, limit=limit // 2)
+                history.newest_first(
+                    self.db, channel_id, below=around, limit=limit // 2, densities=self._densities
+                )
             )
             try:
                 newer = await history.oldest_first(
-                    self.db, channel_id, start=around, limit=limit - limit // 2
-                )
+                    self.db, channel_id, start=around, limit=limit - limit // 2,
+                    densities=self._densities,
+                )  # fmt: skip
                 return newer[::-1] + await older
             finally:
                 older.cancel()
                 await asyncio.gather(older, return_exceptions=True)
         if after is not None:
-            return await history.oldest_first(self.db, channel_id, start=after + 1, limit=limit)
-        return await history.newest_first(self.db, channel_id, below=before, limit=limit)
+            return await history.oldest_first(
+                self.db, channel_id, start=after + 1, limit=limit, densities=self._densities
+            )
+        return await history.newest_first(
+            self.db, channel_id, below=before, limit=limit, densities=self._densities
+        )
 
 
 def not_found(message: ports.MessageRecord) -> errors.NotFound:
