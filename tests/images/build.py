@@ -22,7 +22,7 @@ import subprocess
 import sys
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -301,19 +301,39 @@ def ensure_images() -> dict[str, Path]:
         return {image.name: build(image) for image in IMAGES}
 
 
-def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "ensure"
+def cli(
+    ensure: Callable[[], dict[str, Path]],
+    paths: Callable[[], Iterable[Path]],
+    *,
+    prog: str,
+    argv: list[str] | None = None,
+) -> int:
+    """The ``ensure|paths`` command line of an image builder: ``ensure`` (the default) builds
+    what is missing and prints ``<reference> <tarball> <MiB> MiB`` per image; ``paths`` prints
+    where each tarball is (or will be). Returns the exit status (2 with the usage otherwise)."""
+    args = sys.argv[1:] if argv is None else argv
+    command = args[0] if args else "ensure"
     if command == "ensure":
-        for name, archive in ensure_images().items():
-            print(f"{name}:{project_version()} {archive} {mib(archive)} MiB")
+        for reference, archive in ensure().items():
+            print(f"{reference} {archive} {mib(archive)} MiB")
         return 0
     if command == "paths":
-        for image in IMAGES:
-            print(archive_path(image))
+        for archive in paths():
+            print(archive)
         return 0
-    print("usage: python -m tests.images.build [ensure|paths]", file=sys.stderr)
+    print(f"usage: python -m {prog} [ensure|paths]", file=sys.stderr)
     return 2
 
 
+def _references() -> dict[str, Path]:
+    return {f"{name}:{project_version()}": archive for name, archive in ensure_images().items()}
+
+
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(
+        cli(
+            _references,
+            lambda: [archive_path(image) for image in IMAGES],
+            prog="tests.images.build",
+        )
+    )

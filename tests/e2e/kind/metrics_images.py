@@ -22,7 +22,6 @@ import json
 import shutil
 import stat
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -198,19 +197,11 @@ def ensure_images() -> dict[str, Path]:
         return {image.reference: _build(image) for image in IMAGES}
 
 
-def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "ensure"
-    if command == "ensure":
-        for ref, archive in ensure_images().items():
-            print(f"{ref} {archive} {build.mib(archive)} MiB")
-        return 0
-    if command == "paths":
-        for image in IMAGES:
-            print(archive_path(image))
-        return 0
-    print("usage: python -m tests.e2e.kind.metrics_images [ensure|paths]", file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(
+        build.cli(
+            ensure_images,
+            lambda: [archive_path(image) for image in IMAGES],
+            prog="tests.e2e.kind.metrics_images",
+        )
+    )
