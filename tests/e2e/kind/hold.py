@@ -28,7 +28,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    archives = [*images.ensure_images().values(), *backend_images.ensure_images().values()]
+    backends = backend_images.ensure_images(backend_images.IMAGES)  # both profiles
+    archives = [*images.ensure_images().values(), *backends.values()]
     outcome = cluster.Outcome()
     return _hold(archives, outcome, stop)
 
