@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import os
 import shutil
 import time
@@ -27,6 +28,14 @@ class Versions:
     kubernetes: str = "v1.35.4"
     etcd_image: str = "3.6.6-0"
     coredns: str = "v1.13.1"
+    # CoreDNS is built with only the plugins a kind cluster's Corefile can name (binaries.coredns):
+    # kubeadm's default Corefile, plus log, hosts, rewrite and template, which users add when they
+    # test DNS set-ups. The full build compiles the AWS, Azure, Google Cloud, etcd, dnstap and
+    # tracing SDKs too, for plugins no kind cluster loads.
+    coredns_plugins: tuple[str, ...] = (
+        "errors", "health", "ready", "kubernetes", "metrics", "forward", "cache", "loop",
+        "reload", "loadbalance", "log", "hosts", "rewrite", "template",
+    )  # fmt: skip
     pause: str = "3.10.1"
     local_path_provisioner: str = "v0.0.30"
     # cri-tools v1.35.0 is refused by the Go module proxy.
@@ -47,7 +56,7 @@ class Versions:
     @property
     def node_key(self) -> str:
         return (
-            f"kubernetes-{self.kubernetes}_kind-{self.kind}_coredns-{self.coredns}"
+            f"kubernetes-{self.kubernetes}_kind-{self.kind}_{self.bin_entries['coredns']}"
             f"_lpp-{self.local_path_provisioner}_{self.debian}_r{self.recipe}"
         )
 
@@ -63,7 +72,7 @@ class Versions:
             "kind": f"kind-{self.kind}",
             "kubernetes": f"kubernetes-{self.kubernetes}",
             "etcd": f"etcd-{self.etcd}",
-            "coredns": f"coredns-{self.coredns}",
+            "coredns": f"coredns-{self.coredns}-{_short_hash(self.coredns_plugins)}",
             "local-path-provisioner": f"local-path-provisioner-{self.local_path_provisioner}",
             "crictl": f"crictl-{self.crictl}",
             "pause": f"pause-{self.pause}",
@@ -103,6 +112,10 @@ class Versions:
 
 
 PINNED = Versions()
+
+
+def _short_hash(parts: tuple[str, ...]) -> str:
+    return hashlib.sha256(" ".join(parts).encode()).hexdigest()[:8]
 
 
 class BuildError(RuntimeError):

@@ -6,7 +6,7 @@ import dataclasses
 import fcntl
 from pathlib import Path
 
-from tests.e2e.kind import cache
+from tests.e2e.kind import binaries, cache
 
 OLD = dataclasses.replace(
     cache.PINNED, kubernetes="v1.34.4", coredns="v1.12.0", skaffold="v2.13.0", recipe=2
@@ -73,3 +73,24 @@ def test_every_cached_binary_is_named_by_the_pins() -> None:
     assert names["skaffold"] == f"skaffold-{NEW.skaffold}"
     assert names["etcd"] == "etcd-v3.6.6"
     assert len(set(names.values())) == len(names)
+
+
+# The plugins kubeadm's default Corefile names (prometheus is the metrics plugin's directive).
+KUBEADM_COREFILE_DIRECTIVES = (
+    "errors", "health", "ready", "kubernetes", "prometheus", "forward", "cache", "loop",
+    "reload", "loadbalance",
+)  # fmt: skip
+
+
+def test_the_kind_coredns_build_has_every_plugin_kubeadms_corefile_names() -> None:
+    packages = {"prometheus": "metrics"}
+    main = binaries.coredns_main(cache.PINNED.coredns_plugins)
+    for directive in KUBEADM_COREFILE_DIRECTIVES:
+        package = packages.get(directive, directive)
+        assert f'_ "github.com/coredns/coredns/plugin/{package}"' in main, directive
+
+
+def test_another_coredns_plugin_set_is_another_cache_entry_and_node_image() -> None:
+    fewer = dataclasses.replace(NEW, coredns_plugins=NEW.coredns_plugins[:-1])
+    assert fewer.bin_entries["coredns"] != NEW.bin_entries["coredns"]
+    assert fewer.node_tarball != NEW.node_tarball
