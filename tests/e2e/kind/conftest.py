@@ -14,8 +14,10 @@
   deleted at the end with the host put back; a difference left on the host fails the
   session's teardown.
 
-Tests that make their own cluster (``test_cluster.py``) run before the ones using ``kube``:
-only one kind cluster can exist at a time.
+Cluster scenarios run after every other test of the session, which gives ``prebuild.py`` (started
+in the background when the session will make clusters) the rest of the session to build the
+tier's artifacts. Tests that make their own cluster (marker ``kind_cluster``) run before the ones
+using ``kube``: only one kind cluster can exist at a time.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.e2e.kind import access, binaries, cache, cluster, dockerd, tier
+from tests.e2e.kind import access, binaries, cache, cluster, dockerd, engine, prebuild, tier
 from tests.images import build as images
 from tests.k8s import tools
 
@@ -41,9 +44,47 @@ NETNS_ENV = "GOCHAT_E2E_NETNS"
 LOCK_WAIT = 2400  # seconds another harness run may hold the machine's one kind cluster
 
 
+def _cluster_order(item: pytest.Item) -> int:
+    """0: needs no cluster; 1: makes its own (``kind_cluster`` marker); 2: shares ``kube``."""
+    if "kube" in getattr(item, "fixturenames", ()):
+        return 2
+    return 1 if item.get_closest_marker("kind_cluster") else 0
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Scenarios sharing ``kube`` last: an own-cluster test cannot wait for the shared one."""
-    items.sort(key=lambda item: "kube" in getattr(item, "fixturenames", ()))
+    """Every cluster scenario after the rest of the session (the background prebuild has the
+    whole of it to fill the cache), and those sharing ``kube`` last: an own-cluster test
+    cannot wait for the shared one."""
+    items.sort(key=_cluster_order)
+
+
+_prebuild: dict[str, Any] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start the kind tier's builds in the background (``prebuild.py``) when this session will
+    make clusters on the private dockerd."""
+    if not tier.requested() or os.environ.get(KUBECONFIG_ENV):
+        return
+    if not any(_cluster_order(item) for item in session.items):
+        return
+    if engine.choose(engine.probe_and_provision(_log)).engine is not engine.Engine.PRIVATE_DOCKERD:
+        return
+    log_path = cache.cache_root() / "logs" / time.strftime("prebuild-%Y%m%dT%H%M%S.log")
+    _prebuild.update(process=prebuild.start(log_path), log=log_path, started=time.monotonic())
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    process = _prebuild.get("process")
+    if process is None:
+        return
+    running = process.poll() is None
+    prebuild.stop(process)
+    state = "stopped unfinished" if running else f"exit {process.returncode}"
+    terminalreporter.write_line(
+        f"kind prebuild: {state} after {time.monotonic() - _prebuild['started']:.0f}s"
+        f" (log: {_prebuild['log']})"
+    )
 
 
 def _log(line: str) -> None:

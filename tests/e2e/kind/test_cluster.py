@@ -41,6 +41,7 @@ spec:
 pytestmark = [
     pytest.mark.slow,
     tier.only_when_requested,
+    pytest.mark.kind_cluster,
     pytest.mark.skipif(os.geteuid() != 0, reason="the kind harness needs root (dockerd, netns)"),
     pytest.mark.timeout(3600),
 ]

@@ -69,6 +69,7 @@ LOCK_WAIT = 2400
 pytestmark = [
     pytest.mark.slow,
     tier.only_when_requested,
+    pytest.mark.kind_cluster,
     pytest.mark.timeout(3600),
 ]
 
