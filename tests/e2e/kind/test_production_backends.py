@@ -14,10 +14,11 @@ import urllib.parse
 
 import httpx
 import pytest
+import yaml
 
 from gochat.contract import images as image_names
 from tests.e2e import user_flow
-from tests.e2e.kind import access, backends, platform, test_helm_path
+from tests.e2e.kind import access, backend_images, backends, platform, test_helm_path
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
@@ -94,6 +95,29 @@ async def postgres():
 out["postgres"] = asyncio.run(postgres())
 print(json.dumps(out))
 """
+
+
+def test_each_manifest_runs_its_image_as_the_restricted_policy_wants() -> None:
+    """No cluster needed: every deploy/backends/ StatefulSet names the image the harness builds
+    (the tags come from the same pins as the embedded servers) and meets the restricted Pod
+    Security Standard, with its data on a claim."""
+    for image in backend_images.IMAGES:
+        documents = yaml.safe_load_all((backend_images.DEPLOY / f"{image.folder}.yaml").read_text())
+        [workload] = [d for d in documents if d["kind"] == "StatefulSet"]
+        pod = workload["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        assert container["image"] == backend_images.reference(image), image.folder
+        assert pod["securityContext"]["runAsNonRoot"] is True, image.folder
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert container["securityContext"] == {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        }, image.folder
+        assert "readinessProbe" in container, image.folder
+        [claim] = workload["spec"]["volumeClaimTemplates"]
+        assert claim["metadata"]["name"] == "data", image.folder
+        assert any(m["name"] == "data" for m in container["volumeMounts"]), image.folder
 
 
 class _ToForwardedPort(httpx.BaseTransport):
