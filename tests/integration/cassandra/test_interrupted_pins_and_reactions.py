@@ -5,11 +5,6 @@ by the repair sweep: the change is in place and announced exactly once (docs/dat
 from __future__ import annotations
 
 import asyncio
-import dataclasses
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,47 +14,38 @@ from gochat.adapters.cassandra import relational
 from gochat.adapters.cassandra import session as cassandra_session
 from gochat.adapters.postgres import database
 from gochat.core import errors, events
+from tests.integration.cassandra import crash_points
+from tests.integration.cassandra.crash_points import outbox_types, store
 from tests.integration.ports import message_world as world
 
-REPO = Path(__file__).resolve().parents[3]
-# Runs one change in a process of its own, which dies (os._exit, no clean-up of any kind) just
-# before ("before") or just after ("after") the Cassandra statement named by argv[4] ran.
-_CHANGER = """
-import asyncio, json, os, sys
-from datetime import datetime
-from gochat.adapters.cassandra import messages, relational, session
-from gochat.adapters.postgres import database
-from gochat.core import errors, events
+__all__ = ["store"]  # the fixture: the Cassandra store on the test's databases
 
-dsn, settings, point, statement, change = (
-    sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4], json.loads(sys.argv[5]))
-
+# The child runs one change and dies just before ("before") or just after ("after") the
+# Cassandra statement `job["statement"]` ran.
+_CHANGE = """
 async def main():
-    db = await database.Database.connect(dsn, service="test")
-    cs = await session.CassandraSession.connect(session.Settings(**settings), service="test")
+    db, cs = await connect()
     run = cs.run
 
     async def run_then_die(name, *args, **kwargs):
-        if name == statement and point == "before":
-            os._exit(9)
+        if name == job["statement"] and point == "before":
+            killed()
         rows = await run(name, *args, **kwargs)
-        if name == statement:
-            os._exit(9)
+        if name == job["statement"]:
+            killed()
         return rows
 
     cs.run = run_then_die
     store = await messages.CassandraMessageStore.open(cs, relational_db=db)
-    message = relational.record_from_json(change["record"])
-    announced = [events.parse(raw) for raw in change["events"]]
-    if change["op"] in ("pin", "unpin"):
-        pinned_at = datetime.fromisoformat(change["pinned_at"]) if change["op"] == "pin" else None
+    message = relational.record_from_json(job["record"])
+    announced = [events.parse(raw) for raw in job["events"]]
+    if job["op"] in ("pin", "unpin"):
+        pinned_at = datetime.fromisoformat(job["pinned_at"]) if job["op"] == "pin" else None
         await store.set_pinned(message, pinned_at=pinned_at, events=announced)
-    elif change["op"] == "react":
-        await store.add_reaction(message, emoji="👍", user_id=change["user"], events=announced)
+    elif job["op"] == "react":
+        await store.add_reaction(message, emoji="👍", user_id=job["user"], events=announced)
     else:
-        await store.remove_reaction(message, emoji="👍", user_id=change["user"], events=announced)
-
-asyncio.run(main())
+        await store.remove_reaction(message, emoji="👍", user_id=job["user"], events=announced)
 """
 STATEMENT = {
     "pin": "pin_message",
@@ -67,17 +53,6 @@ STATEMENT = {
     "react": "add_reaction",
     "unreact": "remove_reaction",
 }
-
-
-@pytest.fixture
-async def store(
-    message_db: database.Database,
-    cassandra_keyspace: cassandra_session.Settings,
-    cassandra_db: cassandra_session.CassandraSession,
-) -> cassandra_messages.CassandraMessageStore:
-    return await cassandra_messages.CassandraMessageStore.open(
-        cassandra_db, relational_db=message_db
-    )
 
 
 async def change_and_die(
@@ -91,23 +66,16 @@ async def change_and_die(
 ) -> None:
     change = {
         "op": op,
+        "statement": STATEMENT[op],
         "record": relational.record_to_json(message),
         "events": [event.model_dump_json() for event in announced],
         "user": world.BOB,
         "pinned_at": world.now().isoformat(),
     }
-    settings = dataclasses.asdict(cassandra_keyspace) | {"hosts": list(cassandra_keyspace.hosts)}
-    changer = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", _CHANGER, pg_database, json.dumps(settings), point,
-        STATEMENT[op], json.dumps(change), cwd=REPO, stderr=subprocess.PIPE,
+    await crash_points.run_until_killed(
+        _CHANGE, point=point, job=change, pg_database=pg_database,
+        cassandra_keyspace=cassandra_keyspace,
     )  # fmt: skip
-    _, stderr = await asyncio.wait_for(changer.communicate(), timeout=120)
-    assert changer.returncode == 9, stderr.decode()
-
-
-async def outbox_types(db: database.Database) -> list[str]:
-    rows = await db.fetch("outbox", "SELECT payload FROM outbox ORDER BY seq")
-    return [events.parse(bytes(row["payload"])).type for row in rows]
 
 
 async def pinned_ids(store: cassandra_messages.CassandraMessageStore) -> list[int]:

@@ -4,12 +4,7 @@ once; never lost, never announced without being in history (docs/data-plane.md).
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,96 +13,57 @@ from gochat.adapters.cassandra import messages as cassandra_messages
 from gochat.adapters.cassandra import relational
 from gochat.adapters.cassandra import session as cassandra_session
 from gochat.adapters.postgres import database
-from gochat.core import events
+from tests.integration.cassandra import crash_points
+from tests.integration.cassandra.crash_points import outbox_types, store
 from tests.integration.ports import message_world as world
 
-REPO = Path(__file__).resolve().parents[3]
-# Sends one message in a process of its own, which dies (os._exit, no clean-up of any kind)
-# at the point named by argv[3]: "after_timeline" (Cassandra written, PostgreSQL not yet) or
-# "before_timeline" (the intent recorded, Cassandra not written).
-_SENDER = """
-import asyncio, json, os, sys
-from gochat.adapters.cassandra import messages, relational, session
-from gochat.adapters.postgres import database
-from gochat.core import events
-from gochat.core import events
+__all__ = ["store"]  # the fixture: the Cassandra store on the test's databases
 
-dsn, settings, point, intent = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
-
-async def die(*args, **kwargs):
-    os._exit(9)
-
+# The child sends one message and dies at `point`: "after_timeline" (Cassandra written,
+# PostgreSQL not yet) or "before_timeline" (the intent recorded, Cassandra not written).
+_SEND = """
 async def main():
-    db = await database.Database.connect(dsn, service="test")
-    cs = await session.CassandraSession.connect(session.Settings(**settings), service="test")
+    db, cs = await connect()
     store = await messages.CassandraMessageStore.open(cs, relational_db=db)
     if point == "after_timeline":
         relational.message_sent = die
     else:
         store._timeline.write = die
-    sent = json.loads(intent)
     await store.create(
-        relational.record_from_json(sent["record"]),
-        events=[events.parse(raw) for raw in sent["events"]],
-        mention_reader_ids=sent["mentions"],
+        relational.record_from_json(job["record"]),
+        events=[events.parse(raw) for raw in job["events"]],
+        mention_reader_ids=job["mentions"],
     )
-
-asyncio.run(main())
 """
 
 
-# Deletes (or, given "content", edits) one message in a process of its own, which dies right
-# after recording the change's intent ("before_timeline") or after the Cassandra write, before
-# its events ("after_timeline"). An edit's edited_at is the message's created_at.
-_DELETER = """
-import asyncio, json, os, sys
-from gochat.adapters.cassandra import messages, relational, session
-from gochat.adapters.postgres import database
-from gochat.core import events
-
-dsn, settings, point, target = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], sys.argv[4]
-
-async def die(*args, **kwargs):
-    os._exit(9)
-
+# The child deletes (or, given "content", edits) one message and dies right after recording
+# the change's intent ("before_timeline") or after the Cassandra write, before its events
+# ("after_timeline"). An edit's edited_at is the message's created_at.
+_CHANGE = """
 record_change = relational.record_change
 
 async def record_then_die(*args, **kwargs):
     await record_change(*args, **kwargs)
-    os._exit(9)
+    killed()
 
 async def main():
-    db = await database.Database.connect(dsn, service="test")
-    cs = await session.CassandraSession.connect(session.Settings(**settings), service="test")
+    db, cs = await connect()
     store = await messages.CassandraMessageStore.open(cs, relational_db=db)
     if point == "after_timeline":
         relational.change_done = die
     else:
         relational.record_change = record_then_die
-    sent = json.loads(target)
-    record = relational.record_from_json(sent["record"])
-    changes = [events.parse(raw) for raw in sent["events"]]
-    if "content" in sent:
+    record = relational.record_from_json(job["record"])
+    changes = [events.parse(raw) for raw in job["events"]]
+    if "content" in job:
         await store.edit(
-            record, content=sent["content"], edited_at=record.created_at, mention_ids=(),
+            record, content=job["content"], edited_at=record.created_at, mention_ids=(),
             mention_everyone=False, events=changes,
         )
     else:
         await store.delete(record, events=changes)
-
-asyncio.run(main())
 """
-
-
-@pytest.fixture
-async def store(
-    message_db: database.Database,
-    cassandra_keyspace: cassandra_session.Settings,
-    cassandra_db: cassandra_session.CassandraSession,
-) -> cassandra_messages.CassandraMessageStore:
-    return await cassandra_messages.CassandraMessageStore.open(
-        cassandra_db, relational_db=message_db
-    )
 
 
 async def send_and_die(
@@ -116,10 +72,10 @@ async def send_and_die(
     *,
     pg_database: str,
     cassandra_keyspace: cassandra_session.Settings,
-    script: str = _SENDER,
+    script: str = _SEND,
     content: str | None = None,
 ) -> None:
-    if script == _SENDER:
+    if script == _SEND:
         made = world.created(message)
     elif content is None:
         made = world.deleted(message)
@@ -132,18 +88,10 @@ async def send_and_die(
     }
     if content is not None:
         intent["content"] = content
-    settings = dataclasses.asdict(cassandra_keyspace) | {"hosts": list(cassandra_keyspace.hosts)}
-    sender = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", script, pg_database, json.dumps(settings), point,
-        json.dumps(intent), cwd=REPO, stderr=subprocess.PIPE,
+    await crash_points.run_until_killed(
+        script, point=point, job=intent, pg_database=pg_database,
+        cassandra_keyspace=cassandra_keyspace,
     )  # fmt: skip
-    _, stderr = await asyncio.wait_for(sender.communicate(), timeout=120)
-    assert sender.returncode == 9, stderr.decode()
-
-
-async def outbox_types(db: database.Database) -> list[str]:
-    rows = await db.fetch("outbox", "SELECT payload FROM outbox ORDER BY seq")
-    return [events.parse(bytes(row["payload"])).type for row in rows]
 
 
 async def mention_count(db: database.Database, user_id: int) -> int | None:
@@ -250,7 +198,7 @@ async def test_a_delete_whose_process_died_midway_is_finished_once_by_the_sweep(
 
     await send_and_die(
         point, pinned, pg_database=pg_database, cassandra_keyspace=cassandra_keyspace,
-        script=_DELETER,
+        script=_CHANGE,
     )  # fmt: skip
     assert await outbox_types(message_db) == []  # not announced yet
 
@@ -276,7 +224,7 @@ async def test_an_edit_whose_process_died_midway_is_finished_once_by_the_sweep(
 
     await send_and_die(
         point, message, pg_database=pg_database, cassandra_keyspace=cassandra_keyspace,
-        script=_DELETER, content="after",
+        script=_CHANGE, content="after",
     )  # fmt: skip
     assert await outbox_types(message_db) == []
     assert await store.repair(older_than_seconds=0) == 1
@@ -298,7 +246,7 @@ async def test_an_edit_left_midway_never_overrides_a_later_edit(
     await store.create(message, events=[])
     await send_and_die(
         "before_timeline", message, pg_database=pg_database,
-        cassandra_keyspace=cassandra_keyspace, script=_DELETER, content="stale",
+        cassandra_keyspace=cassandra_keyspace, script=_CHANGE, content="stale",
     )  # fmt: skip
     later = await store.edit(
         message, content="newest", edited_at=world.now(), mention_ids=(),
