@@ -5,7 +5,9 @@ lock on its `last_message_id` row, which both stores take), `create` with one ME
 event each, as the API calls it; diagnostic writers may run beside the two stores (run.py: the
 Cassandra timeline alone, PostgreSQL waiting for each commit's WAL flush). History: channels
 whose messages were sent long ago, spread over many ten-day buckets (`ids.bucket_of`), read 50
-per page: the newest page, and deep pages (`before` a random message of the older half).
+per page: the newest page, and deep pages (`before` a random message of the older half);
+with `--only history`, a diagnostic Cassandra store whose history remembers no channel's rows
+per bucket (FORGETTING, run.py) reads beside the two.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gochat.core import ids
 from gochat.core.events import Event
 
 PAGE = 50
+FORGETTING = "cassandra_forgetting"
 
 
 class Creates(Protocol):
@@ -241,4 +244,8 @@ async def _history(
             summary[f"{page}_{quantile}_cassandra_vs_postgres"] = (
                 values["cassandra"] / values["postgres"]
             )
+            if FORGETTING in values:
+                summary[f"{page}_{quantile}_cassandra_vs_{FORGETTING}"] = (
+                    values["cassandra"] / values[FORGETTING]
+                )
     return summary

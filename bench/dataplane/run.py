@@ -43,6 +43,7 @@ from bench.dataplane import (
     world,
 )
 from gochat import ports
+from gochat.adapters.cassandra import history as cassandra_history
 from gochat.adapters.cassandra import messages as cassandra_messages
 from gochat.adapters.cassandra import migrations as cassandra_migrations
 from gochat.adapters.cassandra import session as cassandra_session
@@ -129,9 +130,13 @@ async def measure(
         if only == "history":
             w = await world.create(db)
             result["messages"] = {"history": {}}
+            history_stores = dict(stores)
+            forgetting = await _forgetting_cassandra_store(session, db)
+            if forgetting is not None:
+                history_stores[messages.FORGETTING] = forgetting
             for number, shape in enumerate(sizes.history):
                 result["messages"]["history"][shape.name] = await messages._history(
-                    stores, w, db, shape, number=number, writers=sizes.writers,
+                    history_stores, w, db, shape, number=number, writers=sizes.writers,
                     reads=sizes.reads, repetitions=sizes.repetitions, say=say,
                 )  # fmt: skip
             result["loadavg_at_end"] = os.getloadavg()
@@ -161,6 +166,22 @@ async def measure(
     result |= await _through_api(s, sizes, root)
     result["loadavg_at_end"] = os.getloadavg()
     return result
+
+
+async def _forgetting_cassandra_store(
+    session: cassandra_session.CassandraSession, db: database.Database
+) -> ports.MessageStore | None:
+    """A diagnostic beside the stores in the history reads: the Cassandra store with history's
+    per-channel rows per bucket (`history.Densities`) remembering nothing, so every page reads
+    as on a channel never read before (the newest page's first round: 2 buckets). The memory's
+    effect is then measured within one run, on the same servers and load. None when the pinned
+    code has no such memory."""
+    densities = getattr(cassandra_history, "Densities", None)
+    if densities is None:
+        return None
+    store = await cassandra_messages.CassandraMessageStore.open(session, relational_db=db)
+    store._timeline._densities = densities(max_channels=0)  # forgets each channel at once
+    return store
 
 
 async def _through_api(s: servers.Servers, sizes: Sizes, root: Path) -> dict[str, Any]:
