@@ -1,20 +1,23 @@
-"""Scenario 4, scaling: the ws HorizontalPodAutoscaler scales on the WebSocket connections metric,
-and the operator leaves HPA-managed replicas alone.
+"""Scenario 4, scaling: the ws HorizontalPodAutoscaler scales on the WebSocket connections metric
+up and back down, and the operator leaves HPA-managed replicas alone.
 
 The metrics path is what a platform team runs (deploy/metrics/): Prometheus (Kubernetes pod
 discovery) scraping GoChat's pods, and prometheus-adapter serving `gochat_ws_connections` per pod on
 custom.metrics.k8s.io. The ws HPA of charts/gochat (and of the operator) reads that Pods metric.
+This cluster has no metrics-server, so both install the HPA without its CPU target (an HPA with a
+metric it cannot read scales up on the others but never down).
 
-- Helm path: charts/gochat with ws autoscaling on (1..3 replicas, 20 connections per pod);
-  a Job holds 60 identified WebSocket sessions through the ws Service (all on its one pod), the
-  metric reports 60 there, and the HPA scales the Deployment up until its new pods are Ready
-  with every session still open.
-- Operator path: a GoChatCluster with ws autoscaling on; the HPA scales ws up the same way, then
-  a spec change makes the operator apply the ws Deployment again: spec.replicas stays what the
-  HPA set, and no field manager of the operator owns it.
-
-Scale-down is not asserted: the chart's HPA also has a CPU target, and an HPA with a metric it
-cannot read (no metrics.k8s.io on this cluster) scales up but never down.
+- Helm path: charts/gochat with ws autoscaling on (1..3 replicas, 20 connections per pod, CPU
+  target null, scale-down stabilization window SCALE_DOWN_WINDOW s); a Job holds 60 identified
+  WebSocket sessions through the ws Service (all on its one pod), the metric reports 60 there,
+  and the HPA scales the Deployment up until its new pods are Ready with every session still
+  open. The Job ends; within SCALE_DOWN_WAIT s the HPA is back at one Ready replica.
+- Operator path: a GoChatCluster with ws autoscaling on (CPU target 0) and scale-down Disabled
+  in its `behavior`; the HPA scales ws up the same way, then a spec change makes the operator
+  apply the ws Deployment again: spec.replicas stays what the HPA set (scale-down being disabled,
+  nothing else can move it), and no field manager of the operator owns it. Then the behavior
+  change (scale-down allowed) reaches the HPA through the operator, ws scales down to 1, and
+  the operator still does not set the replicas its spec names (2).
 """
 
 from __future__ import annotations
@@ -41,6 +44,10 @@ METRIC = "gochat_ws_connections"
 TARGET_PER_POD = 20
 CONNECTIONS = 60  # on one pod: 60 / 20 -> 3 replicas wanted (the maximum)
 MAX_REPLICAS = 3
+SCALE_DOWN_WINDOW = 15  # behavior.scaleDown.stabilizationWindowSeconds (Kubernetes: 300)
+# Holder gone -> one replica: metric scrape (5 s) and HPA sync (15 s), the window, then one
+# step down (the default policy removes up to 100% per 15 s); slack for the loaded machine.
+SCALE_DOWN_WAIT = 180
 APISERVICE = "apiservice/v1beta1.custom.metrics.k8s.io"
 
 
@@ -128,7 +135,8 @@ def ws_pods(kube: access.ClusterAccess, namespace: str) -> list[str]:
 
 # Runs in a Job on the GoChat image: holds COUNT identified sessions through the ws Service and
 # fails if any closes. Inside the cluster because 60 sessions held from the test through one
-# kubectl port-forward were all dropped at once (no close frame) in 2 of 4 runs.
+# kubectl port-forward were all dropped at once (no close frame) in 2 of 4 runs: an error on
+# any one forwarded connection makes kubectl close them all (docs/testing-kubernetes.md).
 HOLDER = """
 import asyncio, os
 from gochat.client import gateway
@@ -151,12 +159,15 @@ asyncio.run(main())
 """
 
 
+HOLDER_JOB = "ws-holder"
+
+
 @contextlib.contextmanager
 def held_connections(
     kube: access.ClusterAccess, namespace: str, *, prefix: str, image: str, token: str
 ) -> Iterator[str]:
     """CONNECTIONS sessions held by a Job until the block ends; yields the Job's name."""
-    name = "ws-holder"
+    name = HOLDER_JOB
     url = f"ws://{prefix}-ws.{namespace}.svc:{contract.PORTS['ws']}{contract.WS_PATH}"
     backends.start_python_job(
         kube, namespace=namespace, name=name, image=image, script=HOLDER,
@@ -219,7 +230,48 @@ def scale_up_with_connections(
         assert "CLOSED" not in logs, (logs, status)
         # Every session still open and counted, now on one of the scaled-up pods.
         assert sum(served.values()) == CONNECTIONS, (served, status)
+        assert len(ws_pods(kube, namespace)) == status["desiredReplicas"], status
         return status
+
+
+def wait_holder_gone(kube: access.ClusterAccess, namespace: str, *, timeout: float = 120) -> None:
+    """Until no pod of the holder Job is left (its sessions closed with it)."""
+    deadline = time.monotonic() + timeout
+    selector = f"--selector=job-name={HOLDER_JOB}"
+    while kube.get_json("pods", "-n", namespace, selector)["items"]:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the {HOLDER_JOB} pod is still there after {timeout:.0f} s")
+        time.sleep(2)
+
+
+def wait_scaled_down(
+    kube: access.ClusterAccess, namespace: str, name: str, *, timeout: float = SCALE_DOWN_WAIT
+) -> float:
+    """Once the holder's pod is gone (its sessions closed): seconds until the HPA `name` is back
+    at its minReplicas, the Deployment's replicas all Ready, the HPA able to read its metrics."""
+    wait_holder_gone(kube, namespace)
+    started = time.monotonic()
+    while True:
+        hpa = kube.get_json(f"hpa/{name}", "-n", namespace)
+        deployment = kube.get_json(f"deploy/{name}", "-n", namespace)
+        minimum, status = hpa["spec"]["minReplicas"], hpa.get("status", {})
+        replicas = deployment.get("status", {})
+        if (
+            status.get("currentReplicas") == status.get("desiredReplicas") == minimum
+            and deployment["spec"]["replicas"] == minimum
+            and replicas.get("replicas") == replicas.get("readyReplicas") == minimum
+        ):
+            conditions = {c["type"]: c for c in status.get("conditions", [])}
+            assert conditions["ScalingActive"]["status"] == "True", conditions
+            assert [m["type"] for m in hpa["spec"]["metrics"]] == ["Pods"], hpa["spec"]
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(
+                f"{name} not back at {minimum} replica(s) {timeout:.0f} s after the sessions "
+                f"closed: HPA {json.dumps(status)}, Deployment {json.dumps(replicas)}, "
+                f"metric {pods_metric(kube, namespace)}"
+            )
+        time.sleep(3)
 
 
 def image_ref(gochat_images: dict[str, str]) -> str:
@@ -239,7 +291,7 @@ def wait_for_count(kube: access.ClusterAccess, namespace: str, *, timeout: float
         time.sleep(2)
 
 
-def test_helm_ws_hpa_scales_up_on_connections(
+def test_helm_ws_hpa_scales_up_on_connections_and_back_down(
     kube: access.ClusterAccess, gochat_images: dict[str, str], metrics_path: None
 ) -> None:
     timings: dict[str, float] = {}
@@ -253,6 +305,8 @@ def test_helm_ws_hpa_scales_up_on_connections(
             "minReplicas": "1",
             "maxReplicas": str(MAX_REPLICAS),
             "targetConnectionsPerPod": str(TARGET_PER_POD),
+            "targetCpuUtilization": "null",  # no metrics-server here
+            "behavior.scaleDown.stabilizationWindowSeconds": str(SCALE_DOWN_WINDOW),
         }
         for key, value in scaling.items():
             values += ["--set", f"components.ws.autoscaling.{key}={value}"]
@@ -270,7 +324,10 @@ def test_helm_ws_hpa_scales_up_on_connections(
         )
         timings["scaled up"] = time.monotonic() - started
         assert status["desiredReplicas"] == MAX_REPLICAS, status
-        assert len(ws_pods(kube, namespace)) == MAX_REPLICAS
+        # The holder Job is gone: no connections left, the HPA scales back down.
+        timings["scaled down after the sessions closed"] = wait_scaled_down(
+            kube, namespace, f"{release}-ws"
+        )
         kube.helm("uninstall", release, "-n", namespace, "--wait")
     print({step: round(seconds) for step, seconds in timings.items()})
 
@@ -290,12 +347,20 @@ def test_operator_leaves_hpa_managed_ws_replicas_alone(
         cluster = platform.gochat_cluster(version=version, deployed=deployed)
         spec: Any = cluster["spec"]
         spec["components"]["ws"] = {
-            "replicas": 1,  # ignored with autoscaling on: the HPA owns replicas
+            "replicas": 2,  # ignored with autoscaling on: the HPA owns replicas
             "autoscaling": {
                 "enabled": True,
                 "minReplicas": 1,
                 "maxReplicas": MAX_REPLICAS,
+                "targetCpuUtilization": 0,  # no metrics-server here
                 "targetConnectionsPerPod": TARGET_PER_POD,
+                # Held at its scaled-up size until the re-apply below has been checked.
+                "behavior": {
+                    "scaleDown": {
+                        "stabilizationWindowSeconds": SCALE_DOWN_WINDOW,
+                        "selectPolicy": "Disabled",
+                    }
+                },
             },
         }
         kube.kubectl("apply", "-f", "-", stdin=json.dumps(cluster))
@@ -325,17 +390,38 @@ def test_operator_leaves_hpa_managed_ws_replicas_alone(
         template = deployment["spec"]["template"]["metadata"].get("annotations", {})
         assert template.get("e2e.gochat.dev/touch") == "1", "the operator did not re-apply ws"
         assert deployment["spec"]["replicas"] == scaled, deployment["spec"]
-        owners = [
-            entry["manager"]
-            for entry in deployment["metadata"]["managedFields"]
-            if "f:replicas" in entry.get("fieldsV1", {}).get("f:spec", {})
-        ]
-        assert "gochat-operator" not in owners, owners
+        assert "gochat-operator" not in replica_managers(deployment)
         timings["re-applied, replicas kept"] = time.monotonic() - started
+
+        # Scale-down allowed: the operator applies the HPA's new behavior, the HPA (its
+        # sessions long closed) scales ws down, and the operator still sets no replicas.
+        generation = kube.get_json("gochatcluster/chat", "-n", namespace)["metadata"]
+        allow = {"behavior": {"scaleDown": {"selectPolicy": None}}}
+        patch = {"spec": {"components": {"ws": {"autoscaling": allow}}}}
+        kube.kubectl(
+            "-n", namespace, "patch", "gochatcluster/chat", "--type=merge", "-p", json.dumps(patch)
+        )
+        wait_reconciled(kube, namespace, after=generation["generation"])
+        hpa = kube.get_json("hpa/chat-ws", "-n", namespace)
+        assert hpa["spec"]["behavior"]["scaleDown"].get("selectPolicy") != "Disabled", hpa
+        wait_scaled_down(kube, namespace, "chat-ws")
+        timings["scale-down allowed, scaled down"] = time.monotonic() - started
+        deployment = kube.get_json("deploy/chat-ws", "-n", namespace, "--show-managed-fields")
+        assert deployment["spec"]["replicas"] == 1, deployment["spec"]
+        assert "gochat-operator" not in replica_managers(deployment)
 
         kube.kubectl("-n", namespace, "delete", "gochatcluster/chat", "--wait=true")
         kube.helm("uninstall", "gochat-operator", "-n", system, "--wait")
     print({step: round(seconds) for step, seconds in timings.items()})
+
+
+def replica_managers(deployment: dict[str, Any]) -> list[str]:
+    """The field managers owning the Deployment's spec.replicas."""
+    return [
+        entry["manager"]
+        for entry in deployment["metadata"]["managedFields"]
+        if "f:replicas" in entry.get("fieldsV1", {}).get("f:spec", {})
+    ]
 
 
 def wait_reconciled(
