@@ -58,9 +58,13 @@ def test_an_hpa_on_connections_alone_is_accepted_and_stored_as_written(
     behavior = {"scaleDown": {"stabilizationWindowSeconds": 15}}
     ws = {"enabled": True, "targetCpuUtilization": 0, "targetConnectionsPerPod": 20,
           "behavior": behavior}  # fmt: skip
-    gochat.apply(k8s_support.sample(components={"ws": {"autoscaling": ws}}))
-    stored = (gochat.get("gochatcluster", "chat") or {})["spec"]["components"]["ws"]
-    assert stored["autoscaling"] == {**ws, "minReplicas": 2, "maxReplicas": 10}
+    api = {"enabled": True, "targetCpuUtilization": None}
+    gochat.apply(
+        k8s_support.sample(components={"ws": {"autoscaling": ws}, "api": {"autoscaling": api}})
+    )
+    stored = (gochat.get("gochatcluster", "chat") or {})["spec"]["components"]
+    assert stored["ws"]["autoscaling"] == {**ws, "minReplicas": 2, "maxReplicas": 10}
+    assert stored["api"]["autoscaling"]["targetCpuUtilization"] == 70
 
 
 def test_missing_secret_sets_degraded_with_its_name_until_it_appears(
