@@ -10,6 +10,7 @@ Two kinds of cluster look the same to a scenario:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import ctypes
 import dataclasses
@@ -22,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 CLONE_NEWNET = 0x40000000
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
@@ -99,6 +100,7 @@ class ClusterAccess:
             stderr=subprocess.PIPE,
             text=True,
         )
+        match = None
         try:
             assert proc.stdout is not None
             line = proc.stdout.readline()
@@ -108,18 +110,39 @@ class ClusterAccess:
                 _, err = proc.communicate()
                 raise ClusterCommandError(f"port-forward {target} failed: {line}{err}")
             local = int(match[1])
+            errors = _drain(proc)
             if self.netns_path is None:
                 yield f"http://127.0.0.1:{local}"
                 return
             with NetnsRelay(self.netns_path, local) as relay:
                 yield f"http://127.0.0.1:{relay.port}"
         finally:
+            if proc.poll() is not None and match:
+                # kubectl drops every forwarded connection at once when one of them errs
+                # (docs/testing-kubernetes.md): say so, with its words, next to the test's failure.
+                print(f"port-forward {target} ended early (exit {proc.returncode}):", *errors)
             proc.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=5)
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _drain(proc: subprocess.Popen[str]) -> collections.deque[str]:
+    """Read a port-forward's output for as long as it runs: kubectl writes a line per forwarded
+    connection, and an unread pipe fills (64 KiB, some 2,400 connections) and stalls it. The
+    last lines of stderr are kept to say why it ended."""
+    errors: collections.deque[str] = collections.deque(maxlen=20)
+    for stream, keep in ((proc.stdout, None), (proc.stderr, errors)):
+        threading.Thread(target=_read_lines, args=(stream, keep), daemon=True).start()
+    return errors
+
+
+def _read_lines(stream: IO[str] | None, keep: collections.deque[str] | None) -> None:
+    for line in stream or ():
+        if keep is not None:
+            keep.append(line)
 
 
 class NetnsRelay:
