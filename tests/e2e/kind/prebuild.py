@@ -52,7 +52,8 @@ def steps(versions: cache.Versions, log: cache.Log) -> list[Step]:
         ("GoChat images", images.ensure_images),
         ("skaffold", lambda: binaries.skaffold(versions, log=log)),
         ("helm 3 for skaffold", lambda: binaries.skaffold_helm(versions, log=log)),
-        ("backend images", backend_images.ensure_images),
+        # Both profiles: the production one (Cassandra, OpenSearch, MinIO) too.
+        ("backend images", lambda: backend_images.ensure_images(backend_images.IMAGES)),
         ("metrics images", metrics_images.ensure_images),
     ]
 
