@@ -166,6 +166,7 @@ def _s3_blobs(cfg: config.ApiConfig, backends: Backends) -> ports.BlobStore:
         s3_blobs.Settings(
             bucket=cfg.s3_bucket or "",  # required: check() refuses s3 without it
             endpoint=cfg.s3_endpoint,
+            public_endpoint=cfg.s3_public_endpoint,
             region=cfg.s3_region,
             access_key_id=cfg.s3_access_key_id,
             secret_access_key=cfg.s3_secret_access_key,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -202,6 +203,22 @@ DEFAULT_ATTACHMENT_TYPES = (
 _MEDIA_TYPE = re.compile(r"^[A-Za-z0-9][\w.+-]{0,62}/(\*|[A-Za-z0-9][\w.+-]{0,126})$")
 
 
+def http_origin(value: str, *, path_allowed: bool) -> str:
+    """`value` if it is an http(s) URL with a host (without its trailing slash); ValueError
+    saying what is wrong otherwise. Without `path_allowed`, a path, query or fragment is wrong:
+    S3 serves buckets at the root of its address, and a signature covers the path it names."""
+    parts = urllib.parse.urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host (http://host:port)")
+    try:
+        _ = parts.port  # raises on a port that is not a number in 0-65535
+    except ValueError:
+        raise ValueError(f"{value!r} has an invalid port") from None
+    if not path_allowed and (parts.path.strip("/") or parts.query or parts.fragment):
+        raise ValueError(f"{value!r} has a path, query or fragment: give only scheme://host[:port]")
+    return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+
+
 class ApiConfig(ServiceConfig, NatsSettings, CassandraSettings):
     port: int = Field(8080, ge=1, le=65535)
     workers: int = Field(
@@ -299,11 +316,34 @@ class ApiConfig(ServiceConfig, NatsSettings, CassandraSettings):
         description="Names the index template, the versioned indices and their read and "
         "write aliases (<prefix>-messages.v1, <prefix>-messages.read, ...).",
     )
-    s3_endpoint: str | None = None
+    s3_endpoint: str | None = Field(
+        None,
+        description="The S3 address the API reaches (http(s)://host[:port]); unset: AWS S3 "
+        "itself. MinIO and other S3-compatible servers are addressed path-style.",
+    )
+    s3_public_endpoint: str | None = Field(
+        None,
+        description="The S3 address clients reach (http(s)://host[:port], no path), when it "
+        "differs from s3_endpoint (an in-cluster address): the signed upload and download URLs "
+        "name it, while the API's own calls keep going to s3_endpoint. A download URL's "
+        "signature covers this host, so the storage must receive requests with it as their "
+        "Host header (a DNS name of the storage, or a proxy or ingress that passes Host on). "
+        "Unset: the URLs name s3_endpoint.",
+    )
     s3_bucket: str | None = None
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _check_s3_endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else http_origin(value, path_allowed=True)
+
+    @field_validator("s3_public_endpoint")
+    @classmethod
+    def _check_s3_public_endpoint(cls, value: str | None) -> str | None:
+        return None if value is None else http_origin(value, path_allowed=False)
 
     @field_validator("attachment_content_types", mode="before")
     @classmethod

@@ -18,11 +18,12 @@ from gochat.adapters.s3 import blobs as s3_blobs
 SECRET = "test-secret-key"
 
 
-def _s3() -> s3_blobs.S3BlobStore:
+def _s3(public_endpoint: str | None = None) -> s3_blobs.S3BlobStore:
     return s3_blobs.S3BlobStore(
         s3_blobs.Settings(
             bucket="chat-files",
             endpoint="http://127.0.0.1:9",
+            public_endpoint=public_endpoint,
             region="eu-west-1",
             access_key_id="AKIDEXAMPLE",
             secret_access_key=SECRET,
@@ -30,11 +31,31 @@ def _s3() -> s3_blobs.S3BlobStore:
     )
 
 
-def _sigv4(policy: str, *, date: str, region: str) -> str:
+def _sigv4(string_to_sign: str, *, date: str, region: str) -> str:
     key = f"AWS4{SECRET}".encode()
     for part in (date, region, "s3", "aws4_request"):
         key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    return hmac.new(key, policy.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+
+
+def _get_url_signed_for(url: str, host: str) -> bool:
+    """Whether a presigned GET URL's signature is the one SigV4 gives a GET of its path with
+    `host` as the Host header (the only header it signs): what the storage recomputes."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    params = dict(query)
+    assert params["X-Amz-SignedHeaders"] == "host"
+    canonical_query = "&".join(
+        f"{urllib.parse.quote(k, safe='-_.~')}={urllib.parse.quote(v, safe='-_.~')}"
+        for k, v in sorted(query)
+        if k != "X-Amz-Signature"
+    )
+    request = f"GET\n{parts.path}\n{canonical_query}\nhost:{host}\n\nhost\nUNSIGNED-PAYLOAD"
+    _, date, region, *_ = params["X-Amz-Credential"].split("/")
+    scope = "/".join((date, region, "s3", "aws4_request"))
+    digest = hashlib.sha256(request.encode()).hexdigest()
+    to_sign = f"AWS4-HMAC-SHA256\n{params['X-Amz-Date']}\n{scope}\n{digest}"
+    return params["X-Amz-Signature"] == _sigv4(to_sign, date=date, region=region)
 
 
 async def test_the_s3_post_policy_caps_the_size_and_pins_key_and_type_and_is_signed() -> None:
@@ -71,6 +92,38 @@ async def test_an_s3_download_url_expires_and_names_the_file() -> None:
     query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
     assert query["X-Amz-Expires"] == ["120"]
     assert query["response-content-disposition"] == ["attachment; filename*=UTF-8''a%20b.png"]
+
+
+async def test_without_a_public_endpoint_the_urls_name_and_are_signed_for_the_endpoint() -> None:
+    store = _s3()
+    target = await store.upload_target(
+        "uploads/abc", content_type="image/png", type_prefix="image/", max_bytes=9, expires_in=60
+    )
+    assert target.url == "http://127.0.0.1:9/chat-files"
+    url = await store.download_url("attachments/1/2", filename="a.png", expires_in=60)
+    assert url.startswith("http://127.0.0.1:9/chat-files/attachments/1/2?")
+    assert _get_url_signed_for(url, "127.0.0.1:9")
+
+
+async def test_with_a_public_endpoint_the_urls_name_and_are_signed_for_it_alone() -> None:
+    store = _s3(public_endpoint="https://files.example.com:8443")
+    target = await store.upload_target(
+        "uploads/abc", content_type="image/png", type_prefix="image/", max_bytes=9, expires_in=60
+    )
+    assert target.url == "https://files.example.com:8443/chat-files"
+    # The POST policy signs no host: the same policy, signed with the same key, works anywhere.
+    date = target.fields["x-amz-date"][:8]
+    policy = target.fields["policy"]
+    assert target.fields["x-amz-signature"] == _sigv4(policy, date=date, region="eu-west-1")
+    url = await store.download_url("attachments/1/2", filename="a b.png", expires_in=60)
+    parts = urllib.parse.urlsplit(url)
+    assert (parts.scheme, parts.netloc, parts.path) == (
+        "https",
+        "files.example.com:8443",
+        "/chat-files/attachments/1/2",
+    )
+    assert _get_url_signed_for(url, "files.example.com:8443")
+    assert not _get_url_signed_for(url, "127.0.0.1:9")  # the internal address would refuse it
 
 
 async def test_the_local_store_grants_exactly_what_it_signed(tmp_path: Path) -> None:

@@ -33,6 +33,11 @@ def test_allowed_types_come_from_yaml_or_a_comma_separated_env_var(tmp_path: Pat
         ({"GOCHAT_ATTACHMENT_CONTENT_TYPES": "image"}, "attachment_content_types"),
         ({"GOCHAT_ATTACHMENT_UPLOAD_TTL_SECONDS": "5"}, "attachment_upload_ttl_seconds"),
         ({"GOCHAT_MAX_ATTACHMENTS_PER_MESSAGE": "0"}, "max_attachments_per_message"),
+        ({"GOCHAT_S3_ENDPOINT": "minio:9000"}, "s3_endpoint"),
+        ({"GOCHAT_S3_PUBLIC_ENDPOINT": "files.example.com"}, "s3_public_endpoint"),
+        ({"GOCHAT_S3_PUBLIC_ENDPOINT": "ftp://files.example.com"}, "s3_public_endpoint"),
+        ({"GOCHAT_S3_PUBLIC_ENDPOINT": "https://files.example.com:x"}, "s3_public_endpoint"),
+        ({"GOCHAT_S3_PUBLIC_ENDPOINT": "https://example.com/files"}, "s3_public_endpoint"),
     ],
 )
 def test_a_bad_attachment_value_names_its_key(
@@ -41,6 +46,16 @@ def test_a_bad_attachment_value_names_its_key(
     with pytest.raises(config.ConfigError) as raised:
         load(env, tmp_path)
     assert raised.value.key == key
+
+
+def test_the_public_s3_endpoint_is_optional_and_kept_without_its_trailing_slash(
+    tmp_path: Path,
+) -> None:
+    assert load({}, tmp_path).s3_public_endpoint is None
+    given = load({"GOCHAT_S3_PUBLIC_ENDPOINT": "https://files.example.com/"}, tmp_path)
+    assert given.s3_public_endpoint == "https://files.example.com"
+    from_yaml = load({}, tmp_path, "s3_public_endpoint: http://127.0.0.1:9000\n")
+    assert from_yaml.s3_public_endpoint == "http://127.0.0.1:9000"
 
 
 def test_the_storage_holds_an_upload_to_its_types_family_or_exact_type() -> None:

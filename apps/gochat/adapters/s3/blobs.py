@@ -5,6 +5,11 @@ policy can (`content-length-range`), and the storage itself refuses one byte mor
 EntityTooLarge. The policy also pins the key (`starts-with $key`, plus boto3's exact key) and
 the type family (`starts-with $Content-Type`); the exact type is checked at send (HEAD).
 boto3 blocks, so every call runs in a worker thread; the client is thread-safe.
+
+The URLs handed to clients are signed by a second client configured with the public endpoint
+when there is one (`Settings.public_endpoint`): a download URL's SigV4 signature covers its
+Host, so it must be signed for exactly the address the client sends it to. Signing makes no
+network call; the API's own calls (HEAD, copy, delete, lifecycle, ping) use the internal one.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ _NO_LIFECYCLE = {"AccessDenied", "NotImplemented", "MethodNotAllowed", "XNotImpl
 class Settings:
     bucket: str
     endpoint: str | None = None  # None: AWS itself
+    public_endpoint: str | None = None  # the address clients reach; None: `endpoint`
     region: str | None = None
     access_key_id: str | None = None
     secret_access_key: str | None = None
@@ -37,27 +43,24 @@ class Settings:
 class S3BlobStore:
     def __init__(self, settings: Settings) -> None:
         self.bucket = settings.bucket
-        self._client = boto3.client(
-            "s3",
-            endpoint_url=settings.endpoint,
-            region_name=settings.region or "us-east-1",
-            aws_access_key_id=settings.access_key_id,
-            aws_secret_access_key=settings.secret_access_key,
-            config=Config(
-                signature_version="s3v4",
-                # Path style: MinIO and most S3-compatible servers serve no bucket subdomains.
-                s3={"addressing_style": "path" if settings.endpoint else "auto"},
-                retries={"mode": "standard", "max_attempts": 3},
-            ),
+        self._client = _client(settings, settings.endpoint)
+        # Only signs (no network call): its endpoint is what the URLs given to clients name.
+        self._signer = (
+            _client(settings, settings.public_endpoint)
+            if settings.public_endpoint
+            else self._client
         )
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         return await asyncio.to_thread(getattr(self._client, method), **kwargs)
 
+    async def _sign(self, method: str, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(getattr(self._signer, method), **kwargs)
+
     async def upload_target(
         self, key: str, *, content_type: str, type_prefix: str, max_bytes: int, expires_in: int
     ) -> ports.UploadTarget:
-        post = await self._call(
+        post = await self._sign(
             "generate_presigned_post",
             Bucket=self.bucket,
             Key=key,
@@ -90,7 +93,7 @@ class S3BlobStore:
 
     async def download_url(self, key: str, *, filename: str, expires_in: int) -> str:
         disposition = "attachment; filename*=UTF-8''" + urllib.parse.quote(filename)
-        url: str = await self._call(
+        url: str = await self._sign(
             "generate_presigned_url",
             ClientMethod="get_object",
             Params={"Bucket": self.bucket, "Key": key, "ResponseContentDisposition": disposition},
@@ -133,6 +136,24 @@ class S3BlobStore:
 
     async def close(self) -> None:
         await asyncio.to_thread(self._client.close)
+        if self._signer is not self._client:
+            await asyncio.to_thread(self._signer.close)
+
+
+def _client(settings: Settings, endpoint: str | None) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=settings.region or "us-east-1",
+        aws_access_key_id=settings.access_key_id,
+        aws_secret_access_key=settings.secret_access_key,
+        config=Config(
+            signature_version="s3v4",
+            # Path style: MinIO and most S3-compatible servers serve no bucket subdomains.
+            s3={"addressing_style": "path" if endpoint else "auto"},
+            retries={"mode": "standard", "max_attempts": 3},
+        ),
+    )
 
 
 def upload_conditions(key: str, *, type_prefix: str, max_bytes: int) -> list[Any]:
