@@ -5,7 +5,10 @@ value rolls every Deployment's pods (the `gochat.dev/config-hash` annotation).""
 
 from __future__ import annotations
 
+import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,12 +34,94 @@ def _values(deployed: backends.Backends, tag: str) -> list[str]:
     return [arg for value in sets for arg in ("--set", value)]
 
 
+def install_and_test(
+    kube: access.ClusterAccess,
+    *,
+    namespace: str,
+    values: list[str],
+    wait: str,
+    timings: dict[str, float],
+    started: float,
+) -> str:
+    """`helm install` of charts/gochat as RELEASE with `values` (``--set`` arguments), waiting
+    up to `wait` (a helm duration) for its resources, then `helm test` with the test pods'
+    logs, which must pass. Records "helm install --wait" and "helm test" in `timings` (seconds
+    since `started`); returns helm test's output for the caller's own assertions."""
+    kube.helm(
+        "install", RELEASE, str(CHART), "-n", namespace, *values, "--wait", "--timeout", wait,
+    )  # fmt: skip
+    timings["helm install --wait"] = time.monotonic() - started
+    tested = kube.run(
+        [str(kube.helm_path), "test", RELEASE, "-n", namespace, "--logs", "--timeout", "180s"],
+        check=False,
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    timings["helm test"] = time.monotonic() - started
+    return tested.stdout
+
+
 def _pod_templates(kube: access.ClusterAccess, namespace: str) -> dict[str, dict[str, str]]:
     deployments = kube.get_json("deployments", "-n", namespace)["items"]
     return {
         d["metadata"]["name"]: d["spec"]["template"]["metadata"].get("annotations", {})
         for d in deployments
     }
+
+
+# Stands in for helm (no cluster): records its arguments, and `helm test` prints a test pod's
+# log line and exits with the code asked for.
+FAKE_HELM = textwrap.dedent("""\
+    import sys
+    from pathlib import Path
+    with Path(__file__).with_name("calls").open("a") as calls:
+        calls.write(" ".join(sys.argv[1:]) + "\\n")
+    if sys.argv[1] == "test":
+        print("posted and read back")
+        print("helm test says {code}", file=sys.stderr)
+        sys.exit({code})
+""")
+
+
+def _fake_helm(tmp_path: Path, *, test_exit: int) -> access.ClusterAccess:
+    script = tmp_path / "helm.py"
+    script.write_text(FAKE_HELM.replace("{code}", str(test_exit)))
+    return access.ClusterAccess(
+        kubeconfig=tmp_path / "kubeconfig",
+        kubectl_path=tmp_path / "kubectl",
+        helm_path=script,
+        wrap=lambda command: [sys.executable, *command],
+    )
+
+
+def test_install_and_test_installs_waits_tests_and_hands_back_the_test_output(
+    tmp_path: Path,
+) -> None:
+    """No cluster needed (a stand-in helm)."""
+    kube, timings = _fake_helm(tmp_path, test_exit=0), {"backends ready": 1.0}
+    output = install_and_test(
+        kube, namespace="ns", values=["--set", "a=b"], wait="420s", timings=timings,
+        started=time.monotonic(),
+    )  # fmt: skip
+    assert output == "posted and read back\n"
+    assert (tmp_path / "calls").read_text().splitlines() == [
+        f"install {RELEASE} {CHART} -n ns --set a=b --wait --timeout 420s",
+        f"test {RELEASE} -n ns --logs --timeout 180s",
+    ]
+    assert list(timings) == ["backends ready", "helm install --wait", "helm test"]
+    assert 0 <= timings["helm install --wait"] <= timings["helm test"]
+
+
+def test_install_and_test_fails_with_helm_tests_words_when_a_test_pod_fails(
+    tmp_path: Path,
+) -> None:
+    """No cluster needed (a stand-in helm)."""
+    kube, timings = _fake_helm(tmp_path, test_exit=1), {}
+    with pytest.raises(AssertionError, match="helm test says 1"):
+        install_and_test(
+            kube, namespace="ns", values=[], wait="300s", timings=timings,
+            started=time.monotonic(),
+        )  # fmt: skip
+    assert "helm test" not in timings
 
 
 def test_helm_install_test_user_flow_and_upgrade_rolls_the_pods(
@@ -48,18 +133,11 @@ def test_helm_install_test_user_flow_and_upgrade_rolls_the_pods(
         deployed = backends.deploy(kube, namespace)
         values = _values(deployed, gochat_images[image_names.SERVICES])
         timings["backends ready"] = time.monotonic() - started
-        kube.helm(
-            "install", RELEASE, str(CHART), "-n", namespace, *values,
-            "--wait", "--timeout", "300s",
+        tested = install_and_test(
+            kube, namespace=namespace, values=values, wait="300s", timings=timings,
+            started=started,
         )  # fmt: skip
-        timings["helm install --wait"] = time.monotonic() - started
-        tested = kube.run(
-            [str(kube.helm_path), "test", RELEASE, "-n", namespace, "--logs", "--timeout", "180s"],
-            check=False,
-        )
-        assert tested.returncode == 0, tested.stdout + tested.stderr
-        assert "registered" in tested.stdout and "posted and read back" in tested.stdout
-        timings["helm test"] = time.monotonic() - started
+        assert "registered" in tested and "posted and read back" in tested, tested
 
         with platform.endpoints(kube, namespace, RELEASE) as endpoints:
             user_flow.walk(endpoints, platform.mail_reader(kube, namespace), names=("cy", "di"))

@@ -168,18 +168,11 @@ def test_the_user_flow_runs_on_cassandra_opensearch_and_minio(
         timings["backends ready"] = time.monotonic() - started
         values = test_helm_path._values(deployed, tag)
         values += [arg for value in data_plane.chart_values() for arg in ("--set", value)]
-        kube.helm(
-            "install", RELEASE, str(test_helm_path.CHART), "-n", namespace, *values,
-            "--wait", "--timeout", "420s",
+        tested = test_helm_path.install_and_test(
+            kube, namespace=namespace, values=values, wait="420s", timings=timings,
+            started=started,
         )  # fmt: skip
-        timings["helm install --wait"] = time.monotonic() - started
-        tested = kube.run(
-            [str(kube.helm_path), "test", RELEASE, "-n", namespace, "--logs", "--timeout", "180s"],
-            check=False,
-        )
-        assert tested.returncode == 0, tested.stdout + tested.stderr
-        assert "posted and read back" in tested.stdout, tested.stdout
-        timings["helm test"] = time.monotonic() - started
+        assert "posted and read back" in tested, tested
 
         with (
             platform.endpoints(kube, namespace, RELEASE) as endpoints,
