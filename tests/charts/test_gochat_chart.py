@@ -109,6 +109,32 @@ def test_invalid_combinations_fail_in_one_message_listing_each(
     assert message.count("invalid values for gochat") == 1
 
 
+def test_the_s3_public_endpoint_reaches_the_api_config_only_when_set(
+    helm: Helm, tmp_path: pathlib.Path
+) -> None:
+    s3 = {
+        "enabled": True,
+        "endpoint": "http://minio.storage.svc:9000",
+        "bucket": "chat-files",
+        "credentialsSecret": {"name": "chat-s3"},
+    }
+
+    def api_config(**extra: str) -> dict[str, Any]:
+        documents = render(helm, tmp_path, s3={**s3, **extra})
+        configmaps = by_kind(documents, "ConfigMap")
+        (api,) = [c for c in configmaps if c["metadata"]["name"].endswith("-api-config")]
+        loaded: dict[str, Any] = yaml.safe_load(api["data"][contract.config_file("api")])
+        return loaded
+
+    assert "s3_public_endpoint" not in api_config()
+    given = api_config(publicEndpoint="https://files.example.com")
+    assert given["s3_public_endpoint"] == "https://files.example.com"
+    assert given["s3_endpoint"] == s3["endpoint"]
+    for bad in ("files.example.com", "https://example.com/files"):
+        message = refusal(helm, tmp_path, {**REQUIRED, "s3": {**s3, "publicEndpoint": bad}})
+        assert "publicEndpoint" in message, message
+
+
 def test_migrations_hook_runs_first_and_can_be_turned_off(
     helm: Helm, tmp_path: pathlib.Path
 ) -> None:

@@ -147,3 +147,17 @@ def test_spec_model_rejects_out_of_bounds_values() -> None:
     body["components"] = {"api": {"replicas": -1}}
     with pytest.raises(pydantic.ValidationError):
         cluster.GoChatClusterSpec.model_validate(body)
+
+
+def test_the_s3_public_endpoint_is_rendered_for_the_api_only_when_set() -> None:
+    s3 = dict(cluster_inputs.load_case("full")["spec"]["s3"])
+    assert (
+        configmaps.render_config(cluster_inputs.cluster_input("full"), "api")["s3_public_endpoint"]
+        == s3["publicEndpoint"]
+    )
+    del s3["publicEndpoint"]
+    unset = configmaps.render_config(cluster_inputs.cluster_input("full", s3=s3), "api")
+    assert "s3_public_endpoint" not in unset and unset["s3_endpoint"] == s3["endpoint"]
+    for bad in ("files.example.com", "https://example.com/files"):
+        with pytest.raises(pydantic.ValidationError, match="publicEndpoint"):
+            cluster_inputs.cluster_input("full", s3={**s3, "publicEndpoint": bad})

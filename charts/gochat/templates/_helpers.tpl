@@ -102,6 +102,7 @@ tests/charts/test_gochat_chart.py. */}}
 {{- if $v.s3.enabled -}}
 {{- $_ := set $config "blob_store" "s3" -}}
 {{- $_ := set $config "s3_endpoint" $v.s3.endpoint -}}
+{{- if $v.s3.publicEndpoint }}{{ $_ := set $config "s3_public_endpoint" $v.s3.publicEndpoint }}{{ end -}}
 {{- $_ := set $config "s3_bucket" $v.s3.bucket -}}
 {{- $_ := set $config "s3_region" $v.s3.region -}}
 {{- else -}}

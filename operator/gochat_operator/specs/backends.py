@@ -196,12 +196,15 @@ class S3(Backend):
     components = frozenset({"api"})
 
     def config(self, component: str) -> dict[str, Any]:
-        return {
+        keys = {
             "blob_store": "s3",
             "s3_endpoint": self.spec.endpoint,
             "s3_bucket": self.spec.bucket,
             "s3_region": self.spec.region,
         }
+        if self.spec.public_endpoint:
+            keys["s3_public_endpoint"] = self.spec.public_endpoint
+        return keys
 
     def env(self, component: str) -> list[Manifest]:
         secret = self.spec.credentials_secret.name

@@ -107,7 +107,20 @@ class OpenSearch(base.SpecModel):
 class S3(base.SpecModel):
     """An S3-compatible object store for attachments."""
 
-    endpoint: str = Field(min_length=1, pattern=r"^https?://", description="S3 endpoint URL.")
+    endpoint: str = Field(
+        min_length=1,
+        pattern=r"^https?://",
+        description="S3 endpoint URL, as the API pods reach it (e.g. an in-cluster Service).",
+    )
+    public_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/?#\s]+/?$",
+        description="The S3 address clients reach (http(s)://host[:port], no path), when "
+        "`endpoint` is one they cannot: the signed upload and download URLs name it, the API's "
+        "own calls keep using `endpoint`. A download URL is signed for this host, so the "
+        "storage must receive requests with it as their Host header (an ingress or load "
+        "balancer that passes Host on). Unset: the URLs name `endpoint`.",
+    )
     bucket: str = Field(min_length=3, max_length=63, description="Bucket name.")
     region: str = Field(default="us-east-1", min_length=1, description="Bucket region.")
     credentials_secret: base.SecretRef = Field(
