@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.parse
 
 import httpx
 import pytest
@@ -137,55 +136,47 @@ def test_the_opensearch_image_compiles_the_embedded_servers_launcher() -> None:
     )
 
 
-class _ToForwardedPort(httpx.BaseTransport):
-    """Sends every request to a port-forward while keeping its Host header: the URLs GoChat
-    signs name MinIO's in-cluster address (``minio.<namespace>.svc:9000``), and MinIO checks a
-    signature against the Host it is sent, so the signed URL works unchanged through the
-    forward, as it would for a client that resolves that name."""
-
-    def __init__(self, forwarded: str) -> None:
-        self.target = urllib.parse.urlsplit(forwarded)
-        self.inner = httpx.HTTPTransport()
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        request.url = request.url.copy_with(host=self.target.hostname, port=self.target.port)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 def test_the_user_flow_runs_on_cassandra_opensearch_and_minio(
     kube: access.ClusterAccess, gochat_images: dict[str, str]
 ) -> None:
     timings: dict[str, float] = {}
     started = time.monotonic()
     tag = gochat_images[image_names.SERVICES]
+    sent: list[httpx.URL] = []
     with backends.namespace(kube, "e2e-production") as namespace:
         deployed = backends.deploy(kube, namespace, profile="production", timeout=420)
         data_plane = deployed.data_plane
         assert data_plane is not None
         timings["backends ready"] = time.monotonic() - started
-        values = test_helm_path._values(deployed, tag)
-        values += [arg for value in data_plane.chart_values() for arg in ("--set", value)]
-        tested = test_helm_path.install_and_test(
-            kube, namespace=namespace, values=values, wait="420s", timings=timings,
-            started=started,
-        )  # fmt: skip
-        assert "posted and read back" in tested, tested
-
         with (
-            platform.endpoints(kube, namespace, RELEASE) as endpoints,
-            kube.port_forward(namespace, "svc/minio", 9000) as minio,
-            httpx.Client(transport=_ToForwardedPort(minio), timeout=30) as storage,
+            # The address this test reaches MinIO at is the one GoChat signs its upload and
+            # download URLs for (s3.publicEndpoint), while the API's own S3 calls go to the
+            # in-cluster Service (s3.endpoint).
+            kube.port_forward(namespace, "svc/minio", 9000) as public_minio,
+            httpx.Client(
+                timeout=30, event_hooks={"request": [lambda request: sent.append(request.url)]}
+            ) as storage,
         ):
-            walked = user_flow.walk(
-                endpoints, platform.mail_reader(kube, namespace), names=("eve", "fay"),
-                storage=storage,
+            forwarded = httpx.URL(public_minio)
+            public = (forwarded.scheme, forwarded.host, forwarded.port)
+            values = test_helm_path._values(deployed, tag)
+            settings = [*data_plane.chart_values(), f"s3.publicEndpoint={public_minio}"]
+            values += [arg for value in settings for arg in ("--set", value)]
+            tested = test_helm_path.install_and_test(
+                kube, namespace=namespace, values=values, wait="420s", timings=timings,
+                started=started,
             )  # fmt: skip
+            assert "posted and read back" in tested, tested
+            with platform.endpoints(kube, namespace, RELEASE) as endpoints:
+                walked = user_flow.walk(
+                    endpoints, platform.mail_reader(kube, namespace), names=("eve", "fay"),
+                    storage=storage,
+                )  # fmt: skip
+            shared = walked.shared
+            assert shared is not None
+            # The upload and the download went to the address the URLs were signed for.
+            assert [(url.scheme, url.host, url.port) for url in sent] == [public] * 2, sent
         timings["user flow"] = time.monotonic() - started
-        shared = walked.shared
-        assert shared is not None
 
         output = backends.run_python_job(
             kube,
