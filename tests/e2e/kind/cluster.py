@@ -150,6 +150,11 @@ class Outcome:
     restored: list[str] = dataclasses.field(default_factory=list)
 
 
+# How long a test waits for another harness run (a scenario session, another checkout's
+# `make test`, `python -m tests.e2e.kind.hold`) to free the one cluster this machine can run.
+LOCK_WAIT = 2400
+
+
 class Unavailable(RuntimeError):
     """No way to run kind here; the message says what is missing (tests skip with it)."""
 

@@ -41,7 +41,6 @@ KUBECONFIG_ENV = "GOCHAT_E2E_KUBECONFIG"
 KIND_NAME_ENV = "GOCHAT_E2E_KIND_CLUSTER"
 # The cluster's API server listens in this network namespace (``python -m tests.e2e.kind.hold``).
 NETNS_ENV = "GOCHAT_E2E_NETNS"
-LOCK_WAIT = 2400  # seconds another harness run may hold the machine's one kind cluster
 
 
 def _cluster_order(item: pytest.Item) -> int:
@@ -104,7 +103,7 @@ def kube() -> Iterator[access.ClusterAccess]:
     with contextlib.ExitStack() as stack:
         try:
             kind_cluster = stack.enter_context(
-                cluster.session(outcome=outcome, log=_log, wait_for_lock=LOCK_WAIT)
+                cluster.session(outcome=outcome, log=_log, wait_for_lock=cluster.LOCK_WAIT)
             )
         except cluster.Unavailable as error:
             pytest.skip(str(error))

@@ -26,9 +26,6 @@ SERVICES = ("api", "auth", "ws", "indexer")
 RELEASE = "gochat"
 SKAFFOLD_CONFIG = "global:\n  collect-metrics: false\n  update-check: false\n"
 
-# Another harness run (a scenario session, `python -m tests.e2e.kind.hold`) may hold the one
-# cluster this machine can run.
-LOCK_WAIT = 2400
 
 pytestmark = [
     pytest.mark.slow,
@@ -112,7 +109,7 @@ def test_skaffold_build_run_and_delete_on_the_kind_cluster(tmp_path: Path) -> No
     if choice.engine is None:
         pytest.skip(choice.reason)
     outcome = cluster.Outcome()
-    with cluster.session(wait_for_lock=LOCK_WAIT, outcome=outcome) as kind_cluster:
+    with cluster.session(wait_for_lock=cluster.LOCK_WAIT, outcome=outcome) as kind_cluster:
         kind_cluster.wait_usable()
         skaffold = Skaffold(kind_cluster, private=choice.engine is engine.Engine.PRIVATE_DOCKERD)
 

@@ -62,9 +62,6 @@ spec:
       exit 1
 """
 
-# Another harness run (a scenario session, `python -m tests.e2e.kind.hold`) may hold the one
-# cluster this machine can run.
-LOCK_WAIT = 2400
 
 pytestmark = [
     pytest.mark.slow,
@@ -81,7 +78,7 @@ def test_a_pod_on_the_worker_reaches_a_service_backed_on_the_control_plane() -> 
     outcome = cluster.Outcome()
     config = cluster.REPO / "kind-config-two-nodes.yaml"
     with cluster.session(
-        config_path=config, workers=True, wait_for_lock=LOCK_WAIT, outcome=outcome
+        config_path=config, workers=True, wait_for_lock=cluster.LOCK_WAIT, outcome=outcome
     ) as kind_cluster:
         kind_cluster.wait_usable()
         nodes = json.loads(kind_cluster.kubectl(["get", "nodes", "-o", "json"]))["items"]
