@@ -79,11 +79,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         return
     running = process.poll() is None
     prebuild.stop(process)
-    state = "stopped unfinished" if running else f"exit {process.returncode}"
-    terminalreporter.write_line(
-        f"kind prebuild: {state} after {time.monotonic() - _prebuild['started']:.0f}s"
-        f" (log: {_prebuild['log']})"
-    )
+    # Its own last line says how long it took; the process is only looked at now.
+    done = [line for line in _prebuild["log"].read_text().splitlines() if "prebuild: done" in line]
+    if running:
+        state = f"stopped unfinished after {time.monotonic() - _prebuild['started']:.0f}s"
+    else:
+        state = f"exit {process.returncode}, {done[-1] if done else 'no summary line'}"
+    terminalreporter.write_line(f"kind prebuild: {state} (log: {_prebuild['log']})")
 
 
 def _log(line: str) -> None:
