@@ -25,6 +25,8 @@ import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from tests.fixtures import debian
+
 ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("GOCHAT_IMAGE_CACHE", Path.home() / ".cache" / "gochat"))
 BUILDAH_DIR = CACHE / "buildah"
@@ -75,16 +77,8 @@ def debian_mirror() -> str:
 def ensure_tools() -> None:
     """Install buildah and debootstrap from Debian when missing (root only)."""
     missing = [tool for tool in ("buildah", "debootstrap") if shutil.which(tool) is None]
-    if not missing:
-        return
-    log(f"installing {', '.join(missing)} with apt-get")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *missing],
-        check=True,
-        env=env,
-    )
+    if missing:
+        debian.install(missing, log=log)
 
 
 def buildah_env() -> dict[str, str]:

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
+from tests.fixtures import debian
+
 from . import dockerd
 
 FORCE_VARIABLE = "GOCHAT_KIND_ENGINE"
@@ -107,37 +109,8 @@ def wants_packages(probes: Probes) -> bool:
 
 
 def install_packages(log: Callable[[str], None]) -> None:
-    """``apt-get install`` the private path's packages. No service may start on install (on a
-    machine with systemd, Debian's docker.io would start a host-wide Docker): a policy-rc.d
-    that refuses every start is in place for the install, unless the machine has its own."""
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    log(f"kind: installing the private dockerd path's packages: {PRIVATE_PACKAGES}")
-    policy = Path("/usr/sbin/policy-rc.d")
-    ours = not policy.exists()
-    if ours:
-        policy.write_text(
-            "#!/bin/sh\n# gochat kind harness: no service starts while it installs\nexit 101\n"
-        )
-        policy.chmod(0o755)
-    try:
-        for command in (
-            ["apt-get", "update", "-q"],
-            [
-                "apt-get",
-                "install",
-                "-y",
-                "-q",
-                "--no-install-recommends",
-                *PRIVATE_PACKAGES.split(),
-            ],
-        ):
-            proc = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-            if proc.returncode != 0:
-                tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-                raise RuntimeError(f"{' '.join(command[:2])} failed:\n{tail}")
-    finally:
-        if ours:
-            policy.unlink(missing_ok=True)
+    """``apt-get install`` the private path's packages (no service started on install)."""
+    debian.install(PRIVATE_PACKAGES.split(), log=log)
 
 
 def probe_and_provision(
