@@ -15,13 +15,11 @@ import secrets
 import textwrap
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
-
-import boto3
-from botocore.config import Config
+from typing import Literal
 
 from gochat.embedded import cassandra, minio
 from tests.e2e.kind import access, backend_images
+from tests.fixtures import minio as minio_server
 
 DSN_SECRET = "gochat-postgres"
 CREDENTIALS_SECRET = "postgres-credentials"
@@ -39,7 +37,7 @@ class DataPlane:
     local_dc: str
     replication: str  # one node: the keyspace keeps one replica
     opensearch_url: str
-    s3_endpoint: str  # the URL GoChat signs uploads and downloads with
+    s3_endpoint: str  # in-cluster: GoChat's own S3 calls (clients: s3.publicEndpoint)
     s3_bucket: str
     s3_region: str
     s3_secret: str  # a Secret with `accessKeyId` and `secretAccessKey`
@@ -140,20 +138,11 @@ def deploy(
         s3_secret=S3_SECRET,
     )
     with kube.port_forward(namespace, "svc/minio", 9000) as endpoint:
-        s3_client(endpoint, secret_key=s3_key).create_bucket(Bucket=BUCKET)
+        root_user = minio_server.MinioServer(
+            endpoint=endpoint, access_key="gochat", secret_key=s3_key, region=minio.REGION
+        )
+        root_user.client().create_bucket(Bucket=BUCKET)
     return dataclasses.replace(deployed, data_plane=data_plane)
-
-
-def s3_client(endpoint: str, *, secret_key: str) -> Any:
-    """A boto3 S3 client of the production profile's MinIO (its root user) at `endpoint`."""
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=minio.REGION,
-        aws_access_key_id="gochat",
-        aws_secret_access_key=secret_key,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
 
 
 def run_python_job(
