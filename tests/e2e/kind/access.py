@@ -25,6 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
+from tests.images import docker_build
+
 CLONE_NEWNET = 0x40000000
 _FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
 
@@ -45,6 +47,8 @@ class ClusterAccess:
     # has the images (or pulls them).
     load_archive: Callable[[Path], None] | None = None
     loaded: set[Path] = dataclasses.field(default_factory=set)
+    # ``docker build`` on the Docker the cluster runs on; None: not known (a user's cluster).
+    docker_builder: docker_build.DockerBuild | None = None
 
     @property
     def env(self) -> dict[str, str]:

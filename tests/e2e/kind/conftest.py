@@ -35,6 +35,7 @@ import pytest
 
 from tests.e2e.kind import access, binaries, cache, cluster, dockerd, engine, prebuild, tier
 from tests.images import build as images
+from tests.images import docker_build
 from tests.k8s import tools
 
 KUBECONFIG_ENV = "GOCHAT_E2E_KUBECONFIG"
@@ -128,6 +129,10 @@ def kube() -> Iterator[access.ClusterAccess]:
                 Path(f"/run/netns/{daemon.netns}") if isinstance(daemon, dockerd.Dockerd) else None
             ),
             load_archive=load,
+            docker_builder=docker_build.DockerBuild(
+                env=daemon.env,
+                cli=dockerd.docker_cli() if isinstance(daemon, dockerd.Dockerd) else "docker",
+            ),
         )
     _log(f"kind session timings: {outcome.timings}")
     assert outcome.host_differences == [], outcome.host_differences

@@ -1,7 +1,8 @@
 """Which container engine a kind run uses, chosen from what the machine offers.
 
 - ``docker info`` answers (a user's machine, a GitHub runner): that Docker, kind's own
-  ``kindest/node`` image and kindnet; GoChat's images come from ``docker build``.
+  ``kindest/node`` image and kindnet; every image the tier loads comes from ``docker build``
+  (``tests.images.builders``).
 - no engine, but root on Linux with Debian's dockerd and friends (these machines, CI here): the
   private dockerd in its own network namespace, the node image built locally, images built with
   buildah and ``kind load``-ed.
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from tests.fixtures import debian
+from tests.images import docker_build
 
 from . import dockerd
 
@@ -182,13 +184,7 @@ class UserDocker:
 
 
 def _docker_info_works() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    try:
-        proc = subprocess.run(["docker", "info"], capture_output=True, timeout=30, check=False)
-    except subprocess.TimeoutExpired:
-        return False
-    return proc.returncode == 0
+    return docker_build.answers()
 
 
 def _path() -> str:

@@ -1,17 +1,16 @@
 """A second tag of the services image for the upgrade scenario: the same build, plus a marker
 (an env variable and a label), so a rollout to it is a real image change.
 
-Made with buildah from the cached tarball (``buildah from docker-archive:``, ``config``,
-``commit``, ``push``) and cached next to it, keyed by the source tarball and the marker.
+Derived from the cached tarball by the machine's image builder (``tests.images.builders``) and
+cached next to it, keyed by the source tarball and the marker.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 from pathlib import Path
 
-from tests.images import build
+from tests.images import build, builders
 
 
 def ensure(
@@ -28,20 +27,12 @@ def ensure(
         fcntl.flock(lock, fcntl.LOCK_EX)
         if archive.exists():
             return reference, archive
-        container = build.buildah("from", f"docker-archive:{source}", capture=True).strip()
-        try:
-            build.buildah(
-                "config", "--env", f"GOCHAT_E2E_MARKER={marker}",
-                "--label", f"dev.gochat.e2e-marker={marker}",
-                *(["--entrypoint", json.dumps(entrypoint)] if entrypoint else []), container,
-            )  # fmt: skip
-            build.buildah("commit", "--format", "docker", "--quiet", container, reference)
-        finally:
-            build.buildah("rm", container)
-        partial = archive.with_suffix(".partial")
-        partial.unlink(missing_ok=True)
-        build.buildah("push", "--quiet", reference, f"docker-archive:{partial}:{reference}")
-        partial.rename(archive)
-        build.buildah("rmi", "--force", reference)
-        build.buildah("rmi", "--prune")
+        builders.current().derive(
+            source,
+            reference=reference,
+            archive=archive,
+            env={"GOCHAT_E2E_MARKER": marker},
+            labels={"dev.gochat.e2e-marker": marker},
+            entrypoint=entrypoint,
+        )
     return reference, archive

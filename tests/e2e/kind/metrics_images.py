@@ -1,4 +1,5 @@
-"""The metrics path's images (deploy/metrics/images/), built with buildah like the backends'.
+"""The metrics path's images (deploy/metrics/images/), built like the backends' (by the
+machine's image builder, ``tests.images.builders``).
 
     python -m tests.e2e.kind.metrics_images [ensure|paths]
 
@@ -26,7 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.images import build
+from tests.images import build, builders
 from tests.k8s import gobuild
 
 from . import binaries, cache
@@ -154,24 +155,14 @@ def _build(image: MetricsImage) -> Path:
     archive = archive_path(image)
     if archive.exists():
         return archive
-    build.ensure_tools()
+    builder = builders.current()
     ref = image.reference
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="gochat-metrics-") as context:
         for name, path in _inputs(image):
             shutil.copy2(path, Path(context) / name)
-        build.log(f"building {ref}")
-        build.buildah("rm", "--all")
-        build.buildah(
-            "bud", "--isolation", "chroot", "--format", "docker", "--pull-never",
-            "-t", ref, context,
-        )  # fmt: skip
-    archive.parent.mkdir(parents=True, exist_ok=True)
-    partial = archive.with_suffix(".partial")
-    partial.unlink(missing_ok=True)
-    build.buildah("push", "--quiet", ref, f"docker-archive:{partial}:{ref}")
-    partial.rename(archive)
-    build.buildah("rmi", "--force", ref)
+        build.log(f"building {ref} with {builder.name}")
+        builder.build(context=Path(context), reference=ref, archive=archive)
     build.log(f"{ref}: {time.monotonic() - started:.0f}s, {archive} ({build.mib(archive)} MiB)")
     _prune(image, keep=archive.parent)
     return archive
@@ -187,7 +178,7 @@ def _prune(image: MetricsImage, *, keep: Path) -> None:
 
 def ensure_images() -> dict[str, Path]:
     """Reference -> tarball of each metrics image, building what is missing (the binaries first,
-    outside the images lock; then under the same lock as ``tests.images.build``: one buildah
+    outside the images lock; then under the same lock as ``tests.images.build``: one image
     storage, one builder at a time)."""
     for image in IMAGES:
         go_binary(image)
