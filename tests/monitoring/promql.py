@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gochat.contract import monitoring
+from tests.fixtures import debian
 
 ALERTS_TEST = Path(__file__).with_name("alerts_test.yaml")
 # What Grafana puts in place of the dashboards' variables before it sends a query.
@@ -29,12 +29,9 @@ def binary(name: str) -> str:
         return found
     if os.geteuid() != 0:
         pytest.skip(f"{name} is not installed and installing the Debian package needs root")
-    subprocess.run(
-        ["apt-get", "install", "-y", "--no-install-recommends", DEBIAN_PACKAGE],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-    )
+    # Through the one installer: apt lists may be absent on a fresh machine, and Debian's
+    # prometheus package would otherwise start a host-wide server on :9090 where systemd runs.
+    debian.install([DEBIAN_PACKAGE], log=print)
     found = shutil.which(name)
     assert found, f"apt-get installed {DEBIAN_PACKAGE} but there is no {name} on PATH"
     return found
