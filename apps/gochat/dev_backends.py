@@ -12,9 +12,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-import boto3
-from botocore.config import Config
-
 from gochat.embedded import cassandra, minio, opensearch
 from gochat.embedded import server as embedded_server
 
@@ -142,13 +139,11 @@ class MinioBackend(_ServerBackend):
         return f"{self.server.endpoint} (S3, bucket {BUCKET})"
 
     def _ensure_bucket(self) -> None:
-        client = boto3.client(
-            "s3",
-            endpoint_url=self.server.endpoint,
-            region_name=self.server.region,
-            aws_access_key_id=self.server.access_key,
-            aws_secret_access_key=self.server.secret_key,
-            config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+        client = minio.root_client(
+            self.server.endpoint,
+            access_key=self.server.access_key,
+            secret_key=self.server.secret_key,
+            region=self.server.region,
         )
         existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
         if BUCKET not in existing:

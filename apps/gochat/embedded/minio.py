@@ -16,6 +16,10 @@ import signal
 import subprocess
 import urllib.request
 from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
 
 from gochat.embedded import process, server
 
@@ -25,6 +29,19 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gochat
 BINARY_ENV = "GOCHAT_MINIO_BINARY"
 BUILD_TIMEOUT_SECONDS = 1740
 REGION = "us-east-1"
+
+
+def root_client(endpoint: str, *, access_key: str, secret_key: str, region: str = REGION) -> Any:
+    """A boto3 S3 client of a MinIO's root user (path-style: MinIO serves no bucket
+    subdomains), for what a platform team does by hand: making the bucket."""
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
 
 
 def binary() -> Path:
