@@ -37,6 +37,7 @@ AFTER_KUBE_PROXY = (
 KUBELET_PATCH = "kind: KubeletConfiguration\nfailCgroupV1: false\n"
 CNI_MANIFEST = Path(__file__).with_name("cni.yaml")
 CNI_CONFIG_DIR = "/etc/cni/net.d"
+USER_CLUSTER_PREFIX = "gochat-e2e"  # on the user's Docker: gochat-e2e-<pid>
 
 
 def cluster_config(
@@ -48,13 +49,18 @@ def cluster_config(
     (kindnetd is not built here): one node uses the static bridge conflist of the node image;
     with workers, each node's ``/etc/cni/net.d`` is an empty folder under ``cni_root`` (hiding
     that static conflist, whose one subnet every node would share) which ``CNI_MANIFEST``
-    fills with the node's own podCIDR. With the user's Docker, kind's own kindnet does all this.
+    fills with the node's own podCIDR. With the user's Docker, kind's own kindnet does all this,
+    and the nodes publish no host ports: there they would be the host's own (8080 and 8443,
+    which a developer's cluster made from the same file may hold), and the tier reaches its
+    Services by port-forward.
     """
     config: dict[str, Any] = yaml.safe_load(source.read_text())
     if not workers:
         config["nodes"] = [node for node in config["nodes"] if node.get("role") == "control-plane"]
     config.setdefault("kubeadmConfigPatches", []).append(KUBELET_PATCH)
     if engine_used is engine.Engine.USER_DOCKER:
+        for node in config["nodes"]:
+            node.pop("extraPortMappings", None)
         return config
     config.setdefault("networking", {})["disableDefaultCNI"] = True
     if workers:
@@ -224,18 +230,20 @@ def _user_docker_session(
     log: cache.Log,
 ) -> Iterator[Cluster]:
     """On the user's Docker: kind's default kindest/node image, kindnet, no host snapshot
-    (the harness changes nothing on the host itself). The cluster gets its own name so a
-    developer's ``gochat`` cluster (``kind-config.yaml``) is never touched."""
+    (the harness changes nothing on the host itself). Nothing serializes runs on a user's
+    Docker, so each session's cluster has a name of its own (``gochat-e2e-<pid>``): a
+    developer's ``gochat`` cluster (``kind-config.yaml``) and another session's are never
+    touched, and only a cluster this session created is deleted."""
     cluster = Cluster(
         daemon=user_docker,
         kind=binaries.kind(versions, log=log) / "kind",
         kubectl_path=binaries.kubernetes(versions, log=log) / "kubectl",
         work_dir=user_docker.work_dir,
-        name="gochat-e2e",
+        name=f"{USER_CLUSTER_PREFIX}-{os.getpid()}",
     )
+    with _timed(outcome, "kind create cluster"):
+        cluster.create(image=None, config=config)
     try:
-        with _timed(outcome, "kind create cluster"):
-            cluster.create(image=None, config=config)
         yield cluster
     except BaseException:
         logs = logs_dir()

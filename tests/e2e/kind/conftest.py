@@ -95,13 +95,13 @@ def _log(line: str) -> None:
 
 @pytest.fixture(scope="session")
 def kube() -> Iterator[access.ClusterAccess]:
-    helm = tools.ensure(log=_log) / "helm"
     configured = os.environ.get(KUBECONFIG_ENV)
+    if not configured and not tier.requested():
+        pytest.skip(f"the kind tier runs under `make test` and `make e2e-kind` ({tier.ENV}=1)")
+    helm = tools.ensure(log=_log) / "helm"
     if configured:
         yield _external(Path(configured).expanduser(), helm=helm)
         return
-    if not tier.requested():
-        pytest.skip(f"the kind tier runs under `make test` and `make e2e-kind` ({tier.ENV}=1)")
     outcome = cluster.Outcome()
     with contextlib.ExitStack() as stack:
         try:
@@ -158,11 +158,14 @@ def _external(kubeconfig: Path, *, helm: Path) -> access.ClusterAccess:
             wrap=lambda command: ["nsenter", f"--net={netns}", *command],
             netns_path=Path(netns),
         )
+    # A kind cluster on this machine's Docker: `docker build` there is the user's own.
+    on_docker = bool(name and kind) and docker_build.answers()
     return access.ClusterAccess(
         kubeconfig=kubeconfig,
         kubectl_path=Path(kubectl),
         helm_path=helm,
         load_archive=load if name and kind else None,
+        docker_builder=docker_build.DockerBuild() if on_docker else None,
     )
 
 

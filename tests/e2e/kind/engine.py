@@ -77,6 +77,14 @@ def choose(probes: Probes) -> Choice:
         allowed = " or ".join(engine.value for engine in Engine)
         raise ValueError(f"{FORCE_VARIABLE}={probes.forced!r}: expected {allowed} (or unset)")
     if probes.forced != Engine.PRIVATE_DOCKERD.value and probes.docker_info:
+        if not probes.linux:
+            # nats-server, MinIO and the metrics binaries are copied into the images from this
+            # machine's builds: elsewhere they would not run in a Linux node.
+            return Choice(
+                None,
+                "`docker info` answers, but the images carry binaries built on this machine,"
+                " which must be Linux ones: run the tier on Linux",
+            )
         return Choice(Engine.USER_DOCKER, "`docker info` answers: using that Docker")
     if probes.forced == Engine.USER_DOCKER.value:
         return Choice(None, f"{FORCE_VARIABLE}=docker, but `docker info` fails")

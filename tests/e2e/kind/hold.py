@@ -3,8 +3,9 @@
     python -m tests.e2e.kind.hold
 
 For iterating on a scenario without paying for a cluster per run: it prints the variables that
-point the e2e suite at this cluster (``GOCHAT_E2E_KUBECONFIG`` and ``GOCHAT_E2E_NETNS``: the API
-server listens inside the private dockerd's network namespace). On exit it deletes the cluster
+point the e2e suite at this cluster (``GOCHAT_E2E_KUBECONFIG``, and ``GOCHAT_E2E_NETNS`` where the
+API server listens inside the private dockerd's network namespace, or on the user's Docker
+``GOCHAT_E2E_KIND_CLUSTER`` and the ``kind`` to load images with). On exit it deletes the cluster
 and restores the host, as ``cluster.session()`` always does.
 """
 
@@ -40,12 +41,15 @@ def _hold(archives: list[Path], outcome: cluster.Outcome, stop: threading.Event)
         kind_cluster.wait_usable()
         for archive in archives:
             kind_cluster._kind(["load", "image-archive", str(archive)])
-        netns = (
+        where = (
             f" GOCHAT_E2E_NETNS=/run/netns/{kind_cluster.daemon.netns}"
             if isinstance(kind_cluster.daemon, dockerd.Dockerd)
-            else ""
+            # On the user's Docker the suite loads what a scenario builds (the metrics and the
+            # upgrade's images) itself, with this kind and the cluster's name.
+            else f" GOCHAT_E2E_KIND_CLUSTER={kind_cluster.name}"
+            f" PATH={kind_cluster.kind.parent}:$PATH"
         )
-        print(f"export GOCHAT_E2E_KUBECONFIG={kind_cluster.kubeconfig}{netns}", flush=True)
+        print(f"export GOCHAT_E2E_KUBECONFIG={kind_cluster.kubeconfig}{where}", flush=True)
         stop.wait()
     print(f"timings: {outcome.timings}; host differences: {outcome.host_differences}")
     return 1 if outcome.host_differences else 0

@@ -20,7 +20,12 @@ def choose(**changes: Any) -> engine.Choice:
 
 def test_a_working_docker_is_used_even_as_root() -> None:
     assert choose(docker_info=True).engine is engine.Engine.USER_DOCKER
-    assert choose(docker_info=True, root=False, linux=False).engine is engine.Engine.USER_DOCKER
+    assert choose(docker_info=True, root=False).engine is engine.Engine.USER_DOCKER
+
+
+def test_a_working_docker_off_linux_skips_naming_the_binaries_the_images_carry() -> None:
+    choice = choose(docker_info=True, root=False, linux=False)
+    assert choice.engine is None and "must be Linux ones" in choice.reason
 
 
 def test_without_docker_root_on_linux_uses_the_private_dockerd() -> None:
@@ -100,6 +105,19 @@ def test_the_users_docker_keeps_kindnet() -> None:
     config = cluster.cluster_config(TWO_NODES, engine_used=engine.Engine.USER_DOCKER, workers=True)
     assert "disableDefaultCNI" not in config.get("networking", {})
     assert all("extraMounts" not in node for node in config["nodes"])
+
+
+def test_on_the_users_docker_the_nodes_publish_no_host_ports() -> None:
+    one_node = cluster.cluster_config(
+        cluster.REPO / "kind-config.yaml", engine_used=engine.Engine.USER_DOCKER
+    )
+    assert [node["role"] for node in one_node["nodes"]] == ["control-plane"]
+    assert all("extraPortMappings" not in node for node in one_node["nodes"])
+    # The private dockerd publishes them in its own network namespace: kept there.
+    private = cluster.cluster_config(
+        cluster.REPO / "kind-config.yaml", engine_used=engine.Engine.PRIVATE_DOCKERD
+    )
+    assert private["nodes"][0]["extraPortMappings"]
 
 
 def test_the_cni_manifest_runs_the_node_images_helper() -> None:
