@@ -42,6 +42,7 @@ class DockerBuild:
     def __init__(self, *, env: dict[str, str] | None = None, cli: str = "docker") -> None:
         self.env = {**(os.environ if env is None else env), "DOCKER_BUILDKIT": "1"}
         self.cli = cli
+        self._buildx: bool | None = None
 
     def base_identity(self) -> bytes:
         # The base is the Dockerfile's own default, and the Dockerfile is in every key already.
@@ -57,7 +58,7 @@ class DockerBuild:
         on_base: bool = False,  # the Dockerfile's default BASE serves
     ) -> None:
         self._run(
-            "build", *layout.ca_secret(),
+            "build", *self._load(), *layout.ca_secret(),
             *(["--file", str(dockerfile)] if dockerfile else []),
             "--tag", reference, str(context),
         )  # fmt: skip
@@ -85,8 +86,24 @@ class DockerBuild:
             lines.append(f"ENTRYPOINT {json.dumps(entrypoint)}")
             if image.config.get("Cmd"):
                 lines.append(f"CMD {json.dumps(image.config['Cmd'])}")
-        self._run("build", "--tag", reference, "-", stdin="\n".join(lines) + "\n")
-        self._save_and_drop(reference, archive)
+        try:
+            self._run(
+                "build", *self._load(), "--tag", reference, "-", stdin="\n".join(lines) + "\n"
+            )
+            self._save_and_drop(reference, archive)
+        finally:
+            self._run("rmi", image.repo_tags[0])  # the source, loaded only to build FROM
+
+    def _load(self) -> list[str]:
+        """``--load`` where ``docker build`` is buildx (Docker 23+): a user's selected builder may
+        be a ``docker-container`` one, whose result would otherwise never reach the image store
+        ``docker save`` reads. Docker 20.10's own BuildKit client has no such flag, nor needs it."""
+        if self._buildx is None:
+            proc = subprocess.run(
+                [self.cli, "buildx", "version"], capture_output=True, env=self.env, check=False
+            )
+            self._buildx = proc.returncode == 0
+        return ["--load"] if self._buildx else []
 
     def _save_and_drop(self, reference: str, archive: Path) -> None:
         layout.publish(

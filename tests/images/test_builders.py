@@ -25,6 +25,8 @@ with open(log, "a") as out:
 if sys.argv[1] == os.environ.get("STAND_IN_FAILS"):
     print("step 3/7: uv sync: network unreachable", file=sys.stderr)
     sys.exit(1)
+if sys.argv[1] == "buildx":
+    sys.exit(0 if os.environ.get("STAND_IN_BUILDX") else 1)
 if sys.argv[1] == "save":
     with open(sys.argv[sys.argv.index("--output") + 1], "w") as archive:
         archive.write("tarball")
@@ -82,9 +84,12 @@ def test_docker_answers_only_when_docker_info_succeeds(tmp_path: Path, docker: P
     assert not docker_build.answers(str(failing))
 
 
+@pytest.mark.parametrize("buildx", [False, True])
 def test_build_uses_buildkit_on_the_named_docker_and_saves_the_tarball(
-    tmp_path: Path, docker: Path
+    tmp_path: Path, docker: Path, monkeypatch: pytest.MonkeyPatch, buildx: bool
 ) -> None:
+    if buildx:
+        monkeypatch.setenv("STAND_IN_BUILDX", "1")
     archive = tmp_path / "images" / "key" / "gochat-0.1.0.tar"
     _builder(docker).build(
         context=tmp_path,
@@ -94,16 +99,20 @@ def test_build_uses_buildkit_on_the_named_docker_and_saves_the_tarball(
         on_base=True,
     )
     calls = _calls(tmp_path)
-    assert [call["argv"][0] for call in calls] == ["build", "save", "rmi"]  # type: ignore[index]
+    commands = [call["argv"][0] for call in calls]  # type: ignore[index]
+    assert commands == ["buildx", "build", "save", "rmi"]
     assert {(call["buildkit"], call["host"]) for call in calls} == {("1", "unix:///x.sock")}
-    argv = calls[0]["argv"]
+    argv = calls[1]["argv"]
     assert isinstance(argv, list)
+    # buildx (Docker 23+) may have a docker-container builder selected: --load brings the
+    # image back to the store `docker save` reads. Docker 20.10's client has no such flag.
+    assert ("--load" in argv) is buildx
     # No --build-arg BASE: the Dockerfile's own default base is what Docker pulls.
     assert not any(arg.startswith("--build-arg") for arg in argv)
     assert argv[argv.index("--file") + 1] == str(tmp_path / "Dockerfile")
     assert argv[argv.index("--tag") + 1] == "docker.io/gochat/gochat:0.1.0"
     assert argv[-1] == str(tmp_path)
-    assert calls[2]["argv"] == ["rmi", "docker.io/gochat/gochat:0.1.0"]
+    assert calls[3]["argv"] == ["rmi", "docker.io/gochat/gochat:0.1.0"]
     assert archive.read_text() == "tarball"
     assert not archive.with_suffix(".partial").exists()
 
@@ -117,7 +126,7 @@ def test_a_failed_build_names_the_command_shows_its_output_and_leaves_no_tarball
         _builder(docker).build(context=tmp_path, reference="x/nats:1", archive=archive)
     assert "uv sync: network unreachable" in str(failed.value)
     assert not archive.exists() and not archive.with_suffix(".partial").exists()
-    assert [call["argv"][0] for call in _calls(tmp_path)] == ["build"]  # type: ignore[index]
+    assert [call["argv"][0] for call in _calls(tmp_path)] == ["buildx", "build"]  # type: ignore[index]
 
 
 def _docker_save(path: Path, *, tag: str, config: dict[str, object]) -> Path:
@@ -151,7 +160,7 @@ def test_derive_builds_from_the_loaded_source_and_keeps_its_cmd(
         labels={"dev.gochat.e2e-marker": "broken"},
         entrypoint=["/bin/false"],
     )
-    load, build, save, rmi = _calls(tmp_path)
+    load, _, build, save, rmi, rmi_source = _calls(tmp_path)
     assert load["argv"] == ["load", "--quiet", "--input", str(source)]
     assert build["argv"] == ["build", "--tag", "docker.io/gochat/gochat:broken", "-"]
     assert build["stdin"] == (
@@ -163,4 +172,6 @@ def test_derive_builds_from_the_loaded_source_and_keeps_its_cmd(
     )
     assert save["argv"][:2] == ["save", "--output"]  # type: ignore[index]
     assert rmi["argv"] == ["rmi", "docker.io/gochat/gochat:broken"]
+    # Neither tag stays in the user's Docker: the tarballs are the product.
+    assert rmi_source["argv"] == ["rmi", "docker.io/gochat/gochat:0.1.0"]
     assert archive.read_text() == "tarball"
