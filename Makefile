@@ -63,7 +63,7 @@ e2e-kind: venv ## the kind tier alone (root or Docker); `make test` runs it too
 	GOCHAT_E2E_KIND=1 $(BIN)/pytest tests/e2e/kind -s $(PYTEST_ARGS)
 
 .PHONY: images
-images: venv ## build the services and operator images with buildah (root; cached by content)
+images: venv ## build the services and operator images (docker build where Docker answers, else buildah as root; cached by content)
 	$(BIN)/python -m tests.images.build ensure
 
 clean:
