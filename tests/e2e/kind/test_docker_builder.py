@@ -54,8 +54,12 @@ def _files(image: rootfs.Archive, target: Path) -> dict[str, str]:
 
 
 def _runtime(image: rootfs.Archive) -> dict[str, object]:
-    keys = ("Entrypoint", "Cmd", "User", "ExposedPorts", "WorkingDir")
-    return {key: image.config.get(key) or None for key in keys}
+    """What a container of ``image`` starts as. An unset working directory is ``/`` (Docker
+    records it, buildah leaves it empty)."""
+    keys = ("Entrypoint", "Cmd", "User", "ExposedPorts")
+    return {key: image.config.get(key) or None for key in keys} | {
+        "WorkingDir": image.config.get("WorkingDir") or "/"
+    }
 
 
 def test_docker_build_makes_what_buildah_makes_and_the_cluster_runs_it(
