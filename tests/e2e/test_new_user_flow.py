@@ -1,6 +1,7 @@
 """The flow a new user walks (tests/e2e/user_flow.py, shared with the kind e2e tier), against
 the platform started exactly as `make dev` starts it: real PostgreSQL and NATS, `gochat
-migrate`, every service as its own process, real HTTP and WebSocket."""
+migrate`, every service as its own process, real HTTP and WebSocket, and a file shared through
+the default blob store (signed upload and download URLs served by the API)."""
 
 from __future__ import annotations
 
@@ -49,11 +50,14 @@ def test_register_confirm_login_guild_invite_post_read_search_and_receive(
     urls = platform.urls
     mail_dir = platform.root / "mail"
     endpoints = user_flow.Endpoints(auth=urls["auth"], api=urls["api"], ws=urls["ws"])
-    user_flow.walk(
-        endpoints,
-        lambda: [path.read_bytes() for path in sorted(mail_dir.glob("*.eml"))],
-        names=("alice", "bob"),
-    )
+    with httpx.Client(timeout=30) as storage:  # the signed URLs are absolute: the dev blob store
+        walked = user_flow.walk(
+            endpoints,
+            lambda: [path.read_bytes() for path in sorted(mail_dir.glob("*.eml"))],
+            names=("alice", "bob"),
+            storage=storage,
+        )
+    assert walked.shared is not None
     for name in ("api", "auth"):
         assert httpx.get(f"{urls[name]}/readyz", timeout=10).status_code == 200
         assert "gochat_http_requests_total" in httpx.get(f"{urls[name]}/metrics").text
