@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tests.e2e.kind import backend_images
 from tests.images import build as images
+from tests.images import builders
 
 NETNS_VARIABLE = "GOCHAT_BUILD_NETNS"
 
@@ -103,6 +104,11 @@ def main(environ: dict[str, str]) -> int:
         env = {key: value for key, value in environ.items() if key != NETNS_VARIABLE}
         command = [sys.executable, "-m", "tests.e2e.kind.skaffold_build"]
         return subprocess.run(["nsenter", f"--net={netns}", *command], env=env).returncode
+    # The profile's point: buildah's images. DOCKER_HOST names the Docker kind runs on here, so
+    # `docker info` answers and the builder port would pick `docker build` on it, whose network
+    # namespace (the private dockerd's) reaches no registry.
+    os.environ[builders.VARIABLE] = "buildah"
+    builders.current.cache_clear()
     archive = build()
     docker = ["docker"]
     subprocess.run([*docker, "load", "-q", "-i", str(archive)], check=True)

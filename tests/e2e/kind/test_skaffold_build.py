@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.e2e.kind import cluster, skaffold_build
+from tests.images import builders, docker_build
 
 
 def test_the_repository_of_a_tag_keeps_a_registry_port() -> None:
@@ -55,3 +58,39 @@ def test_every_image_skaffold_yaml_builds_has_a_buildah_builder() -> None:
         for image, step in custom.items():
             assert skaffold_build.builder_for(f"{image}:tag")
             assert step["buildCommand"].endswith("-m tests.e2e.kind.skaffold_build")
+
+
+@pytest.fixture
+def fresh_builder_choice(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(builders.VARIABLE, raising=False)  # restored afterwards
+    builders.current.cache_clear()
+    yield
+    builders.current.cache_clear()
+
+
+def test_the_step_builds_with_buildah_even_where_the_kind_docker_answers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_builder_choice: None
+) -> None:
+    """skaffold runs the step with DOCKER_HOST naming the private dockerd: `docker info` answers
+    there, but a `docker build` on it reaches no registry."""
+    monkeypatch.setattr(docker_build, "answers", lambda *args, **kwargs: True)
+    assert builders.current().name == "docker"  # what the step would otherwise get
+    builders.current.cache_clear()
+    archive = tmp_path / "gochat.tar"
+    chosen: list[str] = []
+
+    def build() -> Path:
+        chosen.append(builders.current().name)
+        return archive
+
+    ran: list[list[str]] = []
+    monkeypatch.setitem(skaffold_build.BUILDERS, "docker.io/gochat/gochat", build)
+    monkeypatch.setattr(skaffold_build, "loaded_reference", lambda _: "docker.io/gochat/gochat:1")
+    monkeypatch.setattr(
+        skaffold_build.subprocess,
+        "run",
+        lambda command, **_: ran.append(command) or subprocess.CompletedProcess(command, 0),
+    )
+    assert skaffold_build.main({"IMAGE": "docker.io/gochat/gochat:t"}) == 0
+    assert chosen == ["buildah"]
+    assert [command[:2] for command in ran] == [["docker", "load"], ["docker", "tag"]]
