@@ -140,7 +140,7 @@ def probe_and_provision(
 
 def probe() -> Probes:
     return Probes(
-        docker_info=_docker_info_works(),
+        docker_info=docker_build.answers(),
         root=hasattr(os, "geteuid") and os.geteuid() == 0,
         linux=sys.platform.startswith("linux"),
         missing_programs=tuple(
@@ -189,10 +189,6 @@ class UserDocker:
         if check and proc.returncode != 0:
             raise dockerd.DockerdError(f"docker {' '.join(args[:3])} failed: {proc.stderr}")
         return proc
-
-
-def _docker_info_works() -> bool:
-    return docker_build.answers()
 
 
 def _path() -> str:

@@ -67,7 +67,7 @@ def test_an_unknown_forced_engine_is_an_error_naming_the_variable() -> None:
 
 def test_probe_reads_the_forced_engine(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(engine.FORCE_VARIABLE, "private")
-    monkeypatch.setattr(engine, "_docker_info_works", lambda: True)
+    monkeypatch.setattr(engine.docker_build, "answers", lambda: True)
     probes = engine.probe()
     assert probes.forced == "private" and probes.docker_info
 
